@@ -1,0 +1,1 @@
+"""Adapters around the ledger: Slack (Bolt), HTTP, Stripe, the scheduler and the CLI."""

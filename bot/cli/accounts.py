@@ -1,0 +1,152 @@
+"""`creditbot accounts create | show`."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from bot.cli.common import CREDITS, console, run
+from ledger import accounts as accounts_service
+from ledger.accounts import AccountSettings
+from ledger.errors import LedgerError
+from ledger.units import currency_exponent, format_credits, format_money, parse_money
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(accounts)
+
+
+@click.group()
+def accounts() -> None:
+    """Customer accounts: one per Slack workspace."""
+
+
+@accounts.command("create")
+@click.option("--name", required=True, help="The team's name.")
+@click.option("--slack-team", default=None, help="Slack team id (T...), if known.")
+@click.option("--currency", default="USD", show_default=True, help="ISO currency code.")
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="IANA time zone for cycles and months."
+)
+@click.option(
+    "--plan-credits",
+    type=CREDITS,
+    default="0",
+    show_default=True,
+    help="Plan credits granted each cycle.",
+)
+@click.option(
+    "--cycle-day",
+    type=click.IntRange(1, 31),
+    default=None,
+    help="Day of the month the cycle starts (default: today).",
+)
+@click.option(
+    "--call-minute-rate",
+    type=CREDITS,
+    default="10",
+    show_default=True,
+    help="Credits per call minute.",
+)
+@click.option(
+    "--message-rate", type=CREDITS, default="1", show_default=True, help="Credits per message."
+)
+@click.option(
+    "--per-second/--per-minute",
+    default=False,
+    show_default=True,
+    help="Bill calls per second (refund the unused part of the last minute).",
+)
+@click.option(
+    "--credit-price",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Credits bought by 1.00 of the currency.",
+)
+@click.option("--topup-min", default=None, help="Smallest top-up (money, default 10.00).")
+@click.option("--topup-max", default=None, help="Largest top-up (money, default 1,000.00).")
+def create(
+    name: str,
+    slack_team: str | None,
+    currency: str,
+    timezone: str,
+    plan_credits: int,
+    cycle_day: int | None,
+    call_minute_rate: int,
+    message_rate: int,
+    per_second: bool,
+    credit_price: int,
+    topup_min: str | None,
+    topup_max: str | None,
+) -> None:
+    """Create an account and grant its first cycle of plan credits."""
+    try:
+        low = parse_money(topup_min, currency) if topup_min else None
+        high = parse_money(topup_max, currency) if topup_max else None
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    settings = AccountSettings(
+        name=name,
+        slack_team_id=slack_team,
+        currency=currency.upper(),
+        timezone=timezone,
+        plan_credits=plan_credits,
+        cycle_anchor_day=cycle_day,
+        call_minute_rate=call_minute_rate,
+        message_rate=message_rate,
+        per_second_billing=per_second,
+        credits_per_unit=credit_price,
+        topup_min_minor=low,
+        topup_max_minor=high,
+    )
+    account = run(lambda s: accounts_service.create_account(s, settings))
+    console.print(f"account {account.id} ({account.name}) created")
+    _show(account.id)
+
+
+@accounts.command("show")
+@click.argument("account_ref")
+def show(account_ref: str) -> None:
+    """Plan credits, wallet, next renewal and agents of ACCOUNT (id, Slack team or name)."""
+    account_id = run(lambda s: accounts_service.get_account(s, account_ref).id)
+    _show(account_id)
+
+
+def _show(account_id: int) -> None:
+    def read(session):  # noqa: ANN001, ANN202
+        account = session.get(accounts_service.Account, account_id)
+        return account, accounts_service.balance(session, account_id)
+
+    account, view = run(read)
+    console.print(
+        f"[bold]{view.name}[/bold] (account {view.account_id}, {view.currency}, {account.timezone})"
+    )
+    console.print(
+        f"Plan credits: {format_credits(view.plan_balance)} left of {format_credits(view.plan_grant)}"
+        f" this cycle (since {view.cycle_start})"
+    )
+    console.print(
+        f"Wallet: {format_credits(view.wallet_balance)} credits"
+        f" ({format_money(view.wallet_value_minor, view.currency)})"
+    )
+    renewal = view.next_renewal_at.isoformat() if view.next_renewal_at else "none"
+    console.print(f"Next cycle renewal: {renewal}")
+    console.print(
+        f"Rates: {format_credits(account.call_minute_rate)} a call minute"
+        f" ({'per second' if account.per_second_billing else 'per started minute'}),"
+        f" {format_credits(account.message_rate)} a message;"
+        f" {account.credits_per_unit} credits per {format_money(10 ** currency_exponent(account.currency), account.currency)}"
+    )
+    table = Table("id", "agent", "status", "reason", "behaviour", "month spend", "limit")
+    for agent in view.agents:
+        table.add_row(
+            str(agent.id),
+            agent.name,
+            agent.status,
+            agent.stop_reason or "",
+            agent.behaviour,
+            format_credits(agent.month_spend),
+            format_credits(agent.monthly_limit) if agent.monthly_limit else "none",
+        )
+    console.print(table)

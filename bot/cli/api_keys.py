@@ -1,0 +1,9 @@
+"""`creditbot` commands of the api_keys part (see its issue)."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Add this part's commands to `cli`."""

@@ -1,0 +1,57 @@
+"""`creditbot ledger verify | export`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bot.cli.common import console, run
+from ledger.accounts import get_account
+from ledger.statement import to_csv
+from ledger.verify import verify
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(ledger)
+
+
+@click.group()
+def ledger() -> None:
+    """The journal: checks and statements."""
+
+
+@ledger.command("verify")
+@click.option("--account", "account_ref", default=None, help="Only this account.")
+def verify_cmd(account_ref: str | None) -> None:
+    """Check that every balance equals the sum of its postings. Exits 1 naming each account that differs."""
+
+    def work(session):  # noqa: ANN001, ANN202
+        account_id = get_account(session, account_ref).id if account_ref else None
+        return verify(session, account_id)
+
+    problems = run(work)
+    if problems:
+        for problem in problems:
+            click.echo(f"MISMATCH {problem}", err=True)
+        sys.exit(1)
+    console.print("ledger ok: every balance equals its postings")
+
+
+@ledger.command("export")
+@click.option("--account", "account_ref", required=True, help="Account id, Slack team id or name.")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="File (default: stdout).",
+)
+def export(account_ref: str, fmt: str, output: str | None) -> None:
+    """A statement of the account: every entry, its amounts per source, running balances."""
+    text = run(lambda s: to_csv(s, get_account(s, account_ref).id))
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)

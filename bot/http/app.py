@@ -1,0 +1,45 @@
+"""The ASGI application served by `creditbot serve` under uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from bot.context import AppContext, build_context
+from bot.http import agent_api, scheduler_hooks, slack_routes, stripe_routes
+
+
+def create_app(context: AppContext | None = None) -> FastAPI:
+    """Build the app. Each part registers its routes; `context` is shared by all of them."""
+    context = context or build_context()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with scheduler_hooks.lifespan(app, context):
+            yield
+
+    app = FastAPI(
+        title="creditbot",
+        version="1.0.0",
+        description="Credits ledger for AI agents: authorise and charge work, read balances.",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+
+    @app.get("/healthz", tags=["health"], include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            with context.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - health reports any failure
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": context.engine.dialect.name})
+
+    agent_api.register(app, context)
+    slack_routes.register(app, context)
+    stripe_routes.register(app, context)
+    return app

@@ -1,0 +1,172 @@
+"""Customer accounts: creating them, reading them, changing their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
+from ledger.errors import InvalidInput, UnknownAccount
+from ledger.models import Account, Agent
+from ledger.renewals import renew_cycle
+from ledger.units import MILLI, credits_to_money, currency_exponent
+
+
+@dataclass
+class AccountSettings:
+    """What `creditbot accounts create` asks for. Credits are milli-credits."""
+
+    name: str
+    slack_team_id: str | None = None
+    currency: str = "USD"
+    timezone: str = "UTC"
+    plan_credits: int = 0
+    cycle_anchor_day: int | None = None
+    call_minute_rate: int = 10 * MILLI
+    message_rate: int = 1 * MILLI
+    per_second_billing: bool = False
+    credits_per_unit: int = 100
+    topup_min_minor: int | None = None
+    topup_max_minor: int | None = None
+
+
+def _validate(s: AccountSettings) -> None:
+    if not s.name.strip():
+        raise InvalidInput("An account needs a name.")
+    if len(s.currency) != 3 or not s.currency.isalpha():
+        raise InvalidInput(f"{s.currency!r} is not a currency code (try USD or EUR).")
+    zone(s.timezone)
+    if s.plan_credits < 0:
+        raise InvalidInput("Plan credits per cycle cannot be negative.")
+    if s.cycle_anchor_day is not None and not 1 <= s.cycle_anchor_day <= 31:
+        raise InvalidInput("The cycle start day is a day of the month, 1 to 31.")
+    if s.call_minute_rate <= 0 or s.message_rate <= 0:
+        raise InvalidInput("Rates must be greater than zero.")
+    if s.credits_per_unit <= 0:
+        raise InvalidInput("The credit price must be greater than zero.")
+
+
+def create_account(
+    session: Session, settings: AccountSettings, *, now: datetime | None = None
+) -> Account:
+    """Create the account and grant its first cycle of plan credits."""
+    now = now or utcnow()
+    _validate(settings)
+    today = local_date(now, settings.timezone)
+    anchor = settings.cycle_anchor_day or today.day
+    scale = 10 ** currency_exponent(settings.currency)
+    account = Account(
+        name=settings.name.strip(),
+        slack_team_id=settings.slack_team_id or None,
+        currency=settings.currency.upper(),
+        timezone=settings.timezone,
+        plan_credits_per_cycle=settings.plan_credits,
+        cycle_anchor_day=anchor,
+        call_minute_rate=settings.call_minute_rate,
+        message_rate=settings.message_rate,
+        per_second_billing=settings.per_second_billing,
+        credits_per_unit=settings.credits_per_unit,
+        topup_min_minor=settings.topup_min_minor or 10 * scale,
+        topup_max_minor=settings.topup_max_minor or 1_000 * scale,
+        plan_grant=0,
+        plan_balance=0,
+        wallet_balance=0,
+        billing_admins=[],
+        created_at=now,
+    )
+    session.add(account)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise InvalidInput(f"Slack team {settings.slack_team_id} already has an account.") from exc
+    renew_cycle(session, account.id, cycle_start_on(anchor, today), now=now, alert=False)
+    return account
+
+
+def get_account(session: Session, ref: int | str) -> Account:
+    """An account by id, Slack team id or exact name."""
+    stmt = select(Account)
+    if isinstance(ref, int) or str(ref).isdigit():
+        stmt = stmt.where(Account.id == int(ref))
+    else:
+        stmt = stmt.where((Account.slack_team_id == ref) | (Account.name == ref))
+    found = session.execute(stmt).scalars().all()
+    if len(found) != 1:
+        raise UnknownAccount(
+            f"No account {ref!r}." if not found else f"{ref!r} names several accounts."
+        )
+    return found[0]
+
+
+def account_for_team(session: Session, team_id: str) -> Account | None:
+    return session.execute(
+        select(Account).where(Account.slack_team_id == team_id)
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class AgentView:
+    id: int
+    name: str
+    status: str
+    stop_reason: str | None
+    behaviour: str
+    monthly_limit: int | None
+    month_spend: int
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    """What a person sees of an account: plan credits, wallet, next renewal, agents."""
+
+    account_id: int
+    name: str
+    currency: str
+    plan_balance: int
+    plan_grant: int
+    wallet_balance: int
+    wallet_value_minor: int
+    cycle_start: date | None
+    next_renewal_at: datetime | None
+    agents: list[AgentView]
+
+
+def balance(session: Session, account_id: int, *, now: datetime | None = None) -> BalanceView:
+    """A read of the account's balances and agents (month spend as of `now`)."""
+    now = now or utcnow()
+    account = session.get(Account, account_id)
+    if account is None:
+        raise UnknownAccount(f"No account {account_id}.")
+    current = month_key(now, account.timezone)
+    agents = session.execute(
+        select(Agent).where(Agent.account_id == account_id).order_by(Agent.name)
+    ).scalars()
+    return BalanceView(
+        account_id=account.id,
+        name=account.name,
+        currency=account.currency,
+        plan_balance=account.plan_balance,
+        plan_grant=account.plan_grant,
+        wallet_balance=account.wallet_balance,
+        wallet_value_minor=credits_to_money(
+            account.wallet_balance, account.currency, account.credits_per_unit
+        ),
+        cycle_start=account.cycle_start,
+        next_renewal_at=account.next_renewal_at,
+        agents=[
+            AgentView(
+                id=a.id,
+                name=a.name,
+                status=a.status,
+                stop_reason=a.stop_reason,
+                behaviour=a.behaviour,
+                monthly_limit=a.monthly_limit,
+                month_spend=a.month_spend if a.month == current else 0,
+            )
+            for a in agents
+        ],
+    )

@@ -1,0 +1,146 @@
+"""Agents: adding them, their settings (behaviour and monthly limit), and reading them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.cycles import month_key, utcnow
+from ledger.errors import InvalidInput, UnknownAgent
+from ledger.journal import lock_account, resume_agents
+from ledger.models import BEHAVIOURS, STOP_REASONS, Agent
+from ledger.units import MILLI
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: "Leave this setting as it is" (None means "no limit" for the monthly limit).
+UNSET: Final = _Unset()
+
+
+def parse_limit(text: str | None) -> int | None:
+    """A monthly limit typed by a person, in whole credits; blank means no limit.
+
+    Returns milli-credits. '500', '1,000' are fine; '0', '-5', '2.5', 'abc' are refused.
+    """
+    raw = (text or "").strip().replace(",", "").replace("_", "")
+    if not raw or raw.lower() in ("none", "no limit"):
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise InvalidInput(
+            f"{text!r} is not a limit: enter a whole number of credits above 0, or leave it blank for none."
+        )
+    return int(raw) * MILLI
+
+
+def _validate_behaviour(behaviour: str) -> str:
+    if behaviour not in BEHAVIOURS:
+        raise InvalidInput(f"{behaviour!r} is not a behaviour: choose 'stop' or 'use_balance'.")
+    return behaviour
+
+
+def _validate_limit(limit: int | None) -> int | None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0):
+        raise InvalidInput("A monthly limit is a whole positive number of credits, or none.")
+    return limit
+
+
+def _validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("An agent's name is 1 to 100 characters.")
+    return name
+
+
+def get_agent(session: Session, account_id: int, ref: int | str) -> Agent:
+    """The account's agent by id or by name; another account's agent is unknown here."""
+    stmt = select(Agent).where(Agent.account_id == account_id)
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        by_id = session.execute(stmt.where(Agent.id == int(ref))).scalar_one_or_none()
+        if by_id is not None:
+            return by_id
+    agent = session.execute(stmt.where(Agent.name == str(ref))).scalar_one_or_none()
+    if agent is None:
+        raise UnknownAgent(f"No agent {ref!r} in this account.")
+    return agent
+
+
+def list_agents(session: Session, account_id: int) -> list[Agent]:
+    return list(
+        session.execute(
+            select(Agent).where(Agent.account_id == account_id).order_by(Agent.name)
+        ).scalars()
+    )
+
+
+def add_agent(
+    session: Session,
+    account_id: int,
+    name: str,
+    *,
+    behaviour: str = "stop",
+    monthly_limit: int | None = None,
+    now: datetime | None = None,
+) -> Agent:
+    """A new, active agent."""
+    now = now or utcnow()
+    name = _validate_name(name)
+    account = lock_account(session, account_id)
+    if session.execute(
+        select(Agent.id).where(Agent.account_id == account_id, Agent.name == name)
+    ).first():
+        raise InvalidInput(f"This account already has an agent named {name!r}.")
+    agent = Agent(
+        account_id=account_id,
+        name=name,
+        status="active",
+        behaviour=_validate_behaviour(behaviour),
+        monthly_limit=_validate_limit(monthly_limit),
+        month=month_key(now, account.timezone),
+        month_spend=0,
+        created_at=now,
+    )
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def update_agent(
+    session: Session,
+    account_id: int,
+    ref: int | str,
+    *,
+    behaviour: str | _Unset = UNSET,
+    monthly_limit: int | None | _Unset = UNSET,
+    name: str | _Unset = UNSET,
+    now: datetime | None = None,
+) -> tuple[Agent, bool]:
+    """Change an agent's settings. Returns the agent and whether the change resumed it
+    (rule 6: a raised or removed limit, or a switch to `use_balance` while the wallet has
+    credits, clears the reason it stopped for)."""
+    now = now or utcnow()
+    account = lock_account(session, account_id)
+    agent = get_agent(session, account_id, ref)
+    if not isinstance(name, _Unset):
+        new_name = _validate_name(name)
+        if (
+            new_name != agent.name
+            and session.execute(
+                select(Agent.id).where(Agent.account_id == account_id, Agent.name == new_name)
+            ).first()
+        ):
+            raise InvalidInput(f"This account already has an agent named {new_name!r}.")
+        agent.name = new_name
+    if not isinstance(behaviour, _Unset):
+        agent.behaviour = _validate_behaviour(behaviour)
+    if not isinstance(monthly_limit, _Unset):
+        agent.monthly_limit = _validate_limit(monthly_limit)
+    session.flush()
+    resumed = resume_agents(session, account, now, "settings", reasons=STOP_REASONS, agents=[agent])
+    return agent, bool(resumed)

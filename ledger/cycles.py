@@ -1,0 +1,69 @@
+"""Billing cycles and calendar months, in the account's time zone.
+
+A cycle is anchored on the subscription's start day; day 29-31 falls back to the last day
+of shorter months. Renewal happens at local midnight of the cycle's first day.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ledger.errors import InvalidInput
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone `name`, or a clear error."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"{name!r} is not a time zone (try Europe/Madrid or UTC)") from exc
+
+
+def cycle_date(year: int, month: int, anchor_day: int) -> date:
+    """The cycle's first day in (year, month): the anchor day, or the month's last day."""
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(anchor_day, last))
+
+
+def _shift_month(year: int, month: int, by: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + by
+    return index // 12, index % 12 + 1
+
+
+def cycle_start_on(anchor_day: int, local_day: date) -> date:
+    """The start of the cycle that contains `local_day`."""
+    this_month = cycle_date(local_day.year, local_day.month, anchor_day)
+    if this_month <= local_day:
+        return this_month
+    year, month = _shift_month(local_day.year, local_day.month, -1)
+    return cycle_date(year, month, anchor_day)
+
+
+def next_cycle_start(anchor_day: int, cycle_start: date) -> date:
+    """The first day of the cycle after the one starting on `cycle_start`."""
+    year, month = _shift_month(cycle_start.year, cycle_start.month, 1)
+    return cycle_date(year, month, anchor_day)
+
+
+def local_midnight(day: date, tz_name: str) -> datetime:
+    """Midnight at the start of `day` in `tz_name`, as an aware UTC datetime."""
+    local = datetime.combine(day, time(0), tzinfo=zone(tz_name))
+    return local.astimezone(UTC)
+
+
+def local_date(now: datetime, tz_name: str) -> date:
+    """The calendar day `now` falls on in `tz_name`."""
+    return now.astimezone(zone(tz_name)).date()
+
+
+def month_key(now: datetime, tz_name: str) -> str:
+    """The calendar month ('2026-11') `now` falls in, in `tz_name`."""
+    day = local_date(now, tz_name)
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime (one place for tests to control time)."""
+    return datetime.now(UTC)

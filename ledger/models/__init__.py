@@ -1,0 +1,29 @@
+"""Every table of creditbot. Importing this module registers them all on `Base.metadata`."""
+
+from ledger.models import api, payments, scheduler, slack  # noqa: F401  (register tables)
+from ledger.models.base import Base, UTCDateTime
+from ledger.models.core import (
+    BEHAVIOURS,
+    BOOKS,
+    STOP_REASONS,
+    Account,
+    Agent,
+    Call,
+    Entry,
+    OutboxMessage,
+    Transfer,
+)
+
+__all__ = [
+    "BEHAVIOURS",
+    "BOOKS",
+    "STOP_REASONS",
+    "Account",
+    "Agent",
+    "Base",
+    "Call",
+    "Entry",
+    "OutboxMessage",
+    "Transfer",
+    "UTCDateTime",
+]

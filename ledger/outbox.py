@@ -1,0 +1,126 @@
+"""The outbox: side effects written with the change that caused them, delivered later.
+
+Writers call `add` inside the ledger transaction. A deliverer (Slack alerts, Stripe
+recharges) takes due messages with `take_due`, and marks each delivered or failed; a
+failed message comes back after a backoff, so nothing is lost while Slack or Stripe is down.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ledger.cycles import utcnow
+from ledger.models import OutboxMessage
+
+_outbox = OutboxMessage.__table__
+
+#: Alert kinds the ledger and the payment services write. The Slack app renders each one.
+ALERT_KINDS = (
+    "alert.plan_low",
+    "alert.plan_exhausted",
+    "alert.wallet_low",
+    "alert.limit_80",
+    "alert.limit_100",
+    "alert.agent_stopped",
+    "alert.agent_resumed",
+    "alert.topup_received",
+    "alert.recharge_succeeded",
+    "alert.recharge_failed",
+    "alert.auto_recharge_paused",
+    "alert.refund_shortfall",
+    "alert.cycle_renewed",
+)
+#: A charge left the wallet under the auto-recharge threshold: the payments side acts on it.
+RECHARGE_REQUESTED = "recharge.requested"
+
+
+def add(
+    session: Session,
+    account_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    dedup_key: str | None = None,
+) -> None:
+    """Write one message in the caller's transaction."""
+    now = now or utcnow()
+    session.execute(
+        insert(_outbox).values(
+            account_id=account_id,
+            kind=kind,
+            payload=payload,
+            dedup_key=dedup_key,
+            attempts=0,
+            created_at=now,
+            available_at=now,
+        )
+    )
+
+
+def take_due(
+    session: Session,
+    *,
+    kind_prefix: str = "",
+    now: datetime | None = None,
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    """Undelivered messages whose time has come, oldest first, locked for this deliverer
+    (on PostgreSQL other deliverers skip them rather than send them twice)."""
+    now = now or utcnow()
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.available_at <= now)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if kind_prefix:
+        stmt = stmt.where(OutboxMessage.kind.startswith(kind_prefix))
+    return list(session.execute(stmt).scalars())
+
+
+def mark_delivered(session: Session, message_id: int, *, now: datetime | None = None) -> None:
+    session.execute(
+        update(_outbox)
+        .where(_outbox.c.id == message_id)
+        .values(delivered_at=now or utcnow(), attempts=_outbox.c.attempts + 1, last_error=None)
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try: 5 s doubling per failed attempt, at most 10 minutes."""
+    return timedelta(seconds=min(600, 5 * 2 ** max(0, attempts - 1)))
+
+
+def mark_failed(
+    session: Session,
+    message_id: int,
+    error: str,
+    *,
+    now: datetime | None = None,
+    retry_after: timedelta | None = None,
+) -> None:
+    """Record a failed attempt; the message is offered again after a backoff."""
+    now = now or utcnow()
+    attempts = session.execute(
+        select(_outbox.c.attempts).where(_outbox.c.id == message_id)
+    ).scalar_one()
+    wait = retry_after if retry_after is not None else backoff(attempts + 1)
+    session.execute(
+        update(_outbox)
+        .where(_outbox.c.id == message_id)
+        .values(attempts=attempts + 1, last_error=error[:2000], available_at=now + wait)
+    )
+
+
+def pending(session: Session, *, account_id: int | None = None) -> list[OutboxMessage]:
+    """Every undelivered message, oldest first (for tests and `creditbot` inspection)."""
+    stmt = select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))
+    if account_id is not None:
+        stmt = stmt.where(OutboxMessage.account_id == account_id)
+    return list(session.execute(stmt.order_by(OutboxMessage.id)).scalars())

@@ -1,0 +1,118 @@
+"""The wallet: credits bought by top-ups (they do not expire) and admin adjustments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ledger.cycles import utcnow
+from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
+from ledger.journal import find_entry, lock_account, post_entry, resume_agents
+from ledger.models import Entry
+
+_SOURCES = {"topup": "topups", "adjustment": "adjustments"}
+
+
+@dataclass(frozen=True)
+class WalletChange:
+    entry_id: int | None
+    amount: int
+    wallet_balance: int
+    shortfall: int = 0
+    replayed: bool = False
+
+
+def credit_wallet(
+    session: Session,
+    account_id: int,
+    amount: int,
+    *,
+    key: str,
+    kind: str = "topup",
+    memo: str | None = None,
+    now: datetime | None = None,
+) -> WalletChange:
+    """Add `amount` milli-credits to the wallet, once per `key` (a top-up is keyed on its
+    Stripe payment, an adjustment on the admin's own key). Resumes `use_balance` agents
+    that stopped because the wallet was empty."""
+    if kind not in _SOURCES:
+        raise InvalidInput(f"Unknown wallet credit kind {kind!r}.")
+    if not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("A wallet credit must be more than zero credits.")
+    now = now or utcnow()
+    account = lock_account(session, account_id)
+    existing = find_entry(session, account_id, key)
+    if existing is not None:
+        return _replay(existing, kind, amount, account.wallet_balance)
+    entry = post_entry(
+        session,
+        account,
+        kind,
+        [(_SOURCES[kind], "wallet", amount)],
+        now=now,
+        idempotency_key=key,
+        memo=memo,
+    )
+    resume_agents(session, account, now, "wallet_credit", reasons=("wallet_empty",))
+    return WalletChange(entry.id, amount, account.wallet_balance)
+
+
+def debit_wallet(
+    session: Session,
+    account_id: int,
+    amount: int,
+    *,
+    key: str,
+    kind: str = "adjustment",
+    memo: str | None = None,
+    partial: bool = False,
+    now: datetime | None = None,
+) -> WalletChange:
+    """Take `amount` milli-credits out of the wallet, once per `key`.
+
+    The wallet never goes negative: without `partial` a debit larger than the wallet is
+    refused; with it (a refunded top-up) what the wallet holds is taken and the rest is
+    returned as `shortfall` for the caller to record and alert.
+    """
+    if kind not in _SOURCES:
+        raise InvalidInput(f"Unknown wallet debit kind {kind!r}.")
+    if not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("A wallet debit must be more than zero credits.")
+    now = now or utcnow()
+    account = lock_account(session, account_id)
+    existing = find_entry(session, account_id, key)
+    if existing is not None:
+        return _replay(existing, kind, amount, account.wallet_balance, partial=partial)
+    taken = amount
+    if amount > account.wallet_balance:
+        if not partial:
+            raise InsufficientCredits(
+                f"The wallet holds {account.wallet_balance / 1000:g} credits, less than the "
+                f"{amount / 1000:g} to take."
+            )
+        taken = account.wallet_balance
+    entry = post_entry(
+        session,
+        account,
+        kind,
+        [("wallet", _SOURCES[kind], taken)],
+        now=now,
+        idempotency_key=key,
+        memo=memo,
+        amount=taken,
+    )
+    return WalletChange(entry.id, taken, account.wallet_balance, shortfall=amount - taken)
+
+
+def _replay(
+    entry: Entry, kind: str, amount: int, wallet_balance: int, *, partial: bool = False
+) -> WalletChange:
+    """The change a key already made. The same key for another request is a conflict."""
+    short_ok = partial and entry.amount < amount
+    if entry.kind != kind or (entry.amount != amount and not short_ok):
+        raise IdempotencyConflict(f"The key {entry.idempotency_key!r} was used for another change.")
+    return WalletChange(
+        entry.id, entry.amount, wallet_balance, shortfall=amount - entry.amount, replayed=True
+    )

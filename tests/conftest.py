@@ -1,0 +1,84 @@
+"""Shared fixtures: a database on SQLite and on PostgreSQL, migrated, one per test.
+
+PostgreSQL: a throwaway cluster starts once per run. Without one the PostgreSQL variants
+are skipped, except under CI=true, where a PostgreSQL that cannot start fails the run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.db import make_engine, make_session_factory
+from ledger.migrate import upgrade
+from tests.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
+
+TEMPLATE = "creditbot_template"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    try:
+        cluster = start_cluster()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must run under CI: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    try:
+        url = create_database(cluster, TEMPLATE)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _pg_url(cluster: PostgresCluster) -> str:
+    return create_database(cluster, f"test_{os.getpid()}_{next(_names)}", template=TEMPLATE)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A migrated, empty database: each test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'creditbot.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    return _pg_url(request.getfixturevalue("pg_cluster"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A migrated SQLite database only (for tests of the adapters)."""
+    url = f"sqlite:///{tmp_path / 'creditbot.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> str:
+    """A migrated PostgreSQL database only."""
+    return _pg_url(pg_cluster)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)

@@ -1,0 +1,53 @@
+"""Small helpers to set up the customer document's story in tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.accounts import AccountSettings, create_account
+from ledger.agents import add_agent
+from ledger.db import transaction
+from ledger.units import credits
+from ledger.wallet import credit_wallet
+
+NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+def story(
+    sessions: sessionmaker[Session],
+    *,
+    plan: int = 1000,
+    wallet: int = 500,
+    now: datetime = NOW,
+    timezone: str = "UTC",
+    cycle_day: int = 1,
+    per_second: bool = False,
+    team: str | None = "T0001",
+) -> dict[str, int]:
+    """Plan of `plan` credits, agent A set to stop, agent B to use_balance, wallet `wallet`.
+    Returns the ids: account, a, b."""
+
+    def work(s: Session) -> dict[str, int]:
+        account = create_account(
+            s,
+            AccountSettings(
+                name="Acme",
+                slack_team_id=team,
+                timezone=timezone,
+                plan_credits=credits(plan),
+                cycle_anchor_day=cycle_day,
+                per_second_billing=per_second,
+            ),
+            now=now,
+        )
+        a = add_agent(s, account.id, "A", behaviour="stop", now=now)
+        b = add_agent(s, account.id, "B", behaviour="use_balance", now=now)
+        if wallet:
+            credit_wallet(
+                s, account.id, credits(wallet), key="seed-wallet", kind="adjustment", now=now
+            )
+        return {"account": account.id, "a": a.id, "b": b.id}
+
+    return transaction(sessions, work)
