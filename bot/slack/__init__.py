@@ -1,0 +1,1 @@
+"""The Slack app (Bolt for Python): listeners, Block Kit builders, alert delivery."""
