@@ -9,14 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ledger import outbox
 from ledger.cycles import month_key, utcnow
+from ledger.driver import DriverStatement
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
 from ledger.journal import lock_account, post_entry, resume_agents
-from ledger.models import Account, Agent, Entry, Transfer
+from ledger.models import Account, Agent, Entry, Transfer, UTCDateTime
 from ledger.units import money_to_credits
 
 UNITS = ("message", "call_minute")
@@ -45,43 +60,146 @@ class Charge:
     replayed: bool = False
 
 
-def _locked_read(session: Session, account_id: int, agent_id: int, key: str):  # noqa: ANN202
-    existing = (
+# Statements are built once: building and hashing a statement costs more than running it.
+_READ = (
+    select(
+        _G.c.name,
+        _G.c.status,
+        _G.c.stop_reason,
+        _G.c.behaviour,
+        _G.c.monthly_limit,
+        _G.c.month,
+        _G.c.month_spend,
+        _A.c.plan_balance,
+        _A.c.wallet_balance,
+        _A.c.plan_grant,
+        _A.c.message_rate,
+        _A.c.call_minute_rate,
+        _A.c.timezone,
+        _A.c.plan_low_percent,
+        _A.c.wallet_low_credits,
+        _A.c.plan_exhausted_alerted,
+        _A.c.auto_recharge_enabled,
+        _A.c.auto_recharge_paused,
+        _A.c.auto_recharge_threshold_minor,
+        _A.c.recharge_requested,
+        _A.c.currency,
+        _A.c.credits_per_unit,
         select(_E.c.id)
-        .where(_E.c.account_id == account_id, _E.c.idempotency_key == key)
+        .where(_E.c.account_id == bindparam("account_id"), _E.c.idempotency_key == bindparam("key"))
         .scalar_subquery()
+        .label("existing_id"),
     )
-    stmt = (
-        select(
-            _G.c.name,
-            _G.c.status,
-            _G.c.stop_reason,
-            _G.c.behaviour,
-            _G.c.monthly_limit,
-            _G.c.month,
-            _G.c.month_spend,
-            _A.c.plan_balance,
-            _A.c.wallet_balance,
-            _A.c.plan_grant,
-            _A.c.message_rate,
-            _A.c.call_minute_rate,
-            _A.c.timezone,
-            _A.c.plan_low_percent,
-            _A.c.wallet_low_credits,
-            _A.c.plan_exhausted_alerted,
-            _A.c.auto_recharge_enabled,
-            _A.c.auto_recharge_paused,
-            _A.c.auto_recharge_threshold_minor,
-            _A.c.recharge_requested,
-            _A.c.currency,
-            _A.c.credits_per_unit,
-            existing.label("existing_id"),
+    .select_from(_G.join(_A, _A.c.id == _G.c.account_id))
+    .where(_G.c.id == bindparam("agent_id"), _G.c.account_id == bindparam("account_id"))
+    .with_for_update(of=_A)
+)
+# Under the lock this cannot fail; the guard makes a logic error refuse rather than overdraw.
+_DEBIT = (
+    update(_A)
+    .where(
+        _A.c.id == bindparam("account_id"),
+        _A.c.plan_balance >= bindparam("from_plan"),
+        _A.c.wallet_balance >= bindparam("from_wallet"),
+    )
+    .values(
+        plan_balance=_A.c.plan_balance - bindparam("from_plan"),
+        wallet_balance=_A.c.wallet_balance - bindparam("from_wallet"),
+    )
+)
+_ENTRY_COLUMNS = ("account_id", "agent_id", "kind", "idempotency_key", "request_hash", "unit",
+                  "quantity", "amount", "refused_reason", "call_id", "created_at")  # fmt: skip
+_INSERT_ENTRY = (
+    insert(_E)
+    .values({name: bindparam(name, type_=_E.c[name].type) for name in _ENTRY_COLUMNS})
+    .returning(_E.c.id)
+)
+_INSERT_TRANSFER = insert(_T).values(
+    {name: bindparam(name, type_=_T.c[name].type)
+     for name in ("entry_id", "account_id", "debit_book", "credit_book", "amount")}
+)  # fmt: skip
+
+
+def _pay_in_one_statement() -> Select:
+    """PostgreSQL: debit the account, write the entry and its transfers and the agent's
+    spend in one statement (data-modifying CTEs), so a charge is one round trip after its
+    locked read. If the guarded debit matches no row, nothing else is written."""
+    debit = (
+        update(_A)
+        .where(
+            _A.c.id == bindparam("b_account_id"),
+            _A.c.plan_balance >= bindparam("b_from_plan"),
+            _A.c.wallet_balance >= bindparam("b_from_wallet"),
         )
-        .select_from(_G.join(_A, _A.c.id == _G.c.account_id))
-        .where(_G.c.id == agent_id, _G.c.account_id == account_id)
-        .with_for_update(of=_A)
+        .values(
+            plan_balance=_A.c.plan_balance - bindparam("b_from_plan"),
+            wallet_balance=_A.c.wallet_balance - bindparam("b_from_wallet"),
+        )
+        .returning(_A.c.id)
+        .cte("debit")
     )
-    return session.execute(stmt).one_or_none()
+    entry = (
+        insert(_E)
+        .from_select(
+            ["account_id", "agent_id", "kind", "idempotency_key", "request_hash", "unit",
+             "quantity", "amount", "call_id", "created_at"],
+            select(
+                debit.c.id,
+                bindparam("b_agent_id", type_=Integer),
+                literal("usage", String),
+                bindparam("b_idempotency_key", type_=String),
+                bindparam("b_request_hash", type_=String),
+                bindparam("b_unit", type_=String),
+                bindparam("b_quantity", type_=Integer),
+                bindparam("b_amount", type_=BigInteger),
+                bindparam("b_call_id", type_=String),
+                bindparam("b_created_at", type_=UTCDateTime()),
+            ),
+        )
+        .returning(_E.c.id)
+        .cte("entry")
+    )  # fmt: skip
+    moves = union_all(
+        select(
+            literal("plan", String).label("book"),
+            bindparam("b_from_plan", type_=BigInteger).label("amount"),
+        ),
+        select(
+            literal("wallet", String).label("book"),
+            bindparam("b_from_wallet", type_=BigInteger).label("amount"),
+        ),
+    ).subquery("moves")
+    transfers = (
+        insert(_T)
+        .from_select(
+            ["entry_id", "account_id", "debit_book", "credit_book", "amount"],
+            select(entry.c.id, bindparam("b_account_id", type_=Integer), moves.c.book, literal("usage", String), moves.c.amount)
+            .select_from(entry.join(moves, true()))
+            .where(moves.c.amount > 0),
+        )
+        .cte("transfers")
+    )  # fmt: skip
+    spend = (
+        update(_G)
+        .where(_G.c.id == bindparam("b_agent_id"), exists(select(entry.c.id)))
+        .values(month=bindparam("b_month"), month_spend=bindparam("b_month_spend"))
+        .cte("spend")
+    )
+    return select(entry.c.id).add_cte(transfers, spend)
+
+
+_PAY_PG = _pay_in_one_statement()
+_SPEND = (
+    update(_G)
+    .where(_G.c.id == bindparam("agent_id"))
+    .values(month=bindparam("month"), month_spend=bindparam("month_spend"))
+)
+
+
+# Run straight on the driver: see ledger/driver.py.
+_READ_D, _DEBIT_D, _ENTRY_D, _TRANSFER_D, _SPEND_D, _PAY_PG_D = map(
+    DriverStatement, (_READ, _DEBIT, _INSERT_ENTRY, _INSERT_TRANSFER, _SPEND, _PAY_PG)
+)
 
 
 def charge(
@@ -112,7 +230,10 @@ def charge(
         raise InvalidInput(f"Quantity must be a whole number from 1 to {MAX_QUANTITY}.")
     if not idempotency_key or len(idempotency_key) > 200:
         raise InvalidInput("An idempotency key of 1 to 200 characters is required.")
-    row = _locked_read(session, account_id, agent_id, idempotency_key)
+    conn = session.connection()
+    row = _READ_D.first(
+        conn, {"account_id": account_id, "agent_id": agent_id, "key": idempotency_key}
+    )
     if row is None:
         raise UnknownAgent(f"No agent {agent_id} in this account.")
     if row.existing_id is not None:
@@ -158,7 +279,7 @@ def charge(
         if new_month:
             agent_values["month_spend"] = 0
         entry_id = _write(
-            session, account_id, agent_id, account_values, agent_values, alerts, now,
+            session, conn, account_id, agent_id, account_values, agent_values, alerts, now,
             entry={"unit": unit, "quantity": quantity, "amount": price, "refused_reason": reason,
                    "idempotency_key": idempotency_key, "request_hash": request_hash,
                    "call_id": call_id},
@@ -167,10 +288,7 @@ def charge(
         return Charge(entry_id, False, reason, price, 0, 0, plan, wallet, "stopped")
 
     new_plan, new_wallet, new_spend = plan - from_plan, wallet - from_wallet, spend + price
-    account_values.update(plan_balance=_A.c.plan_balance - from_plan)
-    if from_wallet:
-        account_values["wallet_balance"] = _A.c.wallet_balance - from_wallet
-    agent_values["month_spend"] = new_spend
+    agent_values.update(month=month, month_spend=new_spend)
     if row.status == "stopped":  # a new month cleared its limit
         agent_values.update(status="active", stop_reason=None, stopped_at=None)
         alerts.append(
@@ -228,7 +346,7 @@ def charge(
 
     moves = [("plan", from_plan), ("wallet", from_wallet)]
     entry_id = _write(
-        session, account_id, agent_id, account_values, agent_values, alerts, now,
+        session, conn, account_id, agent_id, account_values, agent_values, alerts, now,
         entry={"unit": unit, "quantity": quantity, "amount": price, "refused_reason": None,
                "idempotency_key": idempotency_key, "request_hash": request_hash,
                "call_id": call_id},
@@ -244,6 +362,7 @@ def _rate(row: object, unit: str) -> int:
 
 def _write(
     session: Session,
+    conn: Connection,
     account_id: int,
     agent_id: int,
     account_values: dict[str, object],
@@ -255,38 +374,71 @@ def _write(
     moves: list[tuple[str, int]],
     guard: tuple[int, int] | None = None,
 ) -> int:
-    if account_values:
-        stmt = update(_A).where(_A.c.id == account_id).values(**account_values)
-        if guard is not None:
-            # Belt and braces under the lock: the row only changes if it can pay.
-            stmt = stmt.where(_A.c.plan_balance >= guard[0], _A.c.wallet_balance >= guard[1])
-        if session.execute(stmt).rowcount != 1:
+    if guard is not None and conn.dialect.name == "postgresql":
+        spend = {k: agent_values.pop(k) for k in ("month", "month_spend")}
+        params = {"account_id": account_id, "agent_id": agent_id, "from_plan": guard[0],
+                  "from_wallet": guard[1], "created_at": now, **entry, **spend}  # fmt: skip
+        entry_id = _PAY_PG_D.scalar(conn, {f"b_{k}": v for k, v in params.items()})
+        if entry_id is None:
             raise RuntimeError("balance changed under the account lock")
-    entry_id = session.execute(
-        insert(_E)
-        .values(account_id=account_id, agent_id=agent_id, kind="usage", created_at=now, **entry)
-        .returning(_E.c.id)
-    ).scalar_one()
+        _write_rare(session, conn, account_id, agent_id, account_values, agent_values, alerts, now)
+        return entry_id
+    if guard is not None:
+        debit = {"account_id": account_id, "from_plan": guard[0], "from_wallet": guard[1]}
+        if _DEBIT_D.rowcount(conn, debit) != 1:
+            raise RuntimeError("balance changed under the account lock")
+    if account_values:  # rare: alert flags
+        conn.execute(update(_A).where(_A.c.id == account_id).values(**account_values))
+    entry_id = _ENTRY_D.scalar(
+        conn,
+        {
+            "account_id": account_id,
+            "agent_id": agent_id,
+            "kind": "usage",
+            "created_at": now,
+            **entry,
+        },
+    )
     if moves:
-        session.execute(
-            insert(_T).values(
-                [
-                    {
-                        "entry_id": entry_id,
-                        "account_id": account_id,
-                        "debit_book": book,
-                        "credit_book": "usage",
-                        "amount": amount,
-                    }
-                    for book, amount in moves
-                ]
-            )
+        _TRANSFER_D.executemany(
+            conn,
+            [
+                {
+                    "entry_id": entry_id,
+                    "account_id": account_id,
+                    "debit_book": book,
+                    "credit_book": "usage",
+                    "amount": amount,
+                }
+                for book, amount in moves
+            ],
         )
+    spend = {k: agent_values.pop(k) for k in ("month", "month_spend") if k in agent_values}
+    if len(spend) == 2:
+        _SPEND_D.rowcount(conn, {"agent_id": agent_id, **spend})
+    else:
+        agent_values.update(spend)
+    _write_rare(session, conn, account_id, agent_id, {}, agent_values, alerts, now)
+    return entry_id
+
+
+def _write_rare(
+    session: Session,
+    conn: Connection,
+    account_id: int,
+    agent_id: int,
+    account_values: dict[str, object],
+    agent_values: dict[str, object],
+    alerts: list[tuple[str, dict[str, object]]],
+    now: datetime,
+) -> None:
+    """What only some charges change: alert flags, the agent stopping or resuming, alerts."""
+    if account_values:
+        conn.execute(update(_A).where(_A.c.id == account_id).values(**account_values))
     if agent_values:
-        session.execute(update(_G).where(_G.c.id == agent_id).values(**agent_values))
+        conn.execute(update(_G).where(_G.c.id == agent_id).values(**agent_values))
     for kind, payload in alerts:
         outbox.add(session, account_id, kind, payload, now=now)
-    return entry_id
 
 
 def replay(session: Session, account_id: int, entry_id: int, request_hash: str | None) -> Charge:

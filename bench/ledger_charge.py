@@ -1,0 +1,196 @@
+"""Charges per second through the ledger's charge service, next to a raw-SQL floor.
+
+One process, one transaction per charge, on a SQLite file and on PostgreSQL (a throwaway
+cluster with fsync on, as production would run). The floor does the least a charge can:
+insert a usage row with a unique key, conditionally decrement a balance, insert two
+postings, commit -- through the bare DB-API driver. Both run interleaved in blocks in the
+same process on the same database, so machine noise hits both alike.
+
+    python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ledger.accounts import AccountSettings, create_account  # noqa: E402
+from ledger.agents import add_agent  # noqa: E402
+from ledger.charges import charge  # noqa: E402
+from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
+from ledger.migrate import upgrade  # noqa: E402
+from ledger.units import credits  # noqa: E402
+from ledger.verify import verify  # noqa: E402
+
+FLOOR_DDL = [
+    "CREATE TABLE floor_balance (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0))",
+    "CREATE TABLE floor_usage (id {serial} PRIMARY KEY, key VARCHAR(200) NOT NULL UNIQUE, amount BIGINT NOT NULL)",
+    "CREATE TABLE floor_postings (id {serial} PRIMARY KEY, usage_id BIGINT NOT NULL, book VARCHAR(16) NOT NULL, amount BIGINT NOT NULL)",
+    "INSERT INTO floor_balance (id, balance) VALUES (1, 1000000000000)",
+]
+
+
+def floor_charger(engine, dialect: str) -> Callable[[int], None]:
+    """The raw floor on the bare DB-API connection."""
+    raw = engine.raw_connection()
+    dbapi = raw.driver_connection
+    serial = "INTEGER" if dialect == "sqlite" else "BIGSERIAL"
+    cur = dbapi.cursor()
+    if dialect == "sqlite":
+        dbapi.isolation_level = None
+        for ddl in FLOOR_DDL:
+            cur.execute(ddl.format(serial=serial))
+        ph = "?"
+    else:
+        dbapi.autocommit = False
+        for ddl in FLOOR_DDL:
+            cur.execute(ddl.format(serial=serial))
+        dbapi.commit()
+        ph = "%s"
+    insert_usage = f"INSERT INTO floor_usage (key, amount) VALUES ({ph}, {ph}) RETURNING id"
+    decrement = (
+        f"UPDATE floor_balance SET balance = balance - {ph} WHERE id = 1 AND balance >= {ph}"
+    )
+    posting = f"INSERT INTO floor_postings (usage_id, book, amount) VALUES ({ph}, {ph}, {ph})"
+
+    def one(n: int) -> None:
+        if dialect == "sqlite":
+            cur.execute("BEGIN IMMEDIATE")
+        cur.execute(insert_usage, (f"floor-{n}", 1000))
+        usage_id = cur.fetchone()[0]
+        cur.execute(decrement, (1000, 1000))
+        assert cur.rowcount == 1
+        cur.execute(posting, (usage_id, "plan", -1000))
+        cur.execute(posting, (usage_id, "usage", 1000))
+        if dialect == "sqlite":
+            cur.execute("COMMIT")
+        else:
+            dbapi.commit()
+
+    return one
+
+
+def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
+    """The same raw SQL through SQLAlchemy's Connection (pool, events, driver): what any
+    code on this stack pays before doing anything of its own."""
+    ph = {"sqlite": "?", "postgresql": "%s"}[dialect]
+    insert_usage = f"INSERT INTO floor_usage (key, amount) VALUES ({ph}, {ph}) RETURNING id"
+    decrement = (
+        f"UPDATE floor_balance SET balance = balance - {ph} WHERE id = 1 AND balance >= {ph}"
+    )
+    posting = f"INSERT INTO floor_postings (usage_id, book, amount) VALUES ({ph}, {ph}, {ph})"
+
+    def one(n: int) -> None:
+        with engine.begin() as conn:
+            usage_id = conn.exec_driver_sql(insert_usage, (f"sa-floor-{n}", 1000)).scalar_one()
+            assert conn.exec_driver_sql(decrement, (1000, 1000)).rowcount == 1
+            conn.exec_driver_sql(posting, (usage_id, "plan", -1000))
+            conn.exec_driver_sql(posting, (usage_id, "usage", 1000))
+
+    return one
+
+
+def ledger_charger(engine) -> Callable[[int], None]:
+    sessions = make_session_factory(engine)
+
+    def setup(s):
+        account = create_account(
+            s, AccountSettings(name="Bench", plan_credits=credits(100_000_000), cycle_anchor_day=1)
+        )
+        return account.id, add_agent(s, account.id, "bench-agent").id
+
+    account_id, agent_id = transaction(sessions, setup)
+
+    def one(n: int) -> None:
+        result = transaction(
+            sessions,
+            lambda s: charge(s, account_id, agent_id, "message", 1, idempotency_key=f"bench-{n}"),
+        )
+        assert result.allowed
+
+    one.sessions = sessions  # type: ignore[attr-defined]
+    return one
+
+
+def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]:
+    engine = make_engine(url)
+    upgrade(engine)
+    dialect = engine.dialect.name
+    floor = floor_charger(engine, dialect)
+    sa_floor = sqlalchemy_floor_charger(engine, dialect)
+    ledger = ledger_charger(engine)
+    sides = (("floor", floor), ("sa_floor", sa_floor), ("ledger", ledger))
+    for n in range(200):  # warm caches, compiled statements, the pool
+        for _, fn in sides:
+            fn(-n - 1)
+    times: dict[str, list[float]] = {label: [] for label, _ in sides}
+    n = 0
+    while n < charges:
+        for label, fn in sides:
+            for i in range(n, n + block):
+                t0 = time.perf_counter()
+                fn(i)
+                times[label].append(time.perf_counter() - t0)
+        n += block
+    problems = transaction(ledger.sessions, verify)  # type: ignore[attr-defined]
+    engine.dispose()
+    if problems:
+        raise SystemExit(f"ledger verify failed after the benchmark: {problems}")
+    result = {}
+    for label, samples in times.items():
+        samples.sort()
+        result[f"{label}_rate"] = len(samples) / sum(samples)
+        result[f"{label}_p50_ms"] = statistics.median(samples) * 1000
+        result[f"{label}_p99_ms"] = samples[int(len(samples) * 0.99)] * 1000
+    result["ratio"] = result["ledger_rate"] / result["floor_rate"]
+    result["sa_ratio"] = result["ledger_rate"] / result["sa_floor_rate"]
+    for label, title in (
+        ("floor", "raw DB-API floor"),
+        ("sa_floor", "raw SQL via SQLAlchemy"),
+        ("ledger", "ledger charge"),
+    ):
+        print(
+            f"{name:<9} {title:<24} {result[f'{label}_rate']:8.0f} charges/s"
+            f"  p50 {result[f'{label}_p50_ms']:6.2f} ms  p99 {result[f'{label}_p99_ms']:6.2f} ms",
+            flush=True,
+        )
+    print(
+        f"{name:<9} ratio ledger / raw DB-API floor = {result['ratio']:.2f};"
+        f" ledger / raw SQL via SQLAlchemy = {result['sa_ratio']:.2f}",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--charges", type=int, default=4000, help="charges per side per database")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    args = parser.parse_args()
+    print(f"{args.charges} charges per side, one transaction each, interleaved in blocks of 250")
+    if args.only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            run("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)
+    if args.only in (None, "postgres"):
+        from tests.pg import PostgresUnavailable, create_database, start_cluster
+
+        try:
+            cluster = start_cluster(durable=True)
+        except PostgresUnavailable as exc:
+            print(f"postgres   skipped: {exc}")
+            return
+        try:
+            run("postgres", create_database(cluster, "bench"), args.charges)
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
