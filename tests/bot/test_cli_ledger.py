@@ -1,0 +1,116 @@
+"""The `creditbot` command as an operator uses it: accounts, agents, wallet, verify, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from bot.cli import cli, common
+from bot.config import get_settings
+from ledger.db import make_engine
+
+
+@pytest.fixture
+def run(db_url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    common.context.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True):
+        result = runner.invoke(cli, list(args), prog_name="creditbot", catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    yield invoke
+    common.context().engine.dispose()
+    common.context.cache_clear()
+    get_settings.cache_clear()
+
+
+def test_every_command_has_help(run):
+    for args in (
+        [], ["db", "upgrade"], ["serve"], ["accounts", "create"], ["accounts", "show"],
+        ["agents", "add"], ["agents", "update"], ["agents", "list"], ["wallet", "adjust"],
+        ["ledger", "verify"], ["ledger", "export"],
+    ):  # fmt: skip
+        out = run(*args, "--help").output
+        assert "Usage: creditbot" in out and "--help" in out
+
+
+def test_an_operator_sets_up_an_account_and_reads_it_back(run):
+    out = run(
+        "accounts", "create", "--name", "Acme", "--slack-team", "T42", "--plan-credits", "1000",
+        "--timezone", "Europe/Madrid", "--cycle-day", "31", "--call-minute-rate", "10",
+        "--message-rate", "1", "--per-second", "--credit-price", "100",
+    ).output  # fmt: skip
+    assert "account 1 (Acme) created" in out
+    assert "1,000 left of 1,000" in out
+    run(
+        "agents",
+        "add",
+        "--account",
+        "Acme",
+        "support",
+        "--behaviour",
+        "use_balance",
+        "--limit",
+        "500",
+    )
+    run("wallet", "adjust", "--account", "T42", "--credits", "250", "--reason", "goodwill")
+    shown = run("accounts", "show", "Acme").output
+    assert "Wallet: 250 credits ($2.50)" in shown
+    assert "support" in shown and "use_balance" in shown and "500" in shown
+    listed = run("agents", "list", "--account", "1").output
+    assert "support" in listed and "active" in listed
+    updated = run("agents", "update", "--account", "Acme", "support", "--limit", "none").output
+    assert "limit none" in updated
+
+
+def test_bad_input_gets_a_clear_message_and_changes_nothing(run):
+    run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    for args, message in (
+        (["agents", "add", "--account", "Acme", "x", "--limit", "-5"], "not a limit"),
+        (["agents", "add", "--account", "Acme", "x", "--limit", "2.5"], "not a limit"),
+        (["agents", "update", "--account", "Acme", "ghost", "--limit", "5"], "No agent"),
+        (
+            ["wallet", "adjust", "--account", "Acme", "--credits", "-10", "--reason", "oops"],
+            "holds 0",
+        ),
+        (
+            ["wallet", "adjust", "--account", "Nobody", "--credits", "10", "--reason", "x"],
+            "No account",
+        ),
+        (["accounts", "create", "--name", "B", "--timezone", "Mars/Base"], "not a time zone"),
+    ):
+        result = run(*args, ok=False)
+        assert result.exit_code != 0 and message in result.output, result.output
+    assert "Wallet: 0 credits" in run("accounts", "show", "Acme").output
+
+
+def test_ledger_verify_names_an_account_whose_balance_drifted(run, db_url):
+    run("accounts", "create", "--name", "Good", "--plan-credits", "100")
+    run("accounts", "create", "--name", "Tampered", "--plan-credits", "100")
+    assert "ledger ok" in run("ledger", "verify").output
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # someone edits a balance by hand, bypassing the journal
+        conn.execute(text("UPDATE accounts SET wallet_balance = 5000 WHERE name = 'Tampered'"))
+    engine.dispose()
+    result = run("ledger", "verify", ok=False)
+    assert result.exit_code == 1
+    assert "Tampered" in result.output and "wallet" in result.output and "Good" not in result.output
+
+
+def test_export_is_a_statement_with_running_balances(run):
+    run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    run("wallet", "adjust", "--account", "Acme", "--credits", "50", "--reason", "welcome")
+    run("wallet", "adjust", "--account", "Acme", "--credits", "-20", "--reason", "correction")
+    rows = list(csv.DictReader(io.StringIO(run("ledger", "export", "--account", "Acme").output)))
+    assert [r["kind"] for r in rows] == ["renewal", "adjustment", "adjustment"]
+    assert [r["wallet_balance"] for r in rows] == ["0", "50", "30"]
+    assert rows[0]["plan_change"] == "100" and rows[2]["detail"] == "correction"
