@@ -273,6 +273,24 @@ class RefundResult:
     replayed: bool
 
 
+def payment_recorded(
+    session: Session,
+    *,
+    payment_intent_id: str | None = None,
+    checkout_session_id: str | None = None,
+) -> bool:
+    """Whether this Stripe payment has already been credited."""
+    for column, value in (
+        (Topup.payment_intent_id, payment_intent_id),
+        (Topup.checkout_session_id, checkout_session_id),
+    ):
+        if value is not None:
+            status = session.execute(select(Topup.status).where(column == value)).scalar()
+            if status == "paid":
+                return True
+    return False
+
+
 def payment_account(session: Session, payment_intent_id: str) -> int | None:
     """The account a credited Stripe payment belongs to."""
     return session.execute(
