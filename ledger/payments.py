@@ -180,7 +180,7 @@ def record_payment(
     *,
     amount_minor: int,
     currency: str,
-    payment_intent_id: str | None,
+    payment_intent_id: str | None = None,
     checkout_session_id: str | None = None,
     topup_id: int | None = None,
     source: str = "checkout",
