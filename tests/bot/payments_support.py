@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ import httpx
 import pytest
 import uvicorn
 from aiohttp import web
-from localstripe.server import unflatten_data
 
 from bot.config import Settings
 from bot.context import AppContext, build_context
+
+with warnings.catch_warnings():  # localstripe registers its routes on import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from localstripe.server import unflatten_data
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk_test_creditbot"
