@@ -579,8 +579,8 @@ def _checkout_work(context: AppContext, session_obj: dict[str, Any]) -> Any:
     meta = session_obj.get("metadata") or {}
     topup_id = meta.get("creditbot_topup_id")
 
-    def work(session: Any) -> None:
-        pay.record_payment(
+    def work(session: Any) -> pay.PaymentResult:
+        return pay.record_payment(
             session,
             account_id,
             amount_minor=int(session_obj["amount_total"]),
