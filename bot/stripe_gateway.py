@@ -481,7 +481,7 @@ def _start_and_run(
 
 def recharge_now(context: AppContext, account_id: int, *, now: datetime | None = None) -> str:
     """Start (and run) a recharge for one account if it needs one; says what happened."""
-    request = _start(context, account_id, "sweep", now)
+    request = _start(context, account_id, "manual", now)
     if request.job is not None:
         return run_recharge(context, request.job, now=now)
     if request.failed is not None:
@@ -637,6 +637,9 @@ def _intent_work(context: AppContext, intent: dict[str, Any]) -> Any:
             )
         return None
     if kind in ("saved_card", "checkout") and outcome.status == "succeeded":
+        method = _id(intent.get("payment_method"))
+        if kind == "checkout" and method:  # its card was saved for later: use it
+            _save_card_quietly(context, account_id, _id(intent.get("customer")) or "", method)
         topup_id = meta.get("creditbot_topup_id")
         return lambda s: pay.record_payment(
             s,

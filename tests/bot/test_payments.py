@@ -214,3 +214,27 @@ def test_one_click_topup_with_the_saved_card(context, localstripe_url):  # noqa:
     with pytest.raises(InvalidInput, match="smallest top-up"):
         gateway.charge_saved_card(context, acc, 100, "click-2", "U1")
     assert len(_intents_of(localstripe_url, customer)) == 1
+
+
+def test_stripe_unreachable_is_retried_with_backoff_under_the_same_key(
+    context,
+    localstripe_url,  # noqa: F811
+):
+    acc = story(context.sessions, wallet=5)["account"]
+    _auto_recharge(context, acc)
+    customer, _ = _saved_card(context, localstripe_url, acc)
+    down = payments_context(context.settings.database_url, "http://127.0.0.1:9")
+    try:
+        assert gateway.sweep_auto_recharge(down) == 1
+    finally:
+        down.engine.dispose()
+    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    assert recharge.status == "pending" and recharge.tries == 1 and recharge.message
+    assert _alerts(context, "alert.recharge_failed") == []
+    # Nothing is due before the backoff ends; then the same attempt is tried again.
+    assert gateway.sweep_auto_recharge(context) == 0
+    assert gateway.sweep_auto_recharge(context, now=recharge.next_try_at) == 1
+    done = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    assert (done.id, done.status, done.tries) == (recharge.id, "succeeded", 2)
+    assert len(_intents_of(localstripe_url, customer)) == 1
+    assert _wallet(context, acc) == credits(5) + credits(2000)
