@@ -98,8 +98,8 @@ def ensure_customer(context: AppContext, account_id: int) -> str:
     account = transaction(context.sessions, lambda s: get_account(s, account_id))
     customer = client(context).v1.customers.create(
         params={"name": account.name, "metadata": _metadata(account_id, "account")},
-        options={"idempotency_key": f"creditbot-customer-{account_id}"},
     )
+    # Two callers racing may each create one: the first saved wins, the other stays unused.
     row = transaction(context.sessions, lambda s: pay.save_customer(s, account_id, customer.id))
     return row.customer_id
 
@@ -141,7 +141,6 @@ def create_topup_checkout(
             ),
             "cancel_url": _url(context, "/stripe/checkout/cancel"),
         },
-        options={"idempotency_key": f"creditbot-topup-{topup_id}"},
     )
     transaction(context.sessions, lambda s: pay.attach_checkout_session(s, topup_id, session.id))
     return session.url
