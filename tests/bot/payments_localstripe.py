@@ -1,0 +1,52 @@
+"""Run localstripe on loopback for the payments tests: `python -m tests.bot.payments_localstripe PORT`.
+
+Two adjustments, both to behave like Stripe's test mode: the store is not pickled to
+/tmp (runs stay independent), and card 4000000000000002 is declined when charged (Stripe's
+"generic decline" card; localstripe only declines it when attached), with Stripe's
+`decline_code` on card errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+from localstripe import resources, server
+
+resources.store.dump_to_disk = lambda: None
+
+_charging_is_declined = resources.PaymentMethod._charging_is_declined
+
+
+def _declined(self: resources.PaymentMethod) -> bool:
+    if self.type == "card" and self._card_number == "4000000000000002":
+        return True
+    return _charging_is_declined(self)
+
+
+def _raise_failure(self: resources.Charge) -> None:
+    raise resources.UserError(
+        402,
+        self.failure_message,
+        {
+            "code": self.failure_code,
+            "decline_code": "generic_decline",
+            "charge": self.id,
+            "payment_intent": {"id": self.payment_intent, "object": "payment_intent"},
+        },
+    )
+
+
+resources.PaymentMethod._charging_is_declined = _declined
+resources.Charge._raise_failure = _raise_failure
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    logging.basicConfig(level=logging.WARNING)
+    web.run_app(server.app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
