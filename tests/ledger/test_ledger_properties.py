@@ -7,8 +7,10 @@ transfer is one-sided-free, and a replayed key changed nothing.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,7 +32,9 @@ from ledger.renewals import renew_due
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
+from tests.conftest import TEMPLATE
 from tests.factories import NOW
+from tests.pg import create_database
 
 PLAN = credits(100)
 PRICES = {"message": credits(1), "call_minute": credits(10)}
@@ -108,10 +112,7 @@ class Model:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        path = TEMPLATE.parent / f"case-{id(self)}.db"
-        shutil.copy(TEMPLATE, path)
-        self.path = path
-        self.engine = make_engine(f"sqlite:///{path}")
+        self.engine = make_engine(NEW_DATABASE())
         self.sessions = make_session_factory(self.engine)
         self.now = NOW
         self.model = Model()
@@ -134,7 +135,6 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.engine.dispose()
-        self.path.unlink(missing_ok=True)
 
     @property
     def month(self) -> str:
@@ -275,17 +275,37 @@ class LedgerMachine(RuleBasedStateMachine):
             )
 
 
-TEMPLATE = None
+NEW_DATABASE: Callable[[], str]
 
 
-def test_ledger_state_machine(tmp_path_factory):
-    global TEMPLATE
-    TEMPLATE = tmp_path_factory.mktemp("props") / "template.db"
-    engine = make_engine(f"sqlite:///{TEMPLATE}")
-    upgrade(engine)
-    engine.dispose()
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_ledger_state_machine(database, request, tmp_path_factory):
+    """Each example gets a fresh migrated database: a copied SQLite file, or a PostgreSQL
+    database cloned from the migrated template."""
+    global NEW_DATABASE
+    names = itertools.count()
+    if database == "sqlite":
+        folder = tmp_path_factory.mktemp("props")
+        template = folder / "template.db"
+        engine = make_engine(f"sqlite:///{template}")
+        upgrade(engine)
+        engine.dispose()
+
+        def new_sqlite() -> str:
+            path = folder / f"case-{next(names)}.db"
+            shutil.copy(template, path)
+            return f"sqlite:///{path}"
+
+        NEW_DATABASE = new_sqlite
+        examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "40"))
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        NEW_DATABASE = lambda: create_database(
+            cluster, f"prop_{os.getpid()}_{next(names)}", template=TEMPLATE
+        )  # noqa: E731
+        examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "15"))
     LedgerMachine.TestCase.settings = settings(
-        max_examples=int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "40")),
+        max_examples=examples,
         stateful_step_count=25,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
