@@ -400,6 +400,7 @@ class Scheduler:
         self.runner = runner or runner_id()
         self.max_workers = max_workers
         self._aps: BackgroundScheduler | None = None
+        self._triggers: dict[str, IntervalTrigger] = {}
         self._was_leader = False
         self._last_heartbeat: datetime | None = None
         self._state_lock = threading.Lock()
@@ -478,21 +479,28 @@ class Scheduler:
 
     def _catch_up(self) -> None:
         """A new leader runs every job at once: renewals missed while nobody led catch up."""
-        if self._aps is None or not self._aps.running or self._fresh:
+        aps = self._aps
+        if aps is None or not aps.running or self._fresh:
             return  # just started: every job is due now anyway
-        now = datetime.now(UTC)
-        for job in self._aps.get_jobs():
-            if job.next_run_time is not None and job.next_run_time > now + timedelta(seconds=1):
-                with contextlib.suppress(Exception):
-                    self._aps.modify_job(job.id, next_run_time=now)
+
+        def bring_forward() -> None:
+            # In a thread of its own: APScheduler's locks must not be taken from a job's
+            # thread, which shutdown() waits for while holding them.
+            now = datetime.now(UTC)
+            with contextlib.suppress(Exception):
+                for job in aps.get_jobs():
+                    if job.next_run_time is not None and job.next_run_time > now + timedelta(
+                        seconds=1
+                    ):
+                        aps.modify_job(job.id, next_run_time=now)
+
+        threading.Thread(target=bring_forward, name="scheduler-catch-up", daemon=True).start()
 
     def _next_run(self, name: str, after: datetime) -> datetime | None:
-        if self._aps is None:
+        trigger = self._triggers.get(name)
+        if trigger is None or not self.running:
             return None
-        job = self._aps.get_job(name)
-        if job is None:
-            return None
-        return job.trigger.get_next_fire_time(None, after)
+        return trigger.get_next_fire_time(None, after)
 
     # The background scheduler ----------------------------------------------------------
 
@@ -520,9 +528,11 @@ class Scheduler:
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         now = datetime.now(UTC)
         for spec in self.jobs.values():
+            trigger = IntervalTrigger(seconds=spec.seconds, timezone=UTC)
+            self._triggers[spec.name] = trigger
             self._aps.add_job(
                 self.run_job,
-                IntervalTrigger(seconds=spec.seconds, timezone=UTC),
+                trigger,
                 args=[spec.name],
                 id=spec.name,
                 name=spec.name,
