@@ -36,6 +36,8 @@ from typing import Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -262,6 +264,14 @@ class JobSpec:
     seconds: int
     run: JobFunc
     help: str
+    #: Run at second 0 of each minute rather than every `seconds` from start: a renewal due
+    #: at local midnight then happens within a second or so of it, not up to a minute late.
+    on_the_minute: bool = False
+
+    def trigger(self) -> BaseTrigger:
+        if self.on_the_minute:
+            return CronTrigger(second=0, timezone=UTC)
+        return IntervalTrigger(seconds=self.seconds, timezone=UTC)
 
 
 def _per_account(
@@ -369,8 +379,10 @@ def run_prune(context: AppContext, now: datetime) -> JobResult:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("renewals", 60, run_renewals, "renew plan credits of accounts whose cycle ended"),
-    JobSpec("month_rollover", 60, run_month_rollover, "new month: resume limit-stopped agents"),
+    JobSpec("renewals", 60, run_renewals, "renew plan credits of accounts whose cycle ended", True),
+    JobSpec(
+        "month_rollover", 60, run_month_rollover, "new month: resume limit-stopped agents", True
+    ),
     JobSpec("recharge_requests", 2, run_recharge_requests, "recharges asked for by charges"),
     JobSpec("auto_recharge_sweep", 60, run_auto_recharge_sweep, "wallets under the threshold"),
     JobSpec("alert_delivery", 5, run_alert_delivery, "post due alerts to Slack, with retries"),
@@ -400,7 +412,7 @@ class Scheduler:
         self.runner = runner or runner_id()
         self.max_workers = max_workers
         self._aps: BackgroundScheduler | None = None
-        self._triggers: dict[str, IntervalTrigger] = {}
+        self._triggers: dict[str, BaseTrigger] = {}
         self._was_leader = False
         self._last_heartbeat: datetime | None = None
         self._state_lock = threading.Lock()
@@ -456,6 +468,9 @@ class Scheduler:
         with self._state_lock:
             took_over = leading and not self._was_leader
             self._was_leader = leading
+            # Just started, every job is due now anyway; a takeover later brings them forward.
+            catch_up = took_over and not self._fresh
+            self._fresh = False
             now = utcnow()
             beat = leading and (
                 took_over or self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT
@@ -472,16 +487,15 @@ class Scheduler:
                 )
             except Exception:  # noqa: BLE001 - only a display row
                 log.exception("could not write the leader heartbeat")
-        if took_over:
+        if catch_up:
             self._catch_up()
-        self._fresh = False
         return leading
 
     def _catch_up(self) -> None:
         """A new leader runs every job at once: renewals missed while nobody led catch up."""
         aps = self._aps
-        if aps is None or not aps.running or self._fresh:
-            return  # just started: every job is due now anyway
+        if aps is None or not aps.running:
+            return
 
         def bring_forward() -> None:
             # In a thread of its own: APScheduler's locks must not be taken from a job's
@@ -528,7 +542,7 @@ class Scheduler:
         logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
         now = datetime.now(UTC)
         for spec in self.jobs.values():
-            trigger = IntervalTrigger(seconds=spec.seconds, timezone=UTC)
+            trigger = spec.trigger()
             self._triggers[spec.name] = trigger
             self._aps.add_job(
                 self.run_job,

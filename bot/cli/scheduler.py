@@ -110,9 +110,10 @@ def jobs(ctx: click.Context) -> None:
     for column in ("job", "every", "last run", "took", "result", "fails", "next run"):
         table.add_column(column)
     for spec in JOBS:
+        every = "1m at :00" if spec.on_the_minute else f"{spec.seconds}s"
         row = statuses.get(spec.name)
         if row is None or row.last_started_at is None:
-            table.add_row(spec.name, f"{spec.seconds}s", "never", "", "", "", _when(
+            table.add_row(spec.name, every, "never", "", "", "", _when(
                 row.next_run_at if row else None, now))  # fmt: skip
             continue
         took = (row.last_finished_at - row.last_started_at).total_seconds()
@@ -122,7 +123,7 @@ def jobs(ctx: click.Context) -> None:
             result = f"[red]error[/red] {_last_line(row.last_error)}"
         table.add_row(
             spec.name,
-            f"{spec.seconds}s",
+            every,
             _when(row.last_started_at, now),
             f"{took:.2f}s",
             result,

@@ -91,19 +91,32 @@ def test_two_schedulers_on_one_postgres_only_the_leader_runs_and_another_takes_o
 
 def test_running_schedulers_on_postgres_run_each_tick_once_and_fail_over(pg_url):
     ran: list[str] = []
+    hourly: list[str] = []
+
+    def hourly_job(context, now):
+        hourly.append("second")
+        return JobResult("caught up", True)
+
     one, two = _context(pg_url), _context(pg_url)
     first = Scheduler(one, jobs=[_counting_job(ran, "first")], runner="first")
-    second = Scheduler(two, jobs=[_counting_job(ran, "second")], runner="second")
+    second = Scheduler(
+        two,
+        jobs=[_counting_job(ran, "second"), JobSpec("hourly", 3600, hourly_job, "test")],
+        runner="second",
+    )
     first.start()
     assert _wait(lambda: "first" in ran)
     second.start()
     try:
         time.sleep(2.2)
         assert set(ran) == {"first"}
+        assert hourly == []  # scheduled at start, skipped: it does not lead
         before = len(ran)
         first.shutdown()  # a leader that stops gives the lock up
         assert _wait(lambda: "second" in ran, timeout=5)
         assert set(ran[before:]) == {"second"}
+        # Its hourly job ran when it took over, not an hour later (catch-up on takeover).
+        assert _wait(lambda: hourly == ["second"], timeout=5)
     finally:
         first.shutdown()
         second.shutdown()
