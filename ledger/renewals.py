@@ -93,7 +93,15 @@ def renew_due(session: Session, account_id: int, *, now: datetime | None = None)
     done: list[Renewal] = []
     account = lock_account(session, account_id)
     while account.next_renewal_at is not None and account.next_renewal_at <= now:
-        start = local_date(account.next_renewal_at, account.timezone)
+        # The cycle that follows the current one, by the calendar: the local date of the
+        # stored instant would be a day early if the zone's rules moved that midnight (a
+        # tzdata update) since it was computed, and the cycle after that would come a day
+        # later, granting twice in one month.
+        start = (
+            next_cycle_start(account.cycle_anchor_day, account.cycle_start)
+            if account.cycle_start is not None
+            else local_date(account.next_renewal_at, account.timezone)
+        )
         renewal = renew_cycle(session, account_id, start, now=now)
         if renewal.replayed:  # the date did not move: never loop
             break

@@ -18,6 +18,11 @@ from ledger.db import make_engine, make_session_factory
 from ledger.migrate import upgrade
 from tests.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
 
+# An app built in a test (`with TestClient(create_app(...))`) would otherwise start the
+# background scheduler, whose jobs (alert delivery, renewals) would race the test's own
+# assertions. Tests that want it pass `Settings(run_scheduler=True)`.
+os.environ.setdefault("RUN_SCHEDULER", "false")
+
 TEMPLATE = "creditbot_template"
 _names = itertools.count()
 

@@ -1,9 +1,177 @@
-"""`creditbot` commands of the scheduler part (see its issue)."""
+"""`creditbot scheduler` (run the jobs in a process of their own) and `creditbot jobs`
+(each job's last run, result and next run; run one now; recent history)."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from datetime import datetime
+from types import FrameType
+
 import click
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from bot.cli.common import console, context
+from ledger.cycles import utcnow
+from ledger.db import transaction
 
 
 def register(cli: click.Group) -> None:
     """Add this part's commands to `cli`."""
+    cli.add_command(scheduler_cmd)
+    cli.add_command(jobs)
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run every job once now and exit (for cron).")
+def scheduler_cmd(once: bool) -> None:
+    """Run the scheduler alone (set RUN_SCHEDULER=false on the servers then).
+
+    With several replicas on PostgreSQL only the one holding the leader lock runs jobs;
+    the others wait and take over when it dies.
+    """
+    from bot.scheduler import Scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sched = Scheduler(context())
+    if once:
+        failed = 0
+        try:
+            for name in sched.jobs:
+                outcome = sched.run_job(name)
+                if outcome is None:
+                    raise click.ClickException(
+                        "Another scheduler holds the leader lock: it runs the jobs."
+                    )
+                failed += not outcome.ok
+                console.print(f"{name}: {'ok' if outcome.ok else 'error'} {outcome.result or ''}")
+        finally:
+            sched.shutdown()
+        if failed:
+            raise SystemExit(1)
+        return
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sched.start()
+    console.print(f"scheduler running ({sched.leader.describe()}); Ctrl-C stops it")
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        sched.shutdown()
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    if value is None:
+        return "-"
+    seconds = int((value - now).total_seconds())
+    ago = seconds <= 0
+    seconds = abs(seconds)
+    if seconds < 120:
+        span = f"{seconds}s"
+    elif seconds < 7200:
+        span = f"{seconds // 60}m"
+    elif seconds < 172800:
+        span = f"{seconds // 3600}h"
+    else:
+        span = f"{seconds // 86400}d"
+    stamp = value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{stamp} ({span} ago)" if ago else f"{stamp} (in {span})"
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:120] if lines else ""
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def jobs(ctx: click.Context) -> None:
+    """Each scheduler job's last run, its result or error, and its next run (UTC)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.scheduler import JOBS, LEADER_NAME
+    from ledger import jobs as records
+
+    def read(session: Session) -> tuple[dict, object]:
+        return records.job_statuses(session), records.current_leader(session, LEADER_NAME)
+
+    statuses, leader = transaction(context().sessions, read)
+    now = utcnow()
+    table = Table(title="Scheduler jobs (UTC)")
+    for column in ("job", "every", "last run", "took", "result", "fails", "next run"):
+        table.add_column(column)
+    for spec in JOBS:
+        every = "1m at :00" if spec.on_the_minute else f"{spec.seconds}s"
+        row = statuses.get(spec.name)
+        if row is None or row.last_started_at is None:
+            table.add_row(spec.name, every, "never", "", "", "", _when(
+                row.next_run_at if row else None, now))  # fmt: skip
+            continue
+        took = (row.last_finished_at - row.last_started_at).total_seconds()
+        if row.last_status == "ok":
+            result = f"[green]ok[/green] {row.last_result or ''}"
+        else:
+            result = f"[red]error[/red] {_last_line(row.last_error)}"
+        table.add_row(
+            spec.name,
+            every,
+            _when(row.last_started_at, now),
+            f"{took:.2f}s",
+            result,
+            str(row.consecutive_failures or ""),
+            _when(row.next_run_at, now),
+        )
+    console.print(table)
+    if leader is None:
+        console.print("leader: none has run yet")
+    else:
+        console.print(
+            f"leader: {leader.holder} since {leader.acquired_at:%Y-%m-%d %H:%M:%S}, "
+            f"last heartbeat {_when(leader.heartbeat_at, now)}"
+        )
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """Run job NAME once now, in this process (jobs are idempotent; it is recorded)."""
+    from bot.scheduler import JOBS, Scheduler, SoloLeader, runner_id
+
+    names = [spec.name for spec in JOBS]
+    if name not in names:
+        raise click.ClickException(f"No job {name!r}: choose one of {', '.join(names)}.")
+    sched = Scheduler(context(), leader=SoloLeader())
+    outcome = sched.run_now(name, runner=f"{runner_id()} (manual)")
+    if outcome.ok:
+        console.print(f"{name}: ok {outcome.result or ''}")
+    else:
+        console.print(f"{name}: [red]error[/red] {outcome.result or ''}\n{outcome.error}")
+        raise SystemExit(1)
+
+
+@jobs.command("history")
+@click.option("--job", "job_name", default=None, help="Only this job.")
+@click.option("--limit", type=int, default=20, show_default=True)
+def jobs_history(job_name: str | None, limit: int) -> None:
+    """Recent runs that did something or failed, newest first."""
+    from ledger import jobs as records
+
+    runs = transaction(context().sessions, lambda s: records.recent_runs(s, job_name, limit=limit))
+    table = Table(title="Job runs (UTC)")
+    for column in ("started", "job", "status", "result or error", "runner"):
+        table.add_column(column)
+    for run in runs:
+        detail = run.result or "" if run.status == "ok" else _last_line(run.error)
+        table.add_row(
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}", run.job, run.status, detail, run.runner or ""
+        )
+    console.print(table)
