@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,7 +18,8 @@ from ledger.errors import LedgerError
 from ledger.units import credits
 
 T = TypeVar("T")
-console = Console()
+# Piped or captured output keeps whole lines: tables wrap at 160 columns, not 80.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @cache

@@ -300,9 +300,11 @@ def test_ledger_state_machine(database, request, tmp_path_factory):
         examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "40"))
     else:
         cluster = request.getfixturevalue("pg_cluster")
-        NEW_DATABASE = lambda: create_database(
-            cluster, f"prop_{os.getpid()}_{next(names)}", template=TEMPLATE
-        )  # noqa: E731
+
+        def new_postgres() -> str:
+            return create_database(cluster, f"prop_{os.getpid()}_{next(names)}", template=TEMPLATE)
+
+        NEW_DATABASE = new_postgres
         examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "15"))
     LedgerMachine.TestCase.settings = settings(
         max_examples=examples,
