@@ -9,15 +9,15 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack import blocks
-from bot.slack.dashboard import Card, load_dashboard, saved_card
+from bot.slack import blocks, dashboard
+from bot.slack.dashboard import Card, load_dashboard
 from bot.slack.deps import AccountRef, app_context, run
 from ledger.accounts import balance
 from ledger.models import Account
 
 
 def card_of(context: BoltContext, account_id: int) -> Card | None:
-    return run(context, lambda s: saved_card(s, account_id))
+    return run(context, lambda s: dashboard.saved_card(s, account_id))
 
 
 def topup_offer(
@@ -49,10 +49,10 @@ def open_topup_modal(
 def open_auto_recharge_modal(
     context: BoltContext, client: WebClient, trigger_id: str, account_id: int
 ) -> None:
-    dashboard = load_dashboard(app_context(context), account_id)
+    board = load_dashboard(app_context(context), account_id)
     client.views_open(
         trigger_id=trigger_id,
-        view=blocks.auto_recharge_modal(dashboard, metadata=json.dumps({"account_id": account_id})),
+        view=blocks.auto_recharge_modal(board, metadata=json.dumps({"account_id": account_id})),
     )
 
 
