@@ -310,19 +310,10 @@ def home_view(d: Dashboard, *, notice: str | None = None) -> View:
         ),
     ]
     admins = mention_list(d.billing_admins) if d.billing_admins else "none named"
-    blocks.append(
-        context_block(
-            f"Billing admins: workspace admins and owners, and {admins}.",
-            f"Updated {d.now.astimezone(zone(tz_or_utc(d.timezone))):%d %b %H:%M} ({d.timezone})",
-        )
-    )
+    blocks.append(context_block(f"Billing admins: workspace admins and owners, and {admins}."))
     if notice:
         blocks.insert(0, section(notice, block_id="notice"))
     return {"type": "home", "blocks": blocks[:100]}
-
-
-def tz_or_utc(tz: str) -> str:
-    return tz or "UTC"
 
 
 def not_linked_message(team_id: str | None) -> Message:
