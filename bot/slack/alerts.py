@@ -123,9 +123,7 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
     delivered = 0
     for messages in by_account.values():
         first = messages[0]
-        client: WebClient | None = (
-            client_for_team(context, first.team_id) if first.team_id else None
-        )
+        client: WebClient | None = client_for_team(context, first.team_id)
         for index, message in enumerate(messages):
             rest = messages[index + 1 :]
             if client is None:

@@ -177,6 +177,13 @@ def mention_list(user_ids: list[str]) -> str:
     return ", ".join(f"<@{u}>" for u in user_ids)
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What went wrong with Stripe, in words (an empty message says nothing)."""
+    if isinstance(exc, NotImplementedError):
+        return "payments are not set up on this creditbot yet"
+    return str(exc) or type(exc).__name__
+
+
 def refusal_text(what: str, billing_admins: list[str]) -> str:
     """The private answer to someone who may not do `what` (rule 11)."""
     who = "workspace admins and owners"

@@ -107,16 +107,21 @@ def test_pay_button_creates_checkout_when_pressed(slack, fake_slack, gateway, id
     assert "https://checkout.stripe.test/c/1" in shown["text"]
 
 
-def test_pay_button_when_stripe_fails_says_so(slack, fake_slack, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [(RuntimeError("Stripe is unreachable"), "Stripe is unreachable"),
+     (NotImplementedError(), "payments are not set up on this creditbot yet")],
+)  # fmt: skip
+def test_pay_button_when_stripe_fails_says_so(slack, fake_slack, monkeypatch, error, said):
     def broken(*args):
-        raise RuntimeError("Stripe is unreachable")
+        raise error
 
     monkeypatch.setattr(stripe_gateway, "create_topup_checkout", broken)
     _, url = slack.command("/topup", "20")
     pay = buttons(response_posts(fake_slack, url)[0]["blocks"])["Pay $20.00"]
     _, message_url = slack.click(pay["action_id"], pay["value"])
     [shown] = response_posts(fake_slack, message_url)
-    assert "Could not open the payment page for $20.00: Stripe is unreachable" in shown["text"]
+    assert f"Could not open the payment page for $20.00: {said}" in shown["text"]
 
 
 def test_charge_card_button_for_admins_with_a_saved_card(slack, fake_slack, gateway, card, ids):

@@ -35,7 +35,9 @@ def add_card(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltCon
     try:
         url = stripe_gateway.create_card_checkout(app_context(context), account.id, user_id(body))
     except Exception as exc:  # noqa: BLE001 - a Stripe failure is told, not swallowed
-        message = blocks.error_message(f"Could not open the Stripe page to add a card: {exc}")
+        message = blocks.error_message(
+            f"Could not open the Stripe page to add a card: {blocks.failure_reason(exc)}"
+        )
     else:
         message = {
             "text": f"Add a card on Stripe: {url}",

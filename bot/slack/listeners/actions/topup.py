@@ -77,7 +77,9 @@ def pay(
             client,
             respond,
             "Top up",
-            blocks.error_message(f"Could not open the payment page for {amount}: {exc}"),
+            blocks.error_message(
+                f"Could not open the payment page for {amount}: {blocks.failure_reason(exc)}"
+            ),
         )
         return
     _show(body, client, respond, "Top up", blocks.checkout_ready_message(amount, url))
@@ -124,7 +126,9 @@ def charge_card(
             client,
             respond,
             "Top up",
-            blocks.error_message(f"Charging {amount} to {card.label} failed: {exc}"),
+            blocks.error_message(
+                f"Charging {amount} to {card.label} failed: {blocks.failure_reason(exc)}"
+            ),
         )
         return
     _show(
