@@ -48,6 +48,8 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
         self.oauth_team = ("T0NEW", "New Team")
+        #: Seconds each method takes to answer (a slow Slack).
+        self.delays: dict[str, float] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,6 +94,8 @@ class FakeSlack:
                     args["_path"] = parsed.path
                 else:
                     method = parsed.path.removeprefix("/api/")
+                if method in fake.delays:
+                    time.sleep(fake.delays[method])
                 status, payload, headers = fake._answer(method, args, token)
                 with fake._cond:
                     fake.calls.append(Call(method, args, token, status))

@@ -151,3 +151,18 @@ def test_balance_with_no_agents_or_many(fake_slack, context, agents):
         assert "*Agents* (25)" in seen and "and 5 more agents" in seen
     else:
         assert "*Agents*: none yet." in seen
+
+
+def test_commands_are_acknowledged_at_once_even_when_slack_is_slow(slack, fake_slack):
+    """Slack wants the acknowledgement within 3 seconds; the answer may come later."""
+    import time
+
+    fake_slack.delays["users.info"] = 2.0  # a slow permission check
+    started = time.monotonic()
+    response, url = slack.command("/topup", "50", user="UOWNER")
+    acked_in = time.monotonic() - started
+    assert response.status_code == 200 and acked_in < 1.0
+    [reply] = response_posts(fake_slack, url)
+    assert "Pay $50.00" in buttons(reply["blocks"])
+    # meanwhile the server kept answering other requests
+    assert slack.http.get("/healthz").status_code == 200
