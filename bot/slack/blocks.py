@@ -7,6 +7,7 @@ Nothing here talks to Slack or the database, so each builder is tested on its ow
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -57,6 +58,7 @@ RECHARGE_REASONS = {
     "card_declined": "the card was declined",
     "authentication_required": "the bank asks the cardholder to authenticate the payment",
     "api_error": "Stripe could not be reached",
+    "monthly_cap_reached": "it reached its monthly cap",
 }
 
 
@@ -411,18 +413,30 @@ def checkout_ready_message(amount: str, url: str) -> Message:
     }
 
 
+def _field(result: object, name: str) -> Any:
+    if isinstance(result, dict):
+        return result.get(name)
+    return getattr(result, name, None)
+
+
 def charge_started_text(amount: str, card: Card | None, result: object) -> str:
-    status = getattr(result, "status", None) or (
-        result.get("status") if isinstance(result, dict) else None
-    )
+    """What the payments part answered to a one-click top-up, in words."""
+    status = _field(result, "status")
     label = card.label if card else "the saved card"
     if status in ("failed", "requires_payment_method", "requires_action", "canceled"):
-        reason = getattr(result, "reason", None) or (
-            result.get("reason") if isinstance(result, dict) else None
-        )
+        reason = _field(result, "reason")
         why = RECHARGE_REASONS.get(reason or "", reason or status)
-        return f":x: Charging {amount} to {label} failed: {why}."
+        message = _field(result, "message")
+        return f":x: Charging {amount} to {label} failed: {why}" + (
+            f" ({message})." if message else "."
+        )
     if status == "succeeded":
+        credited, wallet = _field(result, "credited"), _field(result, "wallet_balance")
+        if isinstance(credited, int) and credited > 0:
+            text = f":white_check_mark: {amount} charged to {label}: {credits_text(credited)} added to the wallet"
+            if isinstance(wallet, int):
+                text += f", which now holds {credits_text(wallet)}"
+            return text + "."
         return f":white_check_mark: {amount} charged to {label}. The wallet is credited as Stripe confirms it."
     return (
         f":hourglass_flowing_sand: Charging {amount} to {label}. The wallet is credited as soon"
@@ -764,6 +778,10 @@ def alert_message(
         text = ":moneybag: Top-up received"
         text += f": {money}" if money else ""
         text += f", {credits} added to the wallet." if credits else "."
+        by = p.get("requested_by")
+        if isinstance(by, str) and by[:1] in ("U", "W"):
+            how = " with the saved card" if p.get("source") == "saved_card" else ""
+            text += f" Paid{how} by <@{by}>."
         if isinstance(p.get("wallet_balance"), int):
             text += f" The wallet now holds {credits_text(p['wallet_balance'])}."
     elif kind == "alert.recharge_succeeded":
@@ -783,11 +801,18 @@ def alert_message(
             buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
         buttons.append(top_up)
     elif kind == "alert.auto_recharge_paused":
+        failures = p.get("failures") if isinstance(p.get("failures"), int) else 3
+        reason = RECHARGE_REASONS.get(p.get("reason") or "", p.get("reason"))
         text = (
-            ":pause_button: Auto-recharge paused itself after 3 failed attempts in a row."
-            " Fix the card, then save the auto-recharge settings to turn it back on."
+            f":pause_button: Auto-recharge paused itself after {failures} failed attempts in a row"
         )
+        text += f" (the last: {reason})." if reason else "."
+        text += " Fix the card, then save the auto-recharge settings to turn it back on."
         buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE), top_up]
+        if p.get("fix_url"):
+            buttons.insert(
+                0, button("Fix the payment", OPEN_LINK, url=str(p["fix_url"]), style="primary")
+            )
     elif kind == "alert.refund_shortfall":
         short = p.get("shortfall") or p.get("refund_shortfall") or 0
         text = (
@@ -813,7 +838,5 @@ def alert_message(
 
 
 def _strip_marks(text: str) -> str:
-    import re
-
     text = re.sub(r":[a-z_]+: ", "", text)
     return text.replace("*", "")

@@ -228,3 +228,33 @@ def test_top_up_button_opens_the_modal_for_admins_only(slack, fake_slack):
     assert fake_slack.of("views.open") == []
     slack.click("open_topup", user=OWNER)
     assert fake_slack.wait_for("views.open")[0].args["view"]["callback_id"] == "topup_modal"
+
+
+@pytest.mark.parametrize(
+    ("result", "said"),
+    [
+        ({"status": "succeeded", "credited": 5_000_000, "wallet_balance": 5_500_000},
+         ":white_check_mark: $50.00 charged to Visa •••• 4242: 5,000 credits added to the wallet, which now holds 5,500 credits."),
+        ({"status": "failed", "reason": "card_declined", "message": "Your card has insufficient funds."},
+         ":x: Charging $50.00 to Visa •••• 4242 failed: the card was declined (Your card has insufficient funds.)."),
+        ({"status": "failed", "reason": "authentication_required"},
+         ":x: Charging $50.00 to Visa •••• 4242 failed: the bank asks the cardholder to authenticate the payment."),
+    ],
+)  # fmt: skip
+def test_charge_card_outcomes_are_told(slack, fake_slack, card, monkeypatch, result, said):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Outcome:  # shaped like the payments part's SavedCardCharge
+        status: str
+        credited: int = 0
+        wallet_balance: int | None = None
+        reason: str | None = None
+        message: str | None = None
+
+    monkeypatch.setattr(stripe_gateway, "charge_saved_card", lambda *a: Outcome(**result))
+    _, url = slack.command("/topup", "50")
+    charge = buttons(response_posts(fake_slack, url)[0]["blocks"])["Charge card •••• 4242"]
+    _, message_url = slack.click(charge["action_id"], charge["value"])
+    [shown] = response_posts(fake_slack, message_url)
+    assert shown["text"] == said
