@@ -732,6 +732,7 @@ def alert_message(
     name = p.get("agent_name", "An agent")
     renewal = f" Next renewal: {day_text(next_renewal_at, timezone)}." if next_renewal_at else ""
     top_up = button("Top up", OPEN_TOPUP, style="primary")
+    agent_value = str(p["agent_id"]) if p.get("agent_id") else None
     buttons: list[dict[str, Any]] = []
     if kind == "alert.plan_low":
         grant = p.get("plan_grant") or 0
@@ -758,16 +759,14 @@ def alert_message(
             text = f":warning: *{name}* has used {percent(spend, limit)}% of its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
         else:
             text = f":octagonal_sign: *{name}* reached its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
-        buttons = [button("Agent settings", OPEN_AGENT_SETTINGS, str(p.get("agent_id", "")))]
+        buttons = [button("Agent settings", OPEN_AGENT_SETTINGS, agent_value)]
     elif kind == "alert.agent_stopped":
         reason = p.get("reason") or ""
         text = f":red_circle: *{name}* stopped: {STOP_REASONS.get(reason, reason)}."
         buttons = [top_up]
-        if reason in ("plan_exhausted", "monthly_limit"):
-            buttons.append(
-                button("Use balance for this agent", AGENT_USE_BALANCE, str(p.get("agent_id", "")))
-            )
-        buttons.append(button("Agent settings", OPEN_AGENT_SETTINGS, str(p.get("agent_id", ""))))
+        if reason in ("plan_exhausted", "monthly_limit") and agent_value:
+            buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, agent_value))
+        buttons.append(button("Agent settings", OPEN_AGENT_SETTINGS, agent_value))
     elif kind == "alert.agent_resumed":
         was = p.get("previous_reason") or ""
         cause = RESUME_CAUSES.get(p.get("cause") or "", p.get("cause") or "its reason cleared")
