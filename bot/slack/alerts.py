@@ -11,6 +11,7 @@ lost, and a delivered message is never offered again.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -121,11 +122,19 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
     for message in due:
         by_account.setdefault(message.account_id, []).append(message)
     delivered = 0
+    # Stop well inside the lease, so no other deliverer can claim a message this round
+    # still means to post; what is left becomes due again at once.
+    deadline = time.monotonic() + LEASE.total_seconds() / 2
     for messages in by_account.values():
-        first = messages[0]
-        client: WebClient | None = client_for_team(context, first.team_id)
+        client: WebClient | None = None
         for index, message in enumerate(messages):
             rest = messages[index + 1 :]
+            if time.monotonic() > deadline:
+                left = [m.id for m in messages[index:]]
+                transaction(context.sessions, lambda s, ids=left: defer(s, ids, now))
+                break
+            if index == 0:
+                client = client_for_team(context, message.team_id)
             if client is None:
                 _fail(
                     context,
@@ -154,7 +163,7 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
                     unfurl_links=False,
                     unfurl_media=False,
                 )
-            except (SlackApiError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure leaves it in the outbox
                 log.warning("alert %s not delivered: %s", message.id, _describe(exc))
                 _fail(context, message, rest, _describe(exc), now, _retry_after(exc))
                 break

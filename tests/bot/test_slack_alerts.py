@@ -245,3 +245,21 @@ def test_every_alert_kind_reads_as_a_sentence():
     failed = blocks.alert_message("alert.recharge_failed", samples["alert.recharge_failed"], account_name="Acme",
                                   currency="USD", timezone="UTC", next_renewal_at=None)  # fmt: skip
     assert buttons(failed["blocks"])["Fix the payment"]["url"] == "https://billing.stripe.test/fix"
+
+
+def test_a_slow_round_hands_back_what_it_could_not_post_in_its_lease(
+    context, fake_slack, ids, monkeypatch
+):
+    import bot.slack.alerts as alerts
+
+    transaction(context.sessions, lambda s: set_alert_channel(s, ids["account"], CHANNEL))
+    _stop_agent_a(context, ids)
+    monkeypatch.setattr(alerts, "LEASE", timedelta(seconds=0.4))
+    fake_slack.delays["chat.postMessage"] = 0.25
+    now = utcnow()
+    first = deliver_due_alerts(context, now=now)
+    assert 1 <= first < 3
+    # the rest is due again at once, not after the lease
+    fake_slack.delays.clear()
+    assert deliver_due_alerts(context, now=now) == 3 - first
+    assert len(fake_slack.of("chat.postMessage")) == 3 and _pending(context) == []
