@@ -87,11 +87,14 @@ def refresh_home_tabs(
     )
     published = 0
     clients: dict[str, WebClient | None] = {}
+    views: dict[int, tuple[dict, str]] = {}  # one read per account, however many viewers
     for team_id, user_id, acct, digest, published_at in rows:
         if now - published_at < min_interval:
             continue
-        view = blocks.home_view(load_dashboard(context, acct, now=now))
-        new_digest = fingerprint(view)
+        if acct not in views:
+            view = blocks.home_view(load_dashboard(context, acct, now=now))
+            views[acct] = (view, fingerprint(view))
+        view, new_digest = views[acct]
         if new_digest == digest:
             continue
         if team_id not in clients:
