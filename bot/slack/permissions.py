@@ -17,8 +17,11 @@ def is_workspace_admin(client: WebClient, user_id: str) -> bool:
     try:
         user = client.users_info(user=user_id).get("user") or {}
     except SlackApiError as exc:
+        if exc.response.get("error") == "user_not_found":
+            return False
+        # Slack did not answer: not a refusal (an admin would be told they are not one)
         log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
-        return False
+        raise
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 

@@ -210,3 +210,24 @@ def test_slack_routes_without_configuration_say_what_is_missing(sqlite_url, fake
         assert response.status_code == 503
         assert "SLACK_SIGNING_SECRET is not set" in response.json()["detail"]
         assert client.get("/slack/install").status_code == 503
+
+
+def test_home_tab_of_a_workspace_without_an_account(slack, fake_slack):
+    slack.event(
+        {"type": "app_home_opened", "user": "UADMIN", "channel": "D0001", "tab": "home"},
+        team="T0OTHER",
+    )
+    [published] = fake_slack.wait_for("views.publish")
+    assert "not linked to a creditbot account" in texts(published.args["view"]["blocks"])
+
+
+def test_when_slack_cannot_say_who_is_an_admin_nobody_is_wrongly_refused(slack, fake_slack):
+    from tests.bot.slack_harness import response_posts
+
+    fake_slack.fail_with(500, times=2, methods={"users.info"})
+    _, url = slack.command("/topup", "50", user="UOWNER")
+    [reply] = response_posts(fake_slack, url)
+    assert (
+        "Something went wrong on creditbot's side. Please try again in a moment." in reply["text"]
+    )
+    assert "Only billing admins" not in reply["text"]
