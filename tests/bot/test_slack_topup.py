@@ -258,3 +258,16 @@ def test_charge_card_outcomes_are_told(slack, fake_slack, card, monkeypatch, res
     _, message_url = slack.click(charge["action_id"], charge["value"])
     [shown] = response_posts(fake_slack, message_url)
     assert shown["text"] == said
+
+
+def test_link_buttons_are_only_acknowledged(slack, fake_slack, gateway):
+    """Slack opens a URL button's link itself and still sends the click: ack, do nothing."""
+    import time
+
+    response, _ = slack.click("open_link", extra={"url": "https://checkout.stripe.test/c/1"})
+    assert response.status_code == 200 and response.text == ""
+    time.sleep(0.2)
+    assert [c.method for c in fake_slack.calls] == [] or {c.method for c in fake_slack.calls} == {
+        "auth.test"
+    }
+    assert gateway == []
