@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_client_id: str = ""
     slack_client_secret: str = ""
+    #: Channel id for alerts of accounts that have not picked one in the App Home tab.
+    slack_alert_channel: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"

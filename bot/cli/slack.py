@@ -1,9 +1,107 @@
-"""`creditbot` commands of the slack part (see its issue)."""
+"""`creditbot` commands of the slack part: link workspaces to accounts, name billing
+admins and the alert channel, run Socket Mode, deliver alerts by hand."""
 
 from __future__ import annotations
 
 import click
 
+from bot.cli.common import account_option, console, context, run
+from ledger.settings import set_alert_channel, set_billing_admins
+from ledger.slack_workspaces import link_team, release_alerts, unlink_team
+
 
 def register(cli: click.Group) -> None:
     """Add this part's commands to `cli`."""
+    from bot.cli.accounts import accounts
+
+    accounts.add_command(link)
+    accounts.add_command(unlink)
+    accounts.add_command(billing_admins)
+    accounts.add_command(alert_channel)
+    cli.add_command(slack)
+
+
+@click.command("link")
+@account_option
+@click.option("--team", "team_id", required=True, help="Slack team id (T...).")
+def link(account_ref: str, team_id: str) -> None:
+    """Link a Slack workspace to an existing account (instead of the account an OAuth
+    install would create)."""
+    account = run(lambda s: link_team(s, account_ref, team_id))
+    console.print(f"Slack team {team_id} is linked to account {account.id} ({account.name})")
+
+
+@click.command("unlink")
+@account_option
+def unlink(account_ref: str) -> None:
+    """Forget the account's Slack workspace."""
+    account = run(lambda s: unlink_team(s, account_ref))
+    console.print(f"account {account.id} ({account.name}) has no Slack workspace now")
+
+
+@click.command("billing-admins")
+@account_option
+@click.argument("user_ids", nargs=-1)
+def billing_admins(account_ref: str, user_ids: tuple[str, ...]) -> None:
+    """Name the Slack users (U...) who may top up and change settings, besides workspace
+    admins and owners. No USER_IDS clears the list."""
+    from ledger.accounts import get_account
+
+    def work(session):  # noqa: ANN001, ANN202
+        account = get_account(session, account_ref)
+        set_billing_admins(session, account.id, list(user_ids))
+        return account.id, list(account.billing_admins)
+
+    account_id, names = run(work)
+    console.print(f"account {account_id} billing admins: {', '.join(names) or 'none named'}")
+
+
+@click.command("alert-channel")
+@account_option
+@click.argument("channel_id", required=False)
+def alert_channel(account_ref: str, channel_id: str | None) -> None:
+    """Post the account's alerts to CHANNEL_ID (C...); without it, to SLACK_ALERT_CHANNEL."""
+    from ledger.accounts import get_account
+
+    def work(session):  # noqa: ANN001, ANN202
+        account = get_account(session, account_ref)
+        set_alert_channel(session, account.id, channel_id)
+        release_alerts(session, account.id)
+        return account.id
+
+    account_id = run(work)
+    console.print(f"account {account_id} alerts go to {channel_id or 'SLACK_ALERT_CHANNEL'}")
+
+
+@click.group()
+def slack() -> None:
+    """The Slack app: Socket Mode and alert delivery."""
+
+
+@slack.command("socket")
+def socket() -> None:
+    """Run the Slack app in Socket Mode (SLACK_APP_TOKEN, xapp-...): no public URL needed.
+
+    Run it beside `creditbot serve`, which still serves the agent API, the Stripe webhook
+    and the scheduler.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.slack.app import configured, create_slack_app
+
+    ctx = context()
+    missing = configured(ctx.settings, socket_mode=True)
+    if missing:
+        raise click.ClickException(f"Slack is not configured for Socket Mode: {missing}.")
+    app = create_slack_app(ctx, socket_mode=True)
+    console.print("creditbot Slack app connecting in Socket Mode")
+    SocketModeHandler(app, ctx.settings.slack_app_token).start()
+
+
+@slack.command("deliver-alerts")
+def deliver_alerts() -> None:
+    """Post the due alerts now (the scheduler does this on its own)."""
+    from bot.slack.alerts import deliver_due_alerts
+
+    delivered = deliver_due_alerts(context())
+    console.print(f"{delivered} alert(s) delivered")

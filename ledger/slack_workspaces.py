@@ -1,0 +1,160 @@
+"""What the Slack app keeps in the ledger's database: which workspace belongs to which
+account, who looks at the App Home tab, and claiming alert messages for delivery.
+
+Plain functions over a session, like the rest of the ledger; nothing here talks to Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ledger import outbox
+from ledger.accounts import AccountSettings, account_for_team, create_account, get_account
+from ledger.cycles import utcnow
+from ledger.errors import InvalidInput
+from ledger.models import Account, OutboxMessage
+from ledger.models.slack import SlackHomeView
+
+_outbox = OutboxMessage.__table__
+
+
+def link_team(session: Session, account_ref: int | str, team_id: str) -> Account:
+    """Link Slack workspace `team_id` to an existing account (replacing its old link)."""
+    team_id = (team_id or "").strip()
+    if not team_id.startswith(("T", "E")) or len(team_id) > 32:
+        raise InvalidInput(f"{team_id!r} is not a Slack team id (they look like T0123ABCD).")
+    account = get_account(session, account_ref)
+    other = account_for_team(session, team_id)
+    if other is not None and other.id != account.id:
+        raise InvalidInput(
+            f"Slack team {team_id} is already linked to account {other.id} ({other.name}); "
+            "unlink it first."
+        )
+    account.slack_team_id = team_id
+    session.flush()
+    return account
+
+
+def unlink_team(session: Session, account_ref: int | str) -> Account:
+    """Forget the account's Slack workspace (its alerts wait until it is linked again)."""
+    account = get_account(session, account_ref)
+    account.slack_team_id = None
+    session.flush()
+    return account
+
+
+def account_for_install(
+    session: Session, team_id: str, team_name: str | None, *, now: datetime | None = None
+) -> tuple[Account, bool]:
+    """The account of a workspace that just installed the app; a new workspace gets its
+    own account (no plan credits until an operator sets them). Returns (account, created)."""
+    account = account_for_team(session, team_id)
+    if account is not None:
+        return account, False
+    name = (team_name or "").strip() or f"Slack {team_id}"
+    account = create_account(session, AccountSettings(name=name, slack_team_id=team_id), now=now)
+    return account, True
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def claim_due_alerts(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = timedelta(minutes=2),
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    """Due `alert.*` messages, leased to this deliverer: they are not offered again for
+    `lease`, so the caller can post them to Slack outside any database transaction (no lock
+    held while Slack is slow) and another replica does not post them too. A deliverer that
+    dies mid-way lets the lease run out and the messages come back."""
+    now = now or utcnow()
+    messages = outbox.take_due(session, kind_prefix="alert.", now=now, limit=limit)
+    if messages:
+        defer(session, [m.id for m in messages], now + lease)
+    return messages
+
+
+def defer(session: Session, message_ids: Iterable[int], until: datetime) -> None:
+    """Offer these undelivered messages again at `until` (not counted as an attempt)."""
+    ids = list(message_ids)
+    if ids:
+        session.execute(
+            update(_outbox)
+            .where(_outbox.c.id.in_(ids), _outbox.c.delivered_at.is_(None))
+            .values(available_at=until)
+        )
+
+
+def is_delivered(session: Session, message_id: int) -> bool:
+    return (
+        session.execute(
+            select(_outbox.c.delivered_at).where(_outbox.c.id == message_id)
+        ).scalar_one_or_none()
+        is not None
+    )
+
+
+def release_alerts(session: Session, account_id: int, *, now: datetime | None = None) -> int:
+    """Make the account's waiting alerts due now (its alert channel was just set)."""
+    now = now or utcnow()
+    result = session.execute(
+        update(_outbox)
+        .where(
+            _outbox.c.account_id == account_id,
+            _outbox.c.delivered_at.is_(None),
+            _outbox.c.kind.startswith("alert."),
+            _outbox.c.available_at > now,
+        )
+        .values(available_at=now)
+    )
+    return result.rowcount or 0
+
+
+# -- App Home -----------------------------------------------------------------------------
+
+
+def home_view(session: Session, team_id: str, user_id: str) -> SlackHomeView | None:
+    return session.get(SlackHomeView, (team_id, user_id))
+
+
+def record_home_published(
+    session: Session,
+    team_id: str,
+    user_id: str,
+    account_id: int,
+    fingerprint: str,
+    *,
+    opened: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Remember what the user's Home tab shows now."""
+    now = now or utcnow()
+    row = session.get(SlackHomeView, (team_id, user_id))
+    if row is None:
+        row = SlackHomeView(team_id=team_id, user_id=user_id, opened_at=now)
+        session.add(row)
+    row.account_id = account_id
+    row.fingerprint = fingerprint
+    row.published_at = now
+    if opened:
+        row.opened_at = now
+    session.flush()
+
+
+def home_views(
+    session: Session, *, opened_since: datetime | None = None, account_id: int | None = None
+) -> list[SlackHomeView]:
+    """The Home tabs worth keeping fresh: opened since `opened_since`."""
+    stmt = select(SlackHomeView).order_by(SlackHomeView.team_id, SlackHomeView.user_id)
+    if opened_since is not None:
+        stmt = stmt.where(SlackHomeView.opened_at >= opened_since)
+    if account_id is not None:
+        stmt = stmt.where(SlackHomeView.account_id == account_id)
+    return list(session.execute(stmt).scalars())

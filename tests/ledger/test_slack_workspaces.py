@@ -1,0 +1,130 @@
+"""The ledger side of the Slack app: claiming alerts with a lease (so two deliverers never
+post the same alert), linking workspaces, and the balance forecast."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from ledger import outbox
+from ledger.accounts import account_for_team
+from ledger.charges import charge
+from ledger.db import transaction
+from ledger.errors import InvalidInput
+from ledger.forecast import forecast, net_usage
+from ledger.settings import set_alert_channel
+from ledger.slack_workspaces import (
+    account_for_install,
+    claim_due_alerts,
+    link_team,
+    release_alerts,
+)
+from tests.factories import NOW, story
+
+
+def _alerts(sessions, ids, n=3):
+    def work(s):
+        for i in range(n):
+            outbox.add(s, ids["account"], "alert.plan_low", {"i": i}, now=NOW)
+        outbox.add(s, ids["account"], outbox.RECHARGE_REQUESTED, {}, now=NOW)
+
+    transaction(sessions, work)
+
+
+def test_claimed_alerts_are_not_offered_again_until_the_lease_ends(sessions):
+    ids = story(sessions)
+    _alerts(sessions, ids)
+    first = transaction(sessions, lambda s: [m.id for m in claim_due_alerts(s, now=NOW)])
+    assert len(first) == 3  # recharge requests are the payments part's, not alerts
+    assert (
+        transaction(sessions, lambda s: claim_due_alerts(s, now=NOW + timedelta(minutes=1))) == []
+    )
+    again = transaction(
+        sessions, lambda s: [m.id for m in claim_due_alerts(s, now=NOW + timedelta(minutes=2))]
+    )
+    assert again == first  # a deliverer that died lets them come back
+    transaction(sessions, lambda s: [outbox.mark_delivered(s, i, now=NOW) for i in first])
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=NOW + timedelta(hours=1))) == []
+
+
+def test_two_deliverers_at_once_never_claim_the_same_alert(sessions):
+    ids = story(sessions)
+    _alerts(sessions, ids, n=20)
+    claimed: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def deliverer():
+        barrier.wait()
+        claimed.append(
+            transaction(sessions, lambda s: [m.id for m in claim_due_alerts(s, now=NOW, limit=8)])
+        )
+
+    threads = [threading.Thread(target=deliverer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    every = [i for batch in claimed for i in batch]
+    assert len(every) == len(set(every)) == 20
+
+
+def test_release_makes_waiting_alerts_due_now(sessions):
+    ids = story(sessions)
+    _alerts(sessions, ids, n=2)
+    transaction(
+        sessions,
+        lambda s: [outbox.mark_failed(s, m.id, "no channel", now=NOW) for m in outbox.pending(s)],
+    )
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=NOW)) == []
+    transaction(sessions, lambda s: set_alert_channel(s, ids["account"], "C1"))
+    assert transaction(sessions, lambda s: release_alerts(s, ids["account"], now=NOW)) == 2
+    assert len(transaction(sessions, lambda s: claim_due_alerts(s, now=NOW))) == 2
+
+
+def test_linking_and_installing_workspaces(sessions):
+    ids = story(sessions, team="T0001")
+    account, created = transaction(sessions, lambda s: account_for_install(s, "T0001", "Acme Inc"))
+    assert (account.id, created) == (ids["account"], False)
+    account, created = transaction(sessions, lambda s: account_for_install(s, "T0002", "Beta"))
+    assert created and account.name == "Beta" and account.plan_credits_per_cycle == 0
+    with pytest.raises(InvalidInput, match="already linked to account"):
+        transaction(sessions, lambda s: link_team(s, ids["account"], "T0002"))
+    assert transaction(sessions, lambda s: account_for_team(s, "T0001").id) == ids["account"]
+
+
+def test_forecast_spends_plan_then_wallet_at_the_recent_pace(sessions):
+    ids = story(
+        sessions,
+        plan=1000,
+        wallet=500,
+        now=NOW - timedelta(days=8),
+        cycle_day=(NOW - timedelta(days=8)).day,
+    )
+    for day in range(1, 8):
+        transaction(sessions, lambda s, d=day: charge(s, ids["account"], ids["a"], "message", 70, idempotency_key=f"k{d}",
+                                                       now=NOW - timedelta(days=d)))  # fmt: skip
+    # usage older than the window does not count
+    transaction(sessions, lambda s: charge(s, ids["account"], ids["a"], "message", 300, idempotency_key="old",
+                                           now=NOW - timedelta(days=7, hours=12)))  # fmt: skip
+    assert (
+        transaction(sessions, lambda s: net_usage(s, ids["account"], NOW - timedelta(days=7), NOW))
+        == 490_000
+    )
+    f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW))
+    assert f.per_day == 70_000
+    # 1,000 - 490 - 300 = 210 plan credits left: 3 days; then 500 wallet credits: 50/7 days
+    assert f.plan_until == NOW + timedelta(days=3)
+    assert f.wallet_until == NOW + timedelta(days=3 + 500 / 70)
+
+
+def test_forecast_without_usage_or_outlasting_the_cycle(sessions):
+    ids = story(sessions, now=NOW)
+    assert transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW)).per_day == 0
+    transaction(
+        sessions,
+        lambda s: charge(s, ids["account"], ids["a"], "message", 7, idempotency_key="k", now=NOW),
+    )
+    f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW + timedelta(hours=1)))
+    assert f.per_day == 1000 and f.plan_until is None and f.wallet_until is None  # renews first
