@@ -25,7 +25,7 @@ class _Compiled:
         self.order: Sequence[str] = compiled.positiontup or ()
         self.processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
-            proc = bind.type.bind_processor(dialect)
+            proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 self.processors[name] = proc
 

@@ -179,7 +179,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert (result.allowed, result.reason, result.from_plan, result.from_wallet) == expected
         self.model.keys[k] = (body, (result.allowed, result.from_plan, result.from_wallet))
         if result.allowed:
-            self.model.charges.append([result.entry_id, agent_id, expected[2], expected[3], 0])
+            self.model.charges.append(
+                [result.entry_id, agent_id, expected[2], expected[3], 0, self.month]
+            )
 
     @precondition(lambda self: any(c[2] + c[3] > c[4] for c in self.model.charges))
     @rule(data=st.data())
@@ -201,7 +203,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model.plan += amount - to_wallet
         c[4] += amount
         agent = self.model.agents[c[1]]
-        agent.spend = max(0, agent.spend - amount)
+        if agent.month == c[5]:  # a refund of last month's charge leaves this month's spend
+            agent.spend = max(0, agent.spend - amount)
         self.model.resume(self.month, ("wallet_empty", "plan_exhausted"))
 
     @rule(amount=st.integers(1, 60), key=st.integers(0, 10))

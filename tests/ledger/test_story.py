@@ -286,3 +286,23 @@ def test_wallet_low_alert(sessions):
     assert low["wallet_balance"] == credits(990)
     minute(sessions, ids, "b", "b3")
     assert len(alerts(sessions, ids, "alert.wallet_low")) == 1
+
+
+def test_a_charge_is_stamped_with_its_time_on_every_database(sessions):
+    """The charge path writes rows straight through the driver: its times must compare like
+    every other time in the database (a statement's window includes its first second)."""
+    from sqlalchemy import select
+
+    from ledger.models import Entry
+
+    ids = story(sessions)
+    minute(sessions, ids, "a", "stamped", now=NOW)
+    found = transaction(
+        sessions,
+        lambda s: s.execute(
+            select(Entry.created_at).where(
+                Entry.idempotency_key == "stamped", Entry.created_at >= NOW
+            )
+        ).scalar_one(),
+    )
+    assert found == NOW
