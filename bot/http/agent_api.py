@@ -119,6 +119,16 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
         detail = next(e for e in errors if e.get("type") == "json_invalid")
         reason = (detail.get("ctx") or {}).get("error", "invalid JSON")
         return _error(400, "malformed_json", f"The request body is not valid JSON: {reason}.")
+    if any(
+        tuple(e.get("loc", ())) == ("body",)
+        and e.get("type") in ("model_attributes_type", "dict_type")
+        for e in errors
+    ):
+        return _error(
+            422,
+            "invalid_body",
+            "The body must be a JSON object sent with 'Content-Type: application/json'.",
+        )
     fields = [
         {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors
     ]
