@@ -41,21 +41,25 @@ TARGET_RATIO = 0.3
 TARGET_P99_MS = 50.0
 
 
-def setup(url: str) -> tuple[int, int, str]:
+def setup(url: str, accounts: int = 1) -> list[tuple[int, int, str]]:
+    """`accounts` accounts, each with a huge plan, one agent and an API key."""
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_session_factory(engine)
 
     def work(s):
-        account = create_account(
-            s, AccountSettings(name="Bench", plan_credits=credits(1_000_000_000))
-        )
-        agent = add_agent(s, account.id, "bench")
-        return account.id, agent.id, create_key(s, account.id, "bench").secret
+        made = []
+        for n in range(accounts):
+            account = create_account(
+                s, AccountSettings(name=f"Bench {n}", plan_credits=credits(1_000_000_000))
+            )
+            agent = add_agent(s, account.id, "bench")
+            made.append((account.id, agent.id, create_key(s, account.id, "bench").secret))
+        return made
 
-    account_id, agent_id, secret = transaction(sessions, work)
+    made = transaction(sessions, work)
     engine.dispose()
-    return account_id, agent_id, secret
+    return made
 
 
 def in_process_rate(url: str, account_id: int, agent_id: int, seconds: float) -> float:
@@ -84,17 +88,19 @@ def in_process_rate(url: str, account_id: int, agent_id: int, seconds: float) ->
 
 
 async def http_load(
-    base: str, secret: str, agent_id: int, clients: int, seconds: float, tag: str
+    base: str, tenants: list[tuple[int, int, str]], clients: int, seconds: float, tag: str
 ) -> tuple[float, list[float], int]:
-    """`clients` keep-alive connections charging one message per request for `seconds`."""
+    """`clients` keep-alive connections charging one message per request for `seconds`;
+    client n charges the agent of tenant n modulo the number of tenants."""
     keys = itertools.count()
     latencies: list[float] = []
     errors = 0
-    body = {"agent_id": agent_id, "quantity": 1, "direction": "outbound"}
-    auth = {"Authorization": f"Bearer {secret}"}
 
-    async def client(session: aiohttp.ClientSession, until: float, record: bool) -> None:
+    async def client(session: aiohttp.ClientSession, until: float, record: bool, n: int) -> None:
         nonlocal errors
+        _, agent_id, secret = tenants[n % len(tenants)]
+        body = {"agent_id": agent_id, "quantity": 1, "direction": "outbound"}
+        auth = {"Authorization": f"Bearer {secret}"}
         while time.perf_counter() < until:
             headers = {**auth, "Idempotency-Key": f"{tag}-{next(keys)}"}
             t0 = time.perf_counter()
@@ -108,10 +114,10 @@ async def http_load(
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         warm = time.perf_counter() + min(0.5, seconds / 4)
-        await asyncio.gather(*(client(session, warm, False) for _ in range(clients)))
+        await asyncio.gather(*(client(session, warm, False, n) for n in range(clients)))
         start = time.perf_counter()
         until = start + seconds
-        await asyncio.gather(*(client(session, until, True) for _ in range(clients)))
+        await asyncio.gather(*(client(session, until, True, n) for n in range(clients)))
         elapsed = time.perf_counter() - start
     return len(latencies) / elapsed, latencies, errors
 
@@ -121,8 +127,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
-def run_backend(name: str, url: str, seconds: float, workers: int) -> list[dict]:
-    account_id, agent_id, secret = setup(url)
+def run_backend(name: str, url: str, seconds: float, workers: int, spread: bool) -> list[dict]:
+    tenants = setup(url, accounts=max(CONCURRENCY) if spread else 1)
+    account_id, agent_id, _ = tenants[0]
     results = []
     with Server(url, workers=workers) as server:
         for clients in CONCURRENCY:
@@ -130,10 +137,11 @@ def run_backend(name: str, url: str, seconds: float, workers: int) -> list[dict]
             # database size and the same machine noise.
             local = in_process_rate(url, account_id, agent_id, seconds / 2)
             rate, lat, errors = asyncio.run(
-                http_load(server.url, secret, agent_id, clients, seconds, f"{name}-{clients}")
+                http_load(server.url, tenants, clients, seconds, f"{name}-{clients}")
             )
             row = {
                 "db": name,
+                "accounts": "spread" if spread else "one",
                 "clients": clients,
                 "rps": rate,
                 "in_process": local,
@@ -144,15 +152,17 @@ def run_backend(name: str, url: str, seconds: float, workers: int) -> list[dict]
             }
             results.append(row)
             print(
-                f"{name:8} {clients:>3} clients  {rate:8.0f} req/s  in-process {local:7.0f}/s  "
-                f"ratio {row['ratio']:.2f}  p50 {row['p50']:6.1f} ms  p99 {row['p99']:6.1f} ms"
+                f"{name:8} {row['accounts']:>6} {clients:>3} clients  {rate:6.0f} req/s  "
+                f"in-process {local:5.0f}/s  ratio {row['ratio']:4.2f}  "
+                f"p50 {row['p50']:6.1f} ms  p99 {row['p99']:6.1f} ms"
                 + (f"  ({errors} non-200)" if errors else ""),
                 flush=True,
             )
     engine = make_engine(url)
     problems = transaction(make_session_factory(engine), verify)
     engine.dispose()
-    print(f"{name:8} ledger verify: {'ok' if not problems else problems}", flush=True)
+    if problems:
+        print(f"{name:8} ledger verify FAILED: {problems}", flush=True)
     return results
 
 
@@ -161,13 +171,26 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="per configuration")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers")
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    parser.add_argument(
+        "--accounts",
+        choices=["one", "spread", "both"],
+        default="both",
+        help="all clients charge one account's agent (one hot row), or each its own account",
+    )
     args = parser.parse_args()
+    modes = [False, True] if args.accounts == "both" else [args.accounts == "spread"]
 
     rows: list[dict] = []
-    print(f"creditbot serve with {args.workers} worker(s), {args.seconds:g} s per run", flush=True)
+    print(
+        f"creditbot serve with {args.workers} worker(s), {args.seconds:g} s per run; "
+        "in-process = ledger.charges.charge in a loop in this process, one transaction each",
+        flush=True,
+    )
     if args.only in (None, "sqlite"):
-        with tempfile.TemporaryDirectory(prefix="creditbot-bench-") as tmp:
-            rows += run_backend("sqlite", f"sqlite:///{tmp}/bench.db", args.seconds, args.workers)
+        for spread in modes:
+            with tempfile.TemporaryDirectory(prefix="creditbot-bench-") as tmp:
+                url = f"sqlite:///{tmp}/bench.db"
+                rows += run_backend("sqlite", url, args.seconds, args.workers, spread)
     if args.only in (None, "postgres"):
         from tests.pg import PostgresUnavailable, create_database, start_cluster
 
@@ -177,8 +200,9 @@ def main() -> int:
             print(f"postgres skipped: {exc}")
         else:
             try:
-                url = create_database(cluster, "bench_api")
-                rows += run_backend("postgres", url, args.seconds, args.workers)
+                for spread in modes:
+                    url = create_database(cluster, f"bench_api_{int(spread)}")
+                    rows += run_backend("postgres", url, args.seconds, args.workers, spread)
             finally:
                 cluster.stop()
 
@@ -188,7 +212,7 @@ def main() -> int:
             ok = row["ratio"] >= TARGET_RATIO and row["p99"] < TARGET_P99_MS
             failed |= not ok
             print(
-                f"target at 32 clients on {row['db']}: ratio {row['ratio']:.2f} (>= {TARGET_RATIO}),"
+                f"target at 32 clients, {row['db']}, {row['accounts']} account(s): ratio {row['ratio']:.2f} (>= {TARGET_RATIO}),"
                 f" p99 {row['p99']:.1f} ms (< {TARGET_P99_MS:g}): {'met' if ok else 'NOT met'}"
             )
     if rows:

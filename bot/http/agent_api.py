@@ -10,13 +10,9 @@ one place where ledger errors become HTTP status codes.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -36,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.context import AppContext
+from bot.http.gates import Gates
 from ledger import accounts, agents, calls
 from ledger.api_keys import authenticate
 from ledger.charges import MAX_QUANTITY, Charge, charge
@@ -485,50 +482,9 @@ def _answer(payload: dict[str, Any], *, allowed: bool, replayed: bool) -> JSONRe
 # --------------------------------------------------------------------------- routes
 
 
-class SqliteWriterGate:
-    """One API transaction at a time on a SQLite file, across threads and worker processes.
-
-    SQLite has a single writer and every transaction here takes its write lock at BEGIN.
-    Waiting on SQLite's busy handler means polling with sleeps of up to 100 ms, which makes
-    the slowest requests very slow under load; threads and `--workers` processes queue on a
-    thread lock and an flock of `<database>.api-lock` instead, and are woken as soon as it
-    is free. Other writers (CLI, scheduler) still meet SQLite's own busy handling.
-    """
-
-    def __init__(self, database: str | None) -> None:
-        self._thread = threading.Lock()
-        self._path = f"{database}.api-lock" if database and database != ":memory:" else None
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        self._thread.acquire()
-        try:
-            if self._path is not None:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread.release()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread.release()
-
-
-def writer_gate(context: AppContext) -> AbstractContextManager[Any]:
-    url = context.engine.url
-    if url.get_backend_name() != "sqlite":
-        return nullcontext()  # PostgreSQL: row locks queue writers of one account, no polling
-    return SqliteWriterGate(url.database)
-
-
 def build_router(context: AppContext) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["agent runtime"])
-    writer = writer_gate(context)
+    gates = Gates(context.engine)
 
     def run(
         credentials: HTTPAuthorizationCredentials | None, work: Callable[[Session, int], T]
@@ -544,7 +500,7 @@ def build_router(context: AppContext) -> APIRouter:
                 raise _unauthorised()
             return work(session, account_id)
 
-        with writer:
+        with gates.for_key(token):
             return transaction(context.sessions, unit)
 
     def timezone_of(session: Session, account_id: int) -> str:

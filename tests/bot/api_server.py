@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class Server:
         self.port = port or free_port()
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = ROOT / ".pytest_cache" / f"serve-{self.port}.log"
+        self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
 
     @property
     def url(self) -> str:
@@ -61,7 +62,6 @@ class Server:
             "RUN_SCHEDULER": "false",
             "PORT": str(self.port),
         }
-        self.log.parent.mkdir(exist_ok=True)
         log = self.log.open("ab")
         args = [_cli(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers > 1:
