@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,7 +23,7 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -49,6 +50,7 @@ from ledger.errors import (
 from ledger.models import Account, Agent, Call
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 PREFIX = "/v1"
 #: Largest request body accepted under /v1 (every valid request is far smaller).
@@ -150,6 +152,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_ledger_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LedgerError)
+        if not _under_prefix(request):
+            raise exc  # other routes handle their own; unhandled, it is a 500 as before
         return _error(_ledger_status(exc), exc.code, str(exc))
 
     async def on_validation(request: Request, exc: Exception) -> Response:
@@ -172,6 +176,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_database_busy(request: Request, exc: Exception) -> Response:
         # Locks held too long (SQLite busy, PostgreSQL lock timeout): safe to retry with the
         # same Idempotency-Key, since the transaction was rolled back.
+        if not _under_prefix(request):
+            raise exc
+        logger.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
         return _error(
             503,
             "busy",
@@ -179,11 +186,18 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": "1"},
         )
 
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        # A bug. Starlette logs the traceback after this answer; the body stays JSON.
+        if not _under_prefix(request):
+            return PlainTextResponse("Internal Server Error", status_code=500)
+        return _error(500, "internal_error", "Something went wrong on our side: retry later.")
+
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(LedgerError, on_ledger_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(OperationalError, on_database_busy)
+    app.add_exception_handler(Exception, on_crash)
 
 
 class BodyLimit:
@@ -388,8 +402,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Idempotency-Key reused with a different request, or a conflicting call end.",
         413: "Request body too large.",
         422: "A field is missing, of the wrong type or out of range.",
+        503: "The ledger is busy: retry with the same Idempotency-Key.",
     }
-    return {s: {"model": ErrorResponse, "description": text[s]} for s in statuses}
+    return {s: {"model": ErrorResponse, "description": text[s]} for s in (*statuses, 503)}
 
 
 # --------------------------------------------------------------------------- helpers

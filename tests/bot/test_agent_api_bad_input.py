@@ -270,3 +270,28 @@ def test_unknown_agent_in_path(api):
 def test_unknown_route_and_method(api):
     _assert_error(api.get("/v1/nothing"), 404, "not_found")
     _assert_error(api.client.delete("/v1/balance", headers=api.auth()), 405, "method_not_allowed")
+
+
+def test_database_busy_is_503_and_a_bug_is_a_json_500(api, ids, monkeypatch):
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    import bot.http.agent_api as agent_api
+
+    def busy(*args, **kwargs):
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(agent_api, "charge", busy)
+    body = {"agent_id": ids["a"], "direction": "inbound"}
+    r = api.post("/v1/messages", body, "busy")
+    _assert_error(r, 503, "busy")
+    assert r.headers["Retry-After"] == "1"
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(agent_api, "charge", bug)
+    client = TestClient(api.app, raise_server_exceptions=False)
+    r = client.post("/v1/messages", json=body, headers=api.auth(**{"Idempotency-Key": "bug"}))
+    _assert_error(r, 500, "internal_error")
+    assert "boom" not in r.text
