@@ -123,8 +123,14 @@ _AUTHENTICATE = text(
 )
 
 
+def well_formed(secret: str | None) -> bool:
+    """Whether `secret` could be one of our keys at all (checked without the database)."""
+    return bool(secret) and secret.startswith(SCHEME) and len(secret) <= MAX_SECRET_LENGTH  # type: ignore[union-attr]
+
+
 def authenticate(session: Session, secret: str | None) -> int | None:
     """The account id a presented secret belongs to, or None (unknown, revoked, malformed)."""
-    if not secret or not secret.startswith(SCHEME) or len(secret) > MAX_SECRET_LENGTH:
+    if not well_formed(secret):
         return None
+    assert secret is not None
     return session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret)}).scalar_one_or_none()

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.context import AppContext
 from bot.http.gates import Gates
 from ledger import accounts, agents, calls
-from ledger.api_keys import authenticate
+from ledger.api_keys import authenticate, well_formed
 from ledger.charges import MAX_QUANTITY, Charge, charge
 from ledger.cycles import month_key, utcnow
 from ledger.db import transaction
@@ -505,8 +505,8 @@ def build_router(context: AppContext) -> APIRouter:
         credentials: HTTPAuthorizationCredentials | None, work: Callable[[Session, int], T]
     ) -> T:
         """Authenticate and do `work` for the key's account, in one transaction."""
-        if credentials is None:
-            raise _unauthorised()
+        if credentials is None or not well_formed(credentials.credentials):
+            raise _unauthorised()  # without touching the database
         token = credentials.credentials
 
         def unit(session: Session) -> T:
