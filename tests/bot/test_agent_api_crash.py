@@ -150,3 +150,54 @@ def test_sigkill_under_load_loses_nothing_and_charges_nothing_twice(request, bac
         f"{backend}: answered before each SIGKILL {kills}; {replayed} retries had been charged "
         "before the kill and were answered as replays (some after a short client timeout, some after a kill)"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_concurrent_charges_never_overdraw(request, backend):
+    """Many clients racing for the last plan credits of a `stop` agent: exactly what the
+    plan holds is allowed, the rest is refused with 402, the balance ends at zero."""
+    url = (
+        request.getfixturevalue("sqlite_url")
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    ids = story(sessions, plan=50, wallet=100)
+    secret = transaction(sessions, lambda s: create_key(s, ids["account"], "race")).secret
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker(base_url: str, keys: range) -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        ) as client:
+            for i in keys:
+                r = client.post(
+                    "/v1/messages",
+                    json={"agent_id": ids["a"], "direction": "inbound"},
+                    headers={"Idempotency-Key": f"race-{i}"},
+                )
+                with lock:
+                    statuses.append(r.status_code)
+
+    with Server(url) as server:
+        threads = [
+            threading.Thread(target=worker, args=(server.url, range(n, 80, 8))) for n in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        balance = httpx.get(
+            server.url + "/v1/balance", headers={"Authorization": f"Bearer {secret}"}
+        ).json()
+    assert sorted(set(statuses)) == [200, 402]
+    assert statuses.count(200) == 50 and statuses.count(402) == 30
+    assert balance["plan_balance_millicredits"] == 0
+    # A `stop` agent never touches the wallet.
+    assert balance["wallet_balance_millicredits"] == credits(100)
+    result = creditbot("ledger", "verify", database_url=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    engine.dispose()
