@@ -1,9 +1,58 @@
-"""`creditbot` commands of the api_keys part (see its issue)."""
+"""`creditbot api-keys create | list | revoke`: keys agent runtimes use for the HTTP API."""
 
 from __future__ import annotations
 
 import click
+from rich.table import Table
+
+from bot.cli.common import account_option, console, run
+from ledger import api_keys as service
+from ledger.accounts import get_account
 
 
 def register(cli: click.Group) -> None:
     """Add this part's commands to `cli`."""
+    cli.add_command(api_keys)
+
+
+@click.group("api-keys")
+def api_keys() -> None:
+    """API keys of agent runtimes (sent as `Authorization: Bearer ...`)."""
+
+
+@api_keys.command("create")
+@account_option
+@click.option("--name", default="", help="What the key is for (e.g. the runtime's name).")
+def create(account_ref: str, name: str) -> None:
+    """Create a key. Its secret is printed once: store it now, it cannot be shown again."""
+    new = run(lambda s: service.create_key(s, get_account(s, account_ref).id, name))
+    click.echo(
+        f"API key {new.key.id} ({new.key.name}, prefix {new.key.prefix}) created for account "
+        f"{new.key.account_id}. Store the secret now: it is not shown again.",
+        err=True,
+    )
+    # The secret alone on stdout, so scripts can capture it.
+    click.echo(new.secret)
+
+
+@api_keys.command("list")
+@account_option
+def list_(account_ref: str) -> None:
+    """Every key of the account (prefix only; secrets are never stored)."""
+    keys = run(lambda s: service.list_keys(s, get_account(s, account_ref).id))
+    table = Table("id", "name", "prefix", "created", "status")
+    for k in keys:
+        status = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M} UTC"
+        table.add_row(str(k.id), k.name, k.prefix, f"{k.created_at:%Y-%m-%d %H:%M} UTC", status)
+    console.print(table)
+
+
+@api_keys.command("revoke")
+@account_option
+@click.argument("key_ref")
+def revoke(account_ref: str, key_ref: str) -> None:
+    """Revoke KEY_REF (id or prefix): requests with it get 401 from now on."""
+    key = run(lambda s: service.revoke_key(s, get_account(s, account_ref).id, key_ref))
+    console.print(
+        f"API key {key.id} ({key.prefix}) revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
+    )

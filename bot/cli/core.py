@@ -39,5 +39,12 @@ def serve(host: str, port: int | None, workers: int) -> None:
     from bot.http.app import create_app
 
     ctx = context()
+    port = port or ctx.settings.port
+    if workers > 1:
+        # Each worker process builds its own app (and engine) from the environment.
+        from bot.http.serving import serve_workers
+
+        serve_workers(host, port, workers)
+        return
     app = create_app(ctx)
-    uvicorn.run(app, host=host, port=port or ctx.settings.port, workers=workers, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,4 +1,33 @@
-"""Tables for the api part of creditbot (see its issue). Models here are picked up by
-Alembic autogenerate through `ledger.models`."""
+"""Tables for the api part of creditbot: per-account API keys for agent runtimes.
+
+Models here are picked up by Alembic autogenerate through `ledger.models`.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledger.models.base import Base, UTCDateTime
+
+
+class ApiKey(Base):
+    """A secret an agent runtime sends as `Authorization: Bearer ...`.
+
+    Only its SHA-256 hash is stored (the secret is shown once, when created) with a short
+    prefix that lets a person tell keys apart in `creditbot api-keys list`.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: The first characters of the secret, safe to show ("cb_3kF9x2Qa").
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: Hex SHA-256 of the whole secret.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

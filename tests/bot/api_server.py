@@ -1,0 +1,108 @@
+"""A real `creditbot serve` process on a free loopback port, for crash tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def creditbot(*args: str, database_url: str, **kw: object) -> subprocess.CompletedProcess:
+    """Run the `creditbot` CLI as a subprocess against `database_url`."""
+    env = {**os.environ, "DATABASE_URL": database_url, "RUN_SCHEDULER": "false"}
+    return subprocess.run(
+        [_cli(), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _cli() -> str:
+    candidate = Path(sys.executable).with_name("creditbot")
+    return str(candidate) if candidate.exists() else "creditbot"
+
+
+class Server:
+    """`creditbot serve` as a child process. `kill()` sends SIGKILL: no clean shutdown."""
+
+    def __init__(self, database_url: str, *, port: int | None = None, workers: int = 1) -> None:
+        self.database_url = database_url
+        self.port = port or free_port()
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Server:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "RUN_SCHEDULER": "false",
+            "PORT": str(self.port),
+        }
+        log = self.log.open("ab")
+        args = [_cli(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers > 1:
+            args += ["--workers", str(self.workers)]
+        self.process = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"creditbot serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"creditbot serve did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the server (and its workers, which share its process group)."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.kill()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
