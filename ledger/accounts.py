@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
+from ledger.journal import lock_account
 from ledger.models import Account, Agent
 from ledger.renewals import renew_cycle
 from ledger.units import MILLI, credits_to_money, currency_exponent
@@ -170,3 +171,61 @@ def balance(session: Session, account_id: int, *, now: datetime | None = None) -
             for a in agents
         ],
     )
+
+
+def configure_account(
+    session: Session,
+    account_id: int,
+    *,
+    name: str | None = None,
+    plan_credits: int | None = None,
+    call_minute_rate: int | None = None,
+    message_rate: int | None = None,
+    per_second_billing: bool | None = None,
+    credits_per_unit: int | None = None,
+    topup_min_minor: int | None = None,
+    topup_max_minor: int | None = None,
+    plan_low_percent: int | None = None,
+    wallet_low_credits: int | None = None,
+) -> Account:
+    """Change an account's settings; None leaves a setting as it is.
+
+    A new plan size is granted from the next renewal on; new rates and billing mode apply
+    to charges from now on (a call keeps the rate it started with). The time zone and the
+    cycle day are fixed once cycles have started: changing them would move a renewal.
+    """
+    account = lock_account(session, account_id)
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("An account needs a name.")
+        account.name = name.strip()
+    if plan_credits is not None:
+        if plan_credits < 0:
+            raise InvalidInput("Plan credits per cycle cannot be negative.")
+        account.plan_credits_per_cycle = plan_credits
+    for field, value in (("call_minute_rate", call_minute_rate), ("message_rate", message_rate)):
+        if value is not None:
+            if value <= 0:
+                raise InvalidInput("Rates must be greater than zero.")
+            setattr(account, field, value)
+    if per_second_billing is not None:
+        account.per_second_billing = per_second_billing
+    if credits_per_unit is not None:
+        if credits_per_unit <= 0:
+            raise InvalidInput("The credit price must be greater than zero.")
+        account.credits_per_unit = credits_per_unit
+    low = account.topup_min_minor if topup_min_minor is None else topup_min_minor
+    high = account.topup_max_minor if topup_max_minor is None else topup_max_minor
+    if low <= 0 or high < low:
+        raise InvalidInput("The top-up minimum must be above zero and at most the maximum.")
+    account.topup_min_minor, account.topup_max_minor = low, high
+    if plan_low_percent is not None:
+        if not 0 <= plan_low_percent <= 100:
+            raise InvalidInput("The plan-low alert is a percentage from 0 to 100.")
+        account.plan_low_percent = plan_low_percent
+    if wallet_low_credits is not None:
+        if wallet_low_credits < 0:
+            raise InvalidInput("The wallet-low alert threshold cannot be negative.")
+        account.wallet_low_credits = wallet_low_credits
+    session.flush()
+    return account

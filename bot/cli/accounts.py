@@ -9,6 +9,8 @@ from bot.cli.common import CREDITS, console, run
 from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings
 from ledger.errors import LedgerError
+from ledger.settings import auto_recharge as auto_recharge_settings
+from ledger.settings import update_auto_recharge
 from ledger.units import currency_exponent, format_credits, format_money, parse_money
 
 
@@ -105,6 +107,118 @@ def create(
     _show(account.id)
 
 
+def _money(value: str | None, currency: str, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_money(value, currency)
+    except LedgerError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+
+
+@accounts.command("configure")
+@click.argument("account_ref")
+@click.option("--name", default=None, help="A new name.")
+@click.option(
+    "--plan-credits",
+    type=CREDITS,
+    default=None,
+    help="Plan credits per cycle (from the next renewal).",
+)
+@click.option("--call-minute-rate", type=CREDITS, default=None, help="Credits per call minute.")
+@click.option("--message-rate", type=CREDITS, default=None, help="Credits per message.")
+@click.option(
+    "--per-second/--per-minute", default=None, help="Bill calls per second or per started minute."
+)
+@click.option(
+    "--credit-price",
+    type=click.IntRange(1),
+    default=None,
+    help="Credits bought by 1.00 of the currency.",
+)
+@click.option("--topup-min", default=None, help="Smallest top-up (money).")
+@click.option("--topup-max", default=None, help="Largest top-up (money).")
+@click.option(
+    "--plan-low-percent",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="Alert when plan credits fall to this % of the grant.",
+)
+@click.option(
+    "--wallet-low",
+    type=CREDITS,
+    default=None,
+    help="Alert when the wallet falls below this many credits.",
+)
+@click.option(
+    "--auto-recharge/--no-auto-recharge", default=None, help="Turn auto-recharge on or off."
+)
+@click.option(
+    "--recharge-threshold",
+    default=None,
+    help="Recharge when the wallet is worth less than this (money).",
+)
+@click.option("--recharge-amount", default=None, help="How much each recharge adds (money).")
+@click.option(
+    "--recharge-cap", default=None, help="Most auto-recharged in a calendar month (money)."
+)
+def configure(
+    account_ref: str,
+    name: str | None,
+    plan_credits: int | None,
+    call_minute_rate: int | None,
+    message_rate: int | None,
+    per_second: bool | None,
+    credit_price: int | None,
+    topup_min: str | None,
+    topup_max: str | None,
+    plan_low_percent: int | None,
+    wallet_low: int | None,
+    auto_recharge: bool | None,
+    recharge_threshold: str | None,
+    recharge_amount: str | None,
+    recharge_cap: str | None,
+) -> None:
+    """Change ACCOUNT's plan, rates, top-up limits, alert thresholds and auto-recharge.
+
+    Options left out keep their value. Everything is checked before anything is saved.
+    """
+
+    def work(session):  # noqa: ANN001, ANN202
+        account = accounts_service.get_account(session, account_ref)
+        money = account.currency
+        accounts_service.configure_account(
+            session,
+            account.id,
+            name=name,
+            plan_credits=plan_credits,
+            call_minute_rate=call_minute_rate,
+            message_rate=message_rate,
+            per_second_billing=per_second,
+            credits_per_unit=credit_price,
+            topup_min_minor=_money(topup_min, money, "--topup-min"),
+            topup_max_minor=_money(topup_max, money, "--topup-max"),
+            plan_low_percent=plan_low_percent,
+            wallet_low_credits=wallet_low,
+        )
+        recharge = (recharge_threshold, recharge_amount, recharge_cap)
+        if auto_recharge is not None or any(v is not None for v in recharge):
+            current = auto_recharge_settings(account)
+            update_auto_recharge(
+                session,
+                account.id,
+                enabled=current.enabled if auto_recharge is None else auto_recharge,
+                threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
+                or current.threshold_minor,
+                amount_minor=_money(recharge_amount, money, "--recharge-amount")
+                or current.amount_minor,
+                monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
+            )
+        return account.id
+
+    _show(run(work))
+
+
 @accounts.command("show")
 @click.argument("account_ref")
 def show(account_ref: str) -> None:
@@ -137,6 +251,16 @@ def _show(account_id: int) -> None:
         f" ({'per second' if account.per_second_billing else 'per started minute'}),"
         f" {format_credits(account.message_rate)} a message;"
         f" {account.credits_per_unit} credits per {format_money(10 ** currency_exponent(account.currency), account.currency)}"
+    )
+    money = account.currency
+    console.print(
+        f"Top-ups: {format_money(account.topup_min_minor, money)} to {format_money(account.topup_max_minor, money)}"
+    )
+    ar = auto_recharge_settings(account)
+    state = "on" if ar.enabled and not ar.paused else ("paused" if ar.enabled else "off")
+    console.print(
+        f"Auto-recharge: {state}; below {format_money(ar.threshold_minor, money)} add"
+        f" {format_money(ar.amount_minor, money)}, at most {format_money(ar.monthly_cap_minor, money)} a month"
     )
     table = Table("id", "agent", "status", "reason", "behaviour", "month spend", "limit")
     for agent in view.agents:

@@ -114,3 +114,38 @@ def test_export_is_a_statement_with_running_balances(run):
     assert [r["kind"] for r in rows] == ["renewal", "adjustment", "adjustment"]
     assert [r["wallet_balance"] for r in rows] == ["0", "50", "30"]
     assert rows[0]["plan_change"] == "100" and rows[2]["detail"] == "correction"
+
+
+def test_configure_changes_rates_limits_and_auto_recharge(run):
+    run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    out = run(
+        "accounts", "configure", "Acme", "--message-rate", "2", "--per-second", "--topup-min", "5",
+        "--auto-recharge", "--recharge-threshold", "20", "--recharge-amount", "50",
+    ).output  # fmt: skip
+    assert "2 a message" in out and "(per second)" in out
+    assert "Top-ups: $5.00 to $1,000.00" in out
+    assert "Auto-recharge: on; below $20.00 add $50.00, at most $500.00 a month" in out
+    # Bad input is refused clearly and nothing is saved, not even the valid options.
+    bad = run(
+        "accounts",
+        "configure",
+        "Acme",
+        "--message-rate",
+        "3",
+        "--recharge-threshold",
+        "0",
+        ok=False,
+    )
+    assert bad.exit_code != 0 and "greater than zero" in bad.output
+    bad = run("accounts", "configure", "Acme", "--topup-min", "abc", ok=False)
+    assert bad.exit_code != 0 and "not an amount" in bad.output
+    shown = run("accounts", "show", "Acme").output
+    assert "2 a message" in shown and "below $20.00" in shown
+    off = run("accounts", "configure", "Acme", "--no-auto-recharge").output
+    assert "Auto-recharge: off" in off
+    run("accounts", "create", "--name", "Fresh")
+    bad = run("accounts", "configure", "Fresh", "--message-rate", "3", "--auto-recharge", ok=False)
+    assert bad.exit_code == 1 and "threshold above zero" in bad.output
+    assert "1 a message" in run("accounts", "show", "Fresh").output, (
+        "the valid rate was not saved either"
+    )
