@@ -499,12 +499,17 @@ def _answer(payload: dict[str, Any], *, allowed: bool, replayed: bool) -> JSONRe
 
 def build_router(context: AppContext) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["agent runtime"])
-    gates = Gates(context.engine)
+    gates = Gates(context.engine, sessions=context.sessions, safe=(LedgerError, ApiError))
 
     def run(
-        credentials: HTTPAuthorizationCredentials | None, work: Callable[[Session, int], T]
+        credentials: HTTPAuthorizationCredentials | None,
+        work: Callable[[Session, int], T],
+        *,
+        group: bool = False,
     ) -> T:
-        """Authenticate and do `work` for the key's account, in one transaction."""
+        """Authenticate and do `work` for the key's account, in one transaction. `group`
+        work (a charge, which raises only before it writes) may share its transaction and
+        commit with others waiting for the same account (bot/http/gates.py)."""
         if credentials is None or not well_formed(credentials.credentials):
             raise _unauthorised()  # without touching the database
         token = credentials.credentials
@@ -515,6 +520,9 @@ def build_router(context: AppContext) -> APIRouter:
                 raise _unauthorised()
             return work(session, account_id)
 
+        batch = gates.group_for_key(token) if group else None
+        if batch is not None:
+            return batch.run(unit)
         with gates.for_key(token):
             return transaction(context.sessions, unit)
 
@@ -633,7 +641,7 @@ def build_router(context: AppContext) -> APIRouter:
                 request_hash=digest,
             )
 
-        result = run(credentials, work)
+        result = run(credentials, work, group=True)
         payload = {
             **_charge_fields(body.agent_id, result),
             "quantity": body.quantity,
