@@ -11,6 +11,7 @@ from ledger.cycles import utcnow
 from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
 from ledger.journal import find_entry, lock_account, post_entry, resume_agents
 from ledger.models import Entry
+from ledger.units import format_credits
 
 _SOURCES = {"topup": "topups", "adjustment": "adjustments"}
 
@@ -89,8 +90,8 @@ def debit_wallet(
     if amount > account.wallet_balance:
         if not partial:
             raise InsufficientCredits(
-                f"The wallet holds {account.wallet_balance / 1000:g} credits, less than the "
-                f"{amount / 1000:g} to take."
+                f"The wallet holds {format_credits(account.wallet_balance)} credits, less than"
+                f" the {format_credits(amount)} to take."
             )
         taken = account.wallet_balance
     entry = post_entry(
