@@ -18,11 +18,12 @@ from tests.bot.slack_harness import MEMBER, SECRET, signature, texts
 
 
 def _open_home(slack, fake_slack, user="UADMIN"):
+    before = len(fake_slack.of("views.publish"))  # wait for this opening's publish
     response = slack.event(
         {"type": "app_home_opened", "user": user, "channel": "D0001", "tab": "home"}
     )
     assert response.status_code == 200
-    published = fake_slack.wait_for("views.publish")[-1]
+    published = fake_slack.wait_for("views.publish", count=before + 1)[-1]
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the listener records what it published just after
         if transaction(slack.context.sessions, lambda s: home_view(s, "T0001", user)) is not None:

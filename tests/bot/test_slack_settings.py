@@ -26,8 +26,9 @@ def _agent(context, agent_id):
 
 
 def _open_auto_recharge(slack, fake_slack, user="UADMIN"):
+    before = len(fake_slack.of("views.open"))  # wait for this click's modal, not an earlier one
     slack.click("open_auto_recharge", user=user)
-    return fake_slack.wait_for("views.open")[-1].args["view"]
+    return fake_slack.wait_for("views.open", count=before + 1)[-1].args["view"]
 
 
 # -- auto-recharge ------------------------------------------------------------------------
@@ -151,8 +152,9 @@ def test_add_a_card_opens_stripe_setup_when_pressed(slack, fake_slack, monkeypat
 
 
 def _open_agents(slack, fake_slack, value=None, user="UADMIN"):
+    before = len(fake_slack.of("views.open"))  # wait for this click's modal, not an earlier one
     slack.click("open_agent_settings", value, user=user)
-    return fake_slack.wait_for("views.open")[-1].args["view"]
+    return fake_slack.wait_for("views.open", count=before + 1)[-1].args["view"]
 
 
 def test_agent_modal_shows_the_agent_and_switches_on_select(slack, fake_slack, ids):
