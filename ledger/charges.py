@@ -387,8 +387,6 @@ def _write(
         debit = {"account_id": account_id, "from_plan": guard[0], "from_wallet": guard[1]}
         if _DEBIT_D.rowcount(conn, debit) != 1:
             raise RuntimeError("balance changed under the account lock")
-    if account_values:  # rare: alert flags
-        conn.execute(update(_A).where(_A.c.id == account_id).values(**account_values))
     entry_id = _ENTRY_D.scalar(
         conn,
         {
@@ -418,7 +416,7 @@ def _write(
         _SPEND_D.rowcount(conn, {"agent_id": agent_id, **spend})
     else:
         agent_values.update(spend)
-    _write_rare(session, conn, account_id, agent_id, {}, agent_values, alerts, now)
+    _write_rare(session, conn, account_id, agent_id, account_values, agent_values, alerts, now)
     return entry_id
 
 

@@ -596,6 +596,17 @@ def claim_due_recharges(
     return jobs
 
 
+def _locked_recharge(session: Session, recharge_id: int) -> tuple[Recharge, Account]:
+    """The attempt and its account, locked, with the attempt read after the lock (another
+    worker may have finished it while this one waited)."""
+    recharge = session.get(Recharge, recharge_id)
+    if recharge is None:
+        raise NotFound(f"No recharge attempt {recharge_id}.")
+    account = lock_account(session, recharge.account_id)
+    session.refresh(recharge)
+    return recharge, account
+
+
 def recharge_succeeded(
     session: Session,
     recharge_id: int,
@@ -608,11 +619,7 @@ def recharge_succeeded(
     """Stripe took the money: credit the wallet once (from the direct answer or the
     webhook, whichever comes first), resume `wallet_empty` agents, alert."""
     now = now or utcnow()
-    recharge = session.get(Recharge, recharge_id)
-    if recharge is None:
-        raise NotFound(f"No recharge attempt {recharge_id}.")
-    account = lock_account(session, recharge.account_id)
-    session.refresh(recharge)
+    recharge, account = _locked_recharge(session, recharge_id)
     result = record_payment(
         session,
         account.id,
@@ -662,11 +669,7 @@ def recharge_failed(
     """Stripe refused the attempt. Records why and alerts; the third failure in a row
     pauses auto-recharge. An attempt already finished is left as it is."""
     now = now or utcnow()
-    recharge = session.get(Recharge, recharge_id)
-    if recharge is None:
-        raise NotFound(f"No recharge attempt {recharge_id}.")
-    account = lock_account(session, recharge.account_id)
-    session.refresh(recharge)
+    recharge, account = _locked_recharge(session, recharge_id)
     if recharge.status != "pending":
         return recharge
     recharge.status = "failed"
@@ -695,11 +698,7 @@ def recharge_retry_later(
     """A Stripe API error: try again after a backoff under the same key, or fail the
     attempt with `api_error` once it has been tried MAX_TRIES times."""
     now = now or utcnow()
-    recharge = session.get(Recharge, recharge_id)
-    if recharge is None:
-        raise NotFound(f"No recharge attempt {recharge_id}.")
-    lock_account(session, recharge.account_id)
-    session.refresh(recharge)
+    recharge, _ = _locked_recharge(session, recharge_id)
     if recharge.status != "pending":
         return recharge
     if recharge.tries >= MAX_TRIES:
