@@ -34,7 +34,7 @@ from ledger.db import make_engine, make_session_factory, transaction  # noqa: E4
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.units import credits  # noqa: E402
 from ledger.verify import verify  # noqa: E402
-from tests.bot.api_server import Server  # noqa: E402
+from tests.support.api_server import Server  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
 TARGET_RATIO = 0.3
@@ -192,7 +192,7 @@ def main() -> int:
                 url = f"sqlite:///{tmp}/bench.db"
                 rows += run_backend("sqlite", url, args.seconds, args.workers, spread)
     if args.only in (None, "postgres"):
-        from tests.pg import PostgresUnavailable, create_database, start_cluster
+        from tests.support.pg import PostgresUnavailable, create_database, start_cluster
 
         try:
             cluster = start_cluster(durable=True)

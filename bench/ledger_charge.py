@@ -179,7 +179,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)
     if args.only in (None, "postgres"):
-        from tests.pg import PostgresUnavailable, create_database, start_cluster
+        from tests.support.pg import PostgresUnavailable, create_database, start_cluster
 
         try:
             cluster = start_cluster(durable=True)

@@ -32,6 +32,7 @@ from ledger.driver import DriverStatement
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
 from ledger.journal import lock_account, post_entry, resume_agents
 from ledger.models import Account, Agent, Entry, Transfer, UTCDateTime
+from ledger.outbox import Alert
 from ledger.units import money_to_credits
 
 UNITS = ("message", "call_minute")
@@ -270,12 +271,12 @@ def charge(
                 reason, from_plan, from_wallet = "wallet_empty", 0, 0
         if plan < price and not row.plan_exhausted_alerted:
             account_values["plan_exhausted_alerted"] = True
-            alerts.append(("alert.plan_exhausted", {"plan_balance": plan}))
+            alerts.append((Alert.PLAN_EXHAUSTED, {"plan_balance": plan}))
 
     if reason is not None:
         if row.status != "stopped" or row.stop_reason != reason:
             agent_values.update(status="stopped", stop_reason=reason, stopped_at=now)
-            alerts.append(("alert.agent_stopped", {**agent_ref, "reason": reason}))
+            alerts.append((Alert.AGENT_STOPPED, {**agent_ref, "reason": reason}))
         if new_month:
             agent_values["month_spend"] = 0
         entry_id = _write(
@@ -293,7 +294,7 @@ def charge(
         agent_values.update(status="active", stop_reason=None, stopped_at=None)
         alerts.append(
             (
-                "alert.agent_resumed",
+                Alert.AGENT_RESUMED,
                 {**agent_ref, "previous_reason": row.stop_reason, "cause": "new_month"},
             )
         )
@@ -301,27 +302,25 @@ def charge(
     # Alerts fire when a threshold is crossed, so each fires once and re-arms when it clears.
     low = row.plan_grant * row.plan_low_percent // 100
     if from_plan and plan > low >= new_plan:
-        alerts.append(("alert.plan_low", {"plan_balance": new_plan, "plan_grant": row.plan_grant}))
+        alerts.append((Alert.PLAN_LOW, {"plan_balance": new_plan, "plan_grant": row.plan_grant}))
     if from_plan and new_plan == 0 and "plan_exhausted_alerted" not in account_values:
         if not row.plan_exhausted_alerted:
             account_values["plan_exhausted_alerted"] = True
-            alerts.append(("alert.plan_exhausted", {"plan_balance": 0}))
+            alerts.append((Alert.PLAN_EXHAUSTED, {"plan_balance": 0}))
     if from_wallet and wallet >= row.wallet_low_credits > new_wallet:
         alerts.append(
             (
-                "alert.wallet_low",
+                Alert.WALLET_LOW,
                 {"wallet_balance": new_wallet, "threshold": row.wallet_low_credits},
             )
         )
     limit = row.monthly_limit
     if limit is not None:
         if spend * 5 < limit * 4 <= new_spend * 5:
-            alerts.append(
-                ("alert.limit_80", {**agent_ref, "month_spend": new_spend, "limit": limit})
-            )
+            alerts.append((Alert.LIMIT_80, {**agent_ref, "month_spend": new_spend, "limit": limit}))
         if spend < limit <= new_spend:
             alerts.append(
-                ("alert.limit_100", {**agent_ref, "month_spend": new_spend, "limit": limit})
+                (Alert.LIMIT_100, {**agent_ref, "month_spend": new_spend, "limit": limit})
             )
     if from_wallet and row.auto_recharge_enabled and not row.auto_recharge_paused:
         threshold = money_to_credits(
@@ -342,7 +341,7 @@ def charge(
         )  # fmt: skip
         status = "stopped"
         agent_values.update(status="stopped", stop_reason=stop, stopped_at=now)
-        alerts.append(("alert.agent_stopped", {**agent_ref, "reason": stop}))
+        alerts.append((Alert.AGENT_STOPPED, {**agent_ref, "reason": stop}))
 
     moves = [("plan", from_plan), ("wallet", from_wallet)]
     entry_id = _write(

@@ -13,6 +13,7 @@ from ledger import outbox
 from ledger.cycles import month_key
 from ledger.errors import UnknownAccount
 from ledger.models import Account, Agent, Entry, Transfer
+from ledger.outbox import Alert
 
 #: The books whose balance is cached on the account row (and may never go negative).
 CACHED = {"plan": "plan_balance", "wallet": "wallet_balance"}
@@ -106,7 +107,7 @@ def stop_agent(
     outbox.add(
         session,
         account.id,
-        "alert.agent_stopped",
+        Alert.AGENT_STOPPED,
         {"agent_id": agent.id, "agent_name": agent.name, "reason": reason},
         now=now,
     )
@@ -150,7 +151,7 @@ def resume_agents(
         outbox.add(
             session,
             account.id,
-            "alert.agent_resumed",
+            Alert.AGENT_RESUMED,
             {
                 "agent_id": agent.id,
                 "agent_name": agent.name,

@@ -8,6 +8,7 @@ failed message comes back after a backoff, so nothing is lost while Slack or Str
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,22 +19,29 @@ from ledger.models import OutboxMessage
 
 _outbox = OutboxMessage.__table__
 
-#: Alert kinds the ledger and the payment services write. The Slack app renders each one.
-ALERT_KINDS = (
-    "alert.plan_low",
-    "alert.plan_exhausted",
-    "alert.wallet_low",
-    "alert.limit_80",
-    "alert.limit_100",
-    "alert.agent_stopped",
-    "alert.agent_resumed",
-    "alert.topup_received",
-    "alert.recharge_succeeded",
-    "alert.recharge_failed",
-    "alert.auto_recharge_paused",
-    "alert.refund_shortfall",
-    "alert.cycle_renewed",
-)
+
+class Alert(StrEnum):
+    """Alerts posted to the account's alert channel (rule 10). The value is the outbox
+    kind; the Slack app renders each one."""
+
+    PLAN_LOW = "alert.plan_low"
+    PLAN_EXHAUSTED = "alert.plan_exhausted"
+    WALLET_LOW = "alert.wallet_low"
+    LIMIT_80 = "alert.limit_80"
+    LIMIT_100 = "alert.limit_100"
+    AGENT_STOPPED = "alert.agent_stopped"
+    AGENT_RESUMED = "alert.agent_resumed"
+    TOPUP_RECEIVED = "alert.topup_received"
+    RECHARGE_SUCCEEDED = "alert.recharge_succeeded"
+    RECHARGE_FAILED = "alert.recharge_failed"
+    AUTO_RECHARGE_PAUSED = "alert.auto_recharge_paused"
+    REFUND_SHORTFALL = "alert.refund_shortfall"
+    CYCLE_RENEWED = "alert.cycle_renewed"
+
+
+#: Every alert kind, and the prefix they share (what the Slack deliverer takes).
+ALERT_KINDS = tuple(Alert)
+ALERT_PREFIX = "alert."
 #: A charge left the wallet under the auto-recharge threshold: the payments side acts on it.
 RECHARGE_REQUESTED = "recharge.requested"
 

@@ -27,6 +27,7 @@ from ledger.errors import InvalidInput, NotFound
 from ledger.journal import lock_account
 from ledger.models import Account
 from ledger.models.payments import Recharge, StripeCustomer, StripeEvent, Topup
+from ledger.outbox import Alert
 from ledger.units import money_to_credits
 from ledger.wallet import credit_wallet, debit_wallet
 
@@ -246,7 +247,7 @@ def record_payment(
         outbox.add(
             session,
             account_id,
-            "alert.topup_received",
+            Alert.TOPUP_RECEIVED,
             {
                 "topup_id": topup.id,
                 "source": source,
@@ -257,7 +258,7 @@ def record_payment(
                 "requested_by": topup.requested_by,
             },
             now=now,
-            dedup_key=f"alert.topup_received:{topup.id}",
+            dedup_key=f"{Alert.TOPUP_RECEIVED}:{topup.id}",
         )
     return PaymentResult(
         topup.id, account_id, amount_minor, change.amount, change.wallet_balance, change.replayed
@@ -347,7 +348,7 @@ def record_refund(
         outbox.add(
             session,
             account_id,
-            "alert.refund_shortfall",
+            Alert.REFUND_SHORTFALL,
             {
                 "topup_id": topup.id,
                 "payment_intent_id": payment_intent_id,
@@ -358,7 +359,7 @@ def record_refund(
                 "wallet_balance": account.wallet_balance,
             },
             now=now,
-            dedup_key=f"alert.refund_shortfall:{charge_id}:{total}",
+            dedup_key=f"{Alert.REFUND_SHORTFALL}:{charge_id}:{total}",
         )
     return RefundResult(topup.id, account_id, taken, shortfall, False)
 
@@ -500,7 +501,7 @@ def request_recharge(
         outbox.add(
             session,
             account_id,
-            "alert.recharge_failed",
+            Alert.RECHARGE_FAILED,
             {
                 "reason": "monthly_cap_reached",
                 "amount_minor": amount,
@@ -641,7 +642,7 @@ def recharge_succeeded(
         outbox.add(
             session,
             account.id,
-            "alert.recharge_succeeded",
+            Alert.RECHARGE_SUCCEEDED,
             {
                 "recharge_id": recharge.id,
                 "amount_minor": amount_minor,
@@ -650,7 +651,7 @@ def recharge_succeeded(
                 "wallet_balance": result.wallet_balance,
             },
             now=now,
-            dedup_key=f"alert.recharge_succeeded:{recharge.id}",
+            dedup_key=f"{Alert.RECHARGE_SUCCEEDED}:{recharge.id}",
         )
     return result
 
@@ -730,7 +731,7 @@ def _fail(
     outbox.add(
         session,
         account.id,
-        "alert.recharge_failed",
+        Alert.RECHARGE_FAILED,
         {
             "recharge_id": recharge.id,
             "reason": reason,
@@ -741,7 +742,7 @@ def _fail(
             "currency": account.currency,
         },
         now=now,
-        dedup_key=f"alert.recharge_failed:{recharge.id}",
+        dedup_key=f"{Alert.RECHARGE_FAILED}:{recharge.id}",
     )
     recent = list(
         session.execute(
@@ -761,7 +762,7 @@ def _fail(
         outbox.add(
             session,
             account.id,
-            "alert.auto_recharge_paused",
+            Alert.AUTO_RECHARGE_PAUSED,
             {
                 "recharge_id": recharge.id,
                 "failures": FAILURES_TO_PAUSE,
@@ -769,5 +770,5 @@ def _fail(
                 "fix_url": fix_url,
             },
             now=now,
-            dedup_key=f"alert.auto_recharge_paused:{recharge.id}",
+            dedup_key=f"{Alert.AUTO_RECHARGE_PAUSED}:{recharge.id}",
         )

@@ -12,6 +12,7 @@ from ledger import outbox
 from ledger.cycles import local_date, local_midnight, next_cycle_start, utcnow
 from ledger.journal import find_entry, lock_account, post_entry, resume_agents
 from ledger.models import Account
+from ledger.outbox import Alert
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def renew_cycle(
         outbox.add(
             session,
             account.id,
-            "alert.cycle_renewed",
+            Alert.CYCLE_RENEWED,
             {
                 "cycle_start": cycle_start.isoformat(),
                 "granted": granted,

@@ -75,7 +75,7 @@ def claim_due_alerts(
     held while Slack is slow) and another replica does not post them too. A deliverer that
     dies mid-way lets the lease run out and the messages come back."""
     now = now or utcnow()
-    messages = outbox.take_due(session, kind_prefix="alert.", now=now, limit=limit)
+    messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
     if messages:
         defer(session, [m.id for m in messages], now + lease)
     return messages
@@ -109,7 +109,7 @@ def release_alerts(session: Session, account_id: int, *, now: datetime | None = 
         .where(
             _outbox.c.account_id == account_id,
             _outbox.c.delivered_at.is_(None),
-            _outbox.c.kind.startswith("alert."),
+            _outbox.c.kind.startswith(outbox.ALERT_PREFIX),
             _outbox.c.available_at > now,
         )
         .values(available_at=now)

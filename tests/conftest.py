@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.db import make_engine, make_session_factory
 from ledger.migrate import upgrade
-from tests.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
+from tests.support.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
 
 # An app built in a test (`with TestClient(create_app(...))`) would otherwise start the
 # background scheduler, whose jobs (alert delivery, renewals) would race the test's own

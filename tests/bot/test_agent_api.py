@@ -12,8 +12,8 @@ from ledger.db import transaction
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
-from tests.bot.api_helpers import make_api, other_account, snapshot
-from tests.factories import NOW, story
+from tests.support.api_helpers import make_api, other_account, snapshot
+from tests.support.factories import NOW, story
 
 
 @pytest.fixture(autouse=True)

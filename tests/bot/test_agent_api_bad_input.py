@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from ledger.db import make_engine, make_session_factory
-from tests.bot.api_helpers import make_api, snapshot
-from tests.factories import story
+from tests.support.api_helpers import make_api, snapshot
+from tests.support.factories import story
 
 BIG = 2**40  # larger than any id column: must be a clean 422, never a database error
 

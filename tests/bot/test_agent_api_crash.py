@@ -15,8 +15,8 @@ from ledger.api_keys import create_key
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.models import Account, Entry
 from ledger.units import credits
-from tests.bot.api_server import Server, creditbot
-from tests.factories import story
+from tests.support.api_server import Server, creditbot
+from tests.support.factories import story
 
 CLIENTS = 6
 REQUESTS = 300  # keys in all; the kill lands while they are in flight

@@ -22,8 +22,8 @@ from bot.context import AppContext
 from bot.http.app import create_app
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.verify import verify
-from tests.bot.api_helpers import make_api
-from tests.factories import story
+from tests.support.api_helpers import make_api
+from tests.support.factories import story
 
 CHECKS = [
     not_a_server_error,

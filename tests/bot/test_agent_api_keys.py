@@ -20,7 +20,7 @@ from ledger.api_keys import (
 from ledger.db import transaction
 from ledger.errors import InvalidInput, NotFound
 from ledger.models.api import ApiKey
-from tests.factories import story
+from tests.support.factories import story
 
 
 def test_secret_is_stored_only_as_its_hash(sessions):

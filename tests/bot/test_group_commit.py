@@ -14,7 +14,7 @@ from ledger.db import make_engine, make_session_factory, transaction
 from ledger.errors import LedgerError, UnknownAgent
 from ledger.units import credits
 from ledger.verify import verify
-from tests.factories import NOW, story
+from tests.support.factories import NOW, story
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from ledger.db import transaction
 from ledger.errors import InvalidInput
 from ledger.settings import update_auto_recharge
 from ledger.units import credits
-from tests.bot.payments_support import (  # noqa: F401  (fixtures)
+from tests.support.factories import story
+from tests.support.payments_support import (  # noqa: F401  (fixtures)
     localstripe_url,
     new_card,
     payments_context,
     stripe_http,
 )
-from tests.factories import story
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from ledger.db import transaction
 from ledger.models.payments import StripeEvent
 from ledger.settings import update_auto_recharge
 from ledger.units import credits
-from tests.bot.payments_support import (  # noqa: F401  (fixtures)
+from tests.support.factories import story
+from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     disable_localstripe_webhook,
     event,
@@ -31,7 +32,6 @@ from tests.bot.payments_support import (  # noqa: F401  (fixtures)
     stripe_http,
     wait_until,
 )
-from tests.factories import story
 
 
 def _alerts(context, kind):

@@ -26,7 +26,7 @@ from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Entry
 from ledger.units import credits
-from tests.factories import story
+from tests.support.factories import story
 
 NOV = datetime(2026, 11, 10, 12, tzinfo=UTC)
 DEC = datetime(2026, 12, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bot import stripe_gateway
 from bot.cli import cli, common
 from bot.config import get_settings
-from tests.factories import story
+from tests.support.factories import story
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.settings import set_alert_channel
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import MEMBER, buttons, response_posts, settings_for, texts
-from tests.factories import story
+from tests.support.factories import story
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import MEMBER, buttons, response_posts, settings_for, texts
 
 CHANNEL = "C0ALERTS"
 

@@ -15,9 +15,9 @@ from ledger.db import transaction
 from ledger.models import Account
 from ledger.settings import update_auto_recharge
 from ledger.units import credits
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import MEMBER, Server, Slack, buttons, response_posts, texts
-from tests.factories import story
+from tests.support.factories import story
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import MEMBER, Server, Slack, buttons, response_posts, texts
 
 
 def _charge(context, account, agent, n, key, now=None):

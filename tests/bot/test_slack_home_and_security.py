@@ -13,8 +13,8 @@ from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
 from ledger.slack_workspaces import home_view
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import MEMBER, SECRET, signature, texts
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import MEMBER, SECRET, signature, texts
 
 
 def _open_home(slack, fake_slack, user="UADMIN"):
@@ -46,7 +46,7 @@ def test_home_tab_shows_the_dashboard_and_alert_picker(slack, fake_slack):
 
 def test_home_tab_defaults_to_the_configured_alert_channel(fake_slack, context, ids):
     from bot.context import build_context
-    from tests.bot.slack_harness import Server, Slack, settings_for
+    from tests.support.slack_harness import Server, Slack, settings_for
 
     ctx = build_context(
         settings_for(str(context.engine.url), fake_slack, slack_alert_channel="C0DEFAULT")
@@ -203,7 +203,7 @@ def test_slack_routes_without_configuration_say_what_is_missing(sqlite_url, fake
     import httpx
 
     from bot.context import build_context
-    from tests.bot.slack_harness import Server, settings_for
+    from tests.support.slack_harness import Server, settings_for
 
     ctx = build_context(settings_for(sqlite_url, fake_slack, slack_signing_secret=""))
     with Server(ctx) as server, httpx.Client(base_url=server.url) as client:
@@ -223,7 +223,7 @@ def test_home_tab_of_a_workspace_without_an_account(slack, fake_slack):
 
 
 def test_when_slack_cannot_say_who_is_an_admin_nobody_is_wrongly_refused(slack, fake_slack):
-    from tests.bot.slack_harness import response_posts
+    from tests.support.slack_harness import response_posts
 
     fake_slack.fail_with(500, times=2, methods={"users.info"})
     _, url = slack.command("/topup", "50", user="UOWNER")

@@ -17,8 +17,8 @@ from ledger.accounts import account_for_team, get_account
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.settings import set_alert_channel
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import Server, Slack, response_posts, settings_for, texts
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import Server, Slack, response_posts, settings_for, texts
 
 
 @pytest.fixture

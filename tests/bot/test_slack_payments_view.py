@@ -17,9 +17,9 @@ from bot.slack import blocks, dashboard
 from bot.slack.dashboard import load_dashboard
 from ledger.models import Base
 from ledger.models.base import UTCDateTime
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import settings_for
-from tests.factories import story
+from tests.support.factories import story
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import settings_for
 
 
 def _stand_ins(prefix: str = "") -> MetaData:

@@ -13,8 +13,8 @@ from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Agent
 from ledger.units import credits
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import MEMBER, OWNER, buttons, texts
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import MEMBER, OWNER, buttons, texts
 
 
 def _account(context, ids):

@@ -12,8 +12,8 @@ from bot.slack.dashboard import Card
 from ledger.db import transaction
 from ledger.models import Account
 from ledger.settings import set_billing_admins
-from tests.bot.slack_harness import *  # noqa: F403
-from tests.bot.slack_harness import BILLING, MEMBER, OWNER, buttons, response_posts, texts
+from tests.support.slack_harness import *  # noqa: F403
+from tests.support.slack_harness import BILLING, MEMBER, OWNER, buttons, response_posts, texts
 
 
 @pytest.fixture

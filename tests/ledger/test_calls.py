@@ -11,7 +11,7 @@ from ledger.db import transaction
 from ledger.errors import IdempotencyConflict, InvalidInput
 from ledger.units import credits
 from ledger.verify import verify
-from tests.factories import NOW, story
+from tests.support.factories import NOW, story
 
 
 def plan_left(sessions, ids):

@@ -16,7 +16,7 @@ from ledger.db import transaction
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
-from tests.factories import NOW
+from tests.support.factories import NOW
 
 THREADS = 8
 CHARGES = 500

@@ -33,8 +33,8 @@ from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
 from tests.conftest import TEMPLATE
-from tests.factories import NOW
-from tests.pg import create_database
+from tests.support.factories import NOW
+from tests.support.pg import create_database
 
 PLAN = credits(100)
 PRICES = {"message": credits(1), "call_minute": credits(10)}

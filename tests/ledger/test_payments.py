@@ -18,7 +18,7 @@ from ledger.errors import InvalidInput
 from ledger.models.payments import Recharge
 from ledger.settings import update_auto_recharge
 from ledger.units import credits
-from tests.factories import NOW, story
+from tests.support.factories import NOW, story
 
 
 def _alerts(sessions, kind):

@@ -15,7 +15,7 @@ from ledger.models import OutboxMessage
 from ledger.renewals import renew_due
 from ledger.rollover import accounts_to_roll, roll_account
 from ledger.units import credits
-from tests.factories import story
+from tests.support.factories import story
 
 NOV = datetime(2026, 11, 10, 12, tzinfo=UTC)
 #: Midnight of 1 December in Madrid (UTC+1 in winter).

@@ -15,7 +15,7 @@ from ledger.models import Account, Entry, OutboxMessage
 from ledger.renewals import accounts_due, renew_due
 from ledger.units import credits
 from ledger.verify import verify
-from tests.factories import story
+from tests.support.factories import story
 
 
 def _tick(sessions, now):

@@ -21,7 +21,7 @@ from ledger.slack_workspaces import (
     link_team,
     release_alerts,
 )
-from tests.factories import NOW, story
+from tests.support.factories import NOW, story
 
 
 def _alerts(sessions, ids, n=3):

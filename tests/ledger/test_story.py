@@ -19,7 +19,7 @@ from ledger.renewals import renew_due
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
-from tests.factories import NOW, story
+from tests.support.factories import NOW, story
 
 
 def minute(sessions, ids, agent, key, now=NOW):

@@ -24,6 +24,7 @@ from bot.slack.blocks.base import (
     percent,
     section,
 )
+from ledger.outbox import Alert
 from ledger.units import format_credits, format_money
 
 
@@ -57,44 +58,44 @@ def alert_message(
     top_up = button("Top up", OPEN_TOPUP, style="primary")
     agent_value = str(p["agent_id"]) if p.get("agent_id") else None
     buttons: list[dict[str, Any]] = []
-    if kind == "alert.plan_low":
+    if kind == Alert.PLAN_LOW:
         grant = p.get("plan_grant") or 0
         text = (
             f":warning: Plan credits are running low: {format_credits(p.get('plan_balance', 0))}"
             f" of {credits_text(grant)} left ({percent(p.get('plan_balance', 0), grant)}%).{renewal}"
         )
         buttons = [top_up]
-    elif kind == "alert.plan_exhausted":
+    elif kind == Alert.PLAN_EXHAUSTED:
         text = (
             ":no_entry: Plan credits are used up. Agents set to Stop pause until the renewal;"
             f" agents set to Use balance draw on the wallet.{renewal}"
         )
         buttons = [top_up, button("Agent settings", OPEN_AGENT_SETTINGS)]
-    elif kind == "alert.wallet_low":
+    elif kind == Alert.WALLET_LOW:
         text = (
             f":warning: The wallet is low: {credits_text(p.get('wallet_balance', 0))} left"
             f" (alert below {credits_text(p.get('threshold', 0))})."
         )
         buttons = [top_up, button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
-    elif kind in ("alert.limit_80", "alert.limit_100"):
+    elif kind in (Alert.LIMIT_80, Alert.LIMIT_100):
         spend, limit = p.get("month_spend", 0), p.get("limit", 0)
-        if kind == "alert.limit_80":
+        if kind == Alert.LIMIT_80:
             text = f":warning: *{name}* has used {percent(spend, limit)}% of its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
         else:
             text = f":octagonal_sign: *{name}* reached its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
         buttons = [button("Agent settings", OPEN_AGENT_SETTINGS, agent_value)]
-    elif kind == "alert.agent_stopped":
+    elif kind == Alert.AGENT_STOPPED:
         reason = p.get("reason") or ""
         text = f":red_circle: *{name}* stopped: {STOP_REASONS.get(reason, reason)}."
         buttons = [top_up]
         if reason in ("plan_exhausted", "monthly_limit") and agent_value:
             buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, agent_value))
         buttons.append(button("Agent settings", OPEN_AGENT_SETTINGS, agent_value))
-    elif kind == "alert.agent_resumed":
+    elif kind == Alert.AGENT_RESUMED:
         was = p.get("previous_reason") or ""
         cause = RESUME_CAUSES.get(p.get("cause") or "", p.get("cause") or "its reason cleared")
         text = f":large_green_circle: *{name}* resumed: {cause} (it had stopped because {STOP_REASONS.get(was, was)})."
-    elif kind == "alert.topup_received":
+    elif kind == Alert.TOPUP_RECEIVED:
         money = _payload_money(p, currency)
         credits = _payload_credits(p)
         text = ":moneybag: Top-up received"
@@ -106,13 +107,13 @@ def alert_message(
             text += f" Paid{how} by <@{by}>."
         if isinstance(p.get("wallet_balance"), int):
             text += f" The wallet now holds {credits_text(p['wallet_balance'])}."
-    elif kind == "alert.recharge_succeeded":
+    elif kind == Alert.RECHARGE_SUCCEEDED:
         money = _payload_money(p, currency)
         credits = _payload_credits(p)
         text = ":white_check_mark: Auto-recharge succeeded"
         text += f": {money}" if money else ""
         text += f" ({credits})." if credits else "."
-    elif kind == "alert.recharge_failed":
+    elif kind == Alert.RECHARGE_FAILED:
         reason = p.get("reason") or ""
         money = _payload_money(p, currency)
         text = f":x: Auto-recharge{' of ' + money if money else ''} failed: {RECHARGE_REASONS.get(reason, reason or 'unknown reason')}"
@@ -122,7 +123,7 @@ def alert_message(
         else:
             buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
         buttons.append(top_up)
-    elif kind == "alert.auto_recharge_paused":
+    elif kind == Alert.AUTO_RECHARGE_PAUSED:
         failures = p.get("failures") if isinstance(p.get("failures"), int) else 3
         reason = RECHARGE_REASONS.get(p.get("reason") or "", p.get("reason"))
         text = (
@@ -135,13 +136,13 @@ def alert_message(
             buttons.insert(
                 0, button("Fix the payment", OPEN_LINK, url=str(p["fix_url"]), style="primary")
             )
-    elif kind == "alert.refund_shortfall":
+    elif kind == Alert.REFUND_SHORTFALL:
         short = p.get("shortfall") or p.get("refund_shortfall") or 0
         text = (
             f":warning: A refunded top-up took back more than the wallet held:"
             f" {credits_text(short) if isinstance(short, int) else short} could not be taken back."
         )
-    elif kind == "alert.cycle_renewed":
+    elif kind == Alert.CYCLE_RENEWED:
         nxt = p.get("next_renewal_at")
         nxt_text = (
             f" Next renewal: {day_text(datetime.fromisoformat(nxt), timezone)}." if nxt else ""

@@ -73,7 +73,7 @@ def localstripe_url() -> Iterator[str]:
     """localstripe started as a subprocess on a loopback port, for the whole run."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.bot.payments_localstripe", str(port)],
+        [sys.executable, "-m", "tests.support.payments_localstripe", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

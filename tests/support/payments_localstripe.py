@@ -1,4 +1,4 @@
-"""Run localstripe on loopback for the payments tests: `python -m tests.bot.payments_localstripe PORT`.
+"""Run localstripe on loopback for the payments tests: `python -m tests.support.payments_localstripe PORT`.
 
 Two adjustments, both to behave like Stripe's test mode: the store is not pickled to
 /tmp (runs stay independent), and card 4000000000000002 is declined when charged (Stripe's

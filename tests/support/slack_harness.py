@@ -20,8 +20,8 @@ import uvicorn
 from bot.config import Settings
 from bot.context import AppContext, build_context
 from bot.http.app import create_app
-from tests.bot.fake_slack import FakeSlack
-from tests.factories import story
+from tests.support.factories import story
+from tests.support.fake_slack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T0001"
