@@ -1,13 +1,13 @@
 """Core statements compiled once per database and run straight on the DB-API cursor.
 
-The charge path runs a handful of fixed statements per request; SQLAlchemy's per-execution
-bookkeeping costs more than SQLite takes to run them. The SQL still comes from the Core
-statements (so it matches the models and both dialects); only the execution is direct.
+Private to the journal: the gate runs a handful of fixed statements per charge, and
+SQLAlchemy's per-execution bookkeeping costs more than SQLite takes to run them. The SQL
+still comes from the Core statements (so it matches the models and both dialects); only the
+execution is direct.
 """
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -65,16 +65,12 @@ class DriverStatement:
         cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         cursor.close()
 
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The first row as a named tuple, or None."""
+    def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row as the driver's plain tuple, or None."""
         cursor = self.execute(conn, params)
         row = cursor.fetchone()
-        if row is None:
-            cursor.close()
-            return None
-        names = tuple(d[0] for d in cursor.description)
         cursor.close()
-        return _row_type(names)(*row)
+        return row
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         cursor = self.execute(conn, params)
@@ -87,13 +83,3 @@ class DriverStatement:
         count = cursor.rowcount
         cursor.close()
         return count
-
-
-_row_types: dict[tuple[str, ...], type] = {}
-
-
-def _row_type(names: tuple[str, ...]) -> type:
-    found = _row_types.get(names)
-    if found is None:
-        found = _row_types[names] = namedtuple("Row", names)  # noqa: PYI024
-    return found
