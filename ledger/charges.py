@@ -119,14 +119,15 @@ def _apply(
 ) -> None:
     """What only some charges change besides money: alert flags, the agent's status, and
     the outbox messages (alerts, the recharge request), in the order they fired."""
-    conn = session.connection()
     flags: dict[str, object] = {}
     if decision.flag_plan_exhausted:
         flags["plan_exhausted_alerted"] = True
     if decision.request_recharge:
         flags["recharge_requested"] = True
     if flags:
-        conn.execute(update(_accounts).where(_accounts.c.id == account_id).values(**flags))
+        session.connection().execute(
+            update(_accounts).where(_accounts.c.id == account_id).values(**flags)
+        )
         refresh_loaded(session, Account, account_id, flags)
     if decision.change is not None:
         stopped = decision.change.status == "stopped"
@@ -135,7 +136,9 @@ def _apply(
             "stop_reason": decision.change.reason,
             "stopped_at": now if stopped else None,
         }
-        conn.execute(update(_agents).where(_agents.c.id == agent_id).values(**status))
+        session.connection().execute(
+            update(_agents).where(_agents.c.id == agent_id).values(**status)
+        )
         refresh_loaded(session, Agent, agent_id, status)
     for kind, payload in decision.messages:
         outbox.add(session, account_id, kind, payload, now=now)

@@ -9,7 +9,6 @@ Amounts are milli-credits. Writers read a `Snapshot`, call these, and apply the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ledger.outbox import RECHARGE_REQUESTED, Alert
@@ -60,8 +59,7 @@ class StatusChange(NamedTuple):
 RESUMED = StatusChange("active", None)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What a charge does. Nothing in it has happened yet: the caller posts and applies it."""
 
     price: int
@@ -98,12 +96,16 @@ def limit_room(monthly_limit: int | None, month_spend: int) -> int | None:
     return None if monthly_limit is None else max(0, monthly_limit - month_spend)
 
 
+def plan_room(plan: int, monthly_limit: int | None, spend: int) -> int:
+    """Plan credits the agent may still take: all of them, or what its limit leaves (rule 7)."""
+    under_limit = limit_room(monthly_limit, spend)
+    return plan if under_limit is None else min(plan, under_limit)
+
+
 def room(plan: int, wallet: int, behaviour: str, monthly_limit: int | None, spend: int) -> int:
     """What the agent may still spend from the sources its settings allow (rules 3 and 7):
     plan credits up to its limit, then the wallet only for a `use_balance` agent."""
-    under_limit = limit_room(monthly_limit, spend)
-    from_plan = plan if under_limit is None else min(plan, under_limit)
-    return from_plan + (wallet if behaviour == "use_balance" else 0)
+    return plan_room(plan, monthly_limit, spend) + (wallet if behaviour == "use_balance" else 0)
 
 
 def short_reason(behaviour: str, under_limit: int | None, need: int) -> str:
@@ -152,7 +154,7 @@ def decide(s: Snapshot, price: int, month: str) -> Decision:
     when its threshold is crossed, so it fires once and re-arms when the condition clears.
     """
     new_month = s.month != month
-    spend = 0 if new_month else s.month_spend
+    spend = spend_in(month, s.month, s.month_spend)
     plan, wallet = s.plan_balance, s.wallet_balance
     messages: list[Message] = []
     flag_exhausted = False
@@ -162,17 +164,16 @@ def decide(s: Snapshot, price: int, month: str) -> Decision:
         reason = None
     from_plan = from_wallet = 0
     if reason is None:
-        under_limit = limit_room(s.monthly_limit, spend)
-        plan_room = plan if under_limit is None else min(plan, under_limit)
+        may_take = plan_room(plan, s.monthly_limit, spend)
         if s.behaviour == "use_balance":
-            from_plan = min(price, plan_room)
+            from_plan = min(price, may_take)
             from_wallet = price - from_plan
             if from_wallet > wallet:
                 reason, from_plan, from_wallet = "wallet_empty", 0, 0
-        elif price <= plan_room:
+        elif price <= may_take:
             from_plan = price
         else:
-            reason = short_reason(s.behaviour, under_limit, price)
+            reason = short_reason(s.behaviour, limit_room(s.monthly_limit, spend), price)
         if plan < price and not s.plan_exhausted_alerted:
             flag_exhausted = True
             messages.append((Alert.PLAN_EXHAUSTED, {"plan_balance": plan}))

@@ -17,7 +17,6 @@ transaction around many calls of this gate, not a second way in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -41,8 +40,7 @@ class Overdraft(RuntimeError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
+class Posting(NamedTuple):
     """One journal entry and its transfers, as the gate writes them."""
 
     account_id: int
@@ -80,16 +78,18 @@ def post(session: Session, posting: Posting) -> Posted:
     session.flush()  # rows the entry refers to (a call just opened) exist first
     conn = session.connection()
     plan = wallet = total = 0
+    touches = False
     moves: list[Move] = []
-    for debit, credit, amount in posting.moves:
+    for move in posting.moves:
+        debit, credit, amount = move
         if amount < 0:
             raise ValueError(f"A transfer moves a positive amount, not {amount}.")
         if amount:
-            moves.append((debit, credit, amount))
+            moves.append(move)
             total += amount
             plan += (credit == "plan") * amount - (debit == "plan") * amount
             wallet += (credit == "wallet") * amount - (debit == "wallet") * amount
-    touches = any(debit in CACHED or credit in CACHED for debit, credit, _ in moves)
+            touches = touches or debit in CACHED or credit in CACHED
     params: dict[str, Any] = {
         "account_id": posting.account_id,
         "agent_id": posting.agent_id,
