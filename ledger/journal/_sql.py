@@ -9,6 +9,7 @@ running it. They run straight on the driver (ledger/journal/_driver.py).
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.elements import Label
 
 from ledger.journal._driver import DriverStatement
 from ledger.models import Account, Agent, Entry, Transfer
@@ -40,7 +43,8 @@ ENTRY_FIELDS = ("agent_id", "kind", "idempotency_key", "request_hash", "unit", "
 _AGENT_COLUMNS = {"agent_id": agents.c.id, "agent_name": agents.c.name}
 
 
-def _snapshot_column(name: str):  # noqa: ANN202 - a column of either table
+def _snapshot_column(name: str) -> Label[Any]:
+    """The agent's or the account's column a `Snapshot` field is read from."""
     column = _AGENT_COLUMNS.get(name)
     if column is None:
         column = agents.c[name] if name in agents.c else accounts.c[name]
@@ -66,7 +70,7 @@ READ_FOR_CHARGE = DriverStatement(
 )
 
 
-def _guarded_move():  # noqa: ANN202 - an UPDATE
+def _guarded_move() -> ReturningUpdate[Any]:
     """Move the cached balances by (plan, wallet) unless either would go below zero."""
     plan, wallet = bindparam("plan", type_=BigInteger), bindparam("wallet", type_=BigInteger)
     return (
