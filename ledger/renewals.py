@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
+from ledger.agent_status import resume_agents
 from ledger.cycles import local_date, local_midnight, next_cycle_start, utcnow
-from ledger.journal import find_entry, lock_account, post_entry, resume_agents
+from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Account
 from ledger.outbox import Alert
 
@@ -55,15 +56,14 @@ def renew_cycle(
         )
     expired = account.plan_balance
     granted = account.plan_credits_per_cycle
-    post_entry(
+    post(
         session,
-        account,
-        "renewal",
-        [("plan", "expired", expired), ("grants", "plan", granted)],
-        now=now,
-        idempotency_key=renewal_key(cycle_start),
-        memo=f"cycle starting {cycle_start.isoformat()}",
-    )
+        Posting(
+            account_id, "renewal", [("plan", "expired", expired), ("grants", "plan", granted)],
+            now, idempotency_key=renewal_key(cycle_start),
+            memo=f"cycle starting {cycle_start.isoformat()}",
+        ),
+    )  # fmt: skip
     account.cycle_start = cycle_start
     account.plan_grant = granted
     account.plan_exhausted_alerted = False

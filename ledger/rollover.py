@@ -19,8 +19,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import policy
+from ledger.agent_status import resume_agents, roll_month
 from ledger.cycles import month_key, utcnow
-from ledger.journal import lock_account, resume_agents
+from ledger.journal import lock_account
 from ledger.models import Account, Agent
 
 
@@ -68,8 +70,7 @@ def roll_account(session: Session, account_id: int, *, now: datetime | None = No
     )
     limited = []
     for agent in agents:
-        agent.month = current
-        agent.month_spend = 0
+        roll_month(agent, current)
         if agent.status == "stopped" and agent.stop_reason == "monthly_limit":
             limited.append(agent)
     resumed = resume_agents(
@@ -78,7 +79,8 @@ def roll_account(session: Session, account_id: int, *, now: datetime | None = No
     still = [agent for agent in limited if agent not in resumed]
     for agent in still:
         # The limit no longer holds it back; what does is the source it pays from.
-        agent.stop_reason = "wallet_empty" if agent.behaviour == "use_balance" else "plan_exhausted"
+        under_limit = policy.limit_room(agent.monthly_limit, agent.month_spend)
+        agent.stop_reason = policy.short_reason(agent.behaviour, under_limit, 1)
     session.flush()
     return Rollover(
         account_id=account_id,

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ledger.agent_status import resume_agents
 from ledger.cycles import utcnow
 from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
-from ledger.journal import find_entry, lock_account, post_entry, resume_agents
+from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Entry
 from ledger.units import format_credits
 
@@ -47,17 +48,15 @@ def credit_wallet(
     existing = find_entry(session, account_id, key)
     if existing is not None:
         return _replay(existing, kind, amount, account.wallet_balance)
-    entry = post_entry(
+    posted = post(
         session,
-        account,
-        kind,
-        [(_SOURCES[kind], "wallet", amount)],
-        now=now,
-        idempotency_key=key,
-        memo=memo,
-    )
+        Posting(
+            account_id, kind, [(_SOURCES[kind], "wallet", amount)], now,
+            idempotency_key=key, memo=memo,
+        ),
+    )  # fmt: skip
     resume_agents(session, account, now, "wallet_credit", reasons=("wallet_empty",))
-    return WalletChange(entry.id, amount, account.wallet_balance)
+    return WalletChange(posted.entry_id, amount, account.wallet_balance)
 
 
 def debit_wallet(
@@ -94,17 +93,14 @@ def debit_wallet(
                 f" the {format_credits(amount)} to take."
             )
         taken = account.wallet_balance
-    entry = post_entry(
+    posted = post(
         session,
-        account,
-        kind,
-        [("wallet", _SOURCES[kind], taken)],
-        now=now,
-        idempotency_key=key,
-        memo=memo,
-        amount=taken,
-    )
-    return WalletChange(entry.id, taken, account.wallet_balance, shortfall=amount - taken)
+        Posting(
+            account_id, kind, [("wallet", _SOURCES[kind], taken)], now,
+            idempotency_key=key, memo=memo, amount=taken,
+        ),
+    )  # fmt: skip
+    return WalletChange(posted.entry_id, taken, account.wallet_balance, shortfall=amount - taken)
 
 
 def _replay(

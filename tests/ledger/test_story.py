@@ -8,31 +8,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from ledger import outbox
-from ledger.accounts import balance
 from ledger.agents import update_agent
-from ledger.charges import charge
 from ledger.db import transaction
 from ledger.renewals import renew_due
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
-from tests.support.factories import NOW, story
-
-
-def minute(sessions, ids, agent, key, now=NOW):
-    return transaction(
-        sessions,
-        lambda s: charge(
-            s, ids["account"], ids[agent], "call_minute", 1, idempotency_key=key, now=now
-        ),
-    )
-
-
-def view(sessions, ids, now=NOW):
-    return transaction(sessions, lambda s: balance(s, ids["account"], now=now))
+from tests.support.factories import NOW, minute, story, view
 
 
 def agent_state(sessions, ids, name):
@@ -223,43 +206,6 @@ def test_switching_to_use_balance_resumes_while_the_wallet_has_credits(sessions)
     assert resumed and minute(sessions, ids, "a", "a2").from_wallet == credits(10)
 
 
-def test_replaying_a_key_changes_nothing(sessions):
-    ids = story(sessions)
-    first = minute(sessions, ids, "b", "same")
-    again = minute(sessions, ids, "b", "same")
-    assert (
-        again.replayed and again.entry_id == first.entry_id and again.from_plan == first.from_plan
-    )
-    assert view(sessions, ids).plan_balance == credits(990)
-    twice = [
-        transaction(
-            sessions, lambda s: credit_wallet(s, ids["account"], credits(20), key="pi_9", now=NOW)
-        )
-        for _ in range(2)
-    ]
-    assert twice[1].replayed and view(sessions, ids).wallet_balance == credits(520)
-
-
-def test_same_key_with_another_request_is_a_conflict(sessions):
-    from ledger.errors import IdempotencyConflict
-
-    ids = story(sessions)
-    transaction(
-        sessions,
-        lambda s: charge(
-            s, ids["account"], ids["a"], "message", 2, idempotency_key="m1", request_hash="h1"
-        ),
-    )
-    with pytest.raises(IdempotencyConflict):
-        transaction(
-            sessions,
-            lambda s: charge(
-                s, ids["account"], ids["a"], "message", 3, idempotency_key="m1", request_hash="h2"
-            ),
-        )
-    assert view(sessions, ids).plan_balance == credits(998)
-
-
 def test_alerts_fire_once_per_crossing_and_rearm(sessions):
     ids = story(sessions, plan=100, wallet=0)
     for n in range(9):
@@ -286,23 +232,3 @@ def test_wallet_low_alert(sessions):
     assert low["wallet_balance"] == credits(990)
     minute(sessions, ids, "b", "b3")
     assert len(alerts(sessions, ids, "alert.wallet_low")) == 1
-
-
-def test_a_charge_is_stamped_with_its_time_on_every_database(sessions):
-    """The charge path writes rows straight through the driver: its times must compare like
-    every other time in the database (a statement's window includes its first second)."""
-    from sqlalchemy import select
-
-    from ledger.models import Entry
-
-    ids = story(sessions)
-    minute(sessions, ids, "a", "stamped", now=NOW)
-    found = transaction(
-        sessions,
-        lambda s: s.execute(
-            select(Entry.created_at).where(
-                Entry.idempotency_key == "stamped", Entry.created_at >= NOW
-            )
-        ).scalar_one(),
-    )
-    assert found == NOW

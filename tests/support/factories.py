@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.accounts import AccountSettings, create_account
+from ledger.accounts import AccountSettings, BalanceView, balance, create_account
 from ledger.agents import add_agent
+from ledger.charges import Charge, charge
 from ledger.db import transaction
 from ledger.units import credits
 from ledger.wallet import credit_wallet
@@ -51,3 +52,19 @@ def story(
         return {"account": account.id, "a": a.id, "b": b.id}
 
     return transaction(sessions, work)
+
+
+def minute(
+    sessions: sessionmaker[Session], ids: dict[str, int], agent: str, key: str, now: datetime = NOW
+) -> Charge:
+    """Charge one call minute to agent "a" or "b" of the story, in its own transaction."""
+    return transaction(
+        sessions,
+        lambda s: charge(
+            s, ids["account"], ids[agent], "call_minute", 1, idempotency_key=key, now=now
+        ),
+    )
+
+
+def view(sessions: sessionmaker[Session], ids: dict[str, int], now: datetime = NOW) -> BalanceView:
+    return transaction(sessions, lambda s: balance(s, ids["account"], now=now))

@@ -1,43 +1,51 @@
 """Core statements compiled once per database and run straight on the DB-API cursor.
 
-The charge path runs a handful of fixed statements per request; SQLAlchemy's per-execution
-bookkeeping costs more than SQLite takes to run them. The SQL still comes from the Core
-statements (so it matches the models and both dialects); only the execution is direct.
+Private to the journal: the gate runs a handful of fixed statements per charge, and
+SQLAlchemy's per-execution bookkeeping costs more than SQLite takes to run them. The SQL
+still comes from the Core statements (so it matches the models and both dialects); only the
+execution is direct.
 """
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
+_REQUIRED = object()
+
 
 class _Compiled:
+    """The statement's SQL for one database, and how to turn a request's values into the
+    driver's parameters: each bind's value (the caller's, or the statement's own constant)
+    through its type's bind processor, in the driver's order."""
+
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        self.compiled = compiled
         self.sql = compiled.string
-        self.positional = dialect.positional
-        self.order: Sequence[str] = compiled.positiontup or ()
-        self.processors: dict[str, Callable[[Any], Any]] = {}
-        for name, bind in compiled.binds.items():
+        # A positional driver takes the values as a tuple in the statement's order.
+        self.ordered: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+        order = compiled.positiontup if dialect.positional else None
+        if order:
+            pick = itemgetter(*order)
+            self.ordered = pick if len(order) > 1 else lambda values: (pick(values),)
+        escaped = {} if dialect.positional else (compiled.escaped_bind_names or {})
+        self.binds: list[tuple[str, str, Any, Callable[[Any], Any] | None]] = []
+        for name, bind in compiled.binds.items():  # one per name, however often it is used
+            fixed = _REQUIRED if bind.required else bind.effective_value
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if proc is not None:
-                self.processors[name] = proc
+            self.binds.append((bind.key, escaped.get(name, name), fixed, proc))
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
-        values = self.compiled.construct_params(params, escape_names=False, _check=True)
-        for name, proc in self.processors.items():
-            if name in values:
-                values[name] = proc(values[name])
-        if self.positional:
-            return tuple(values[name] for name in self.order)
-        escaped = self.compiled.escaped_bind_names
-        return {escaped.get(k, k): v for k, v in values.items()} if escaped else values
+        values = {}
+        for key, name, fixed, proc in self.binds:
+            value = params[key] if fixed is _REQUIRED else fixed
+            values[name] = value if proc is None else proc(value)
+        return values if self.ordered is None else self.ordered(values)
 
 
 class DriverStatement:
@@ -65,16 +73,12 @@ class DriverStatement:
         cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         cursor.close()
 
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The first row as a named tuple, or None."""
+    def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row as the driver's plain tuple, or None."""
         cursor = self.execute(conn, params)
         row = cursor.fetchone()
-        if row is None:
-            cursor.close()
-            return None
-        names = tuple(d[0] for d in cursor.description)
         cursor.close()
-        return _row_type(names)(*row)
+        return row
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         cursor = self.execute(conn, params)
@@ -87,13 +91,3 @@ class DriverStatement:
         count = cursor.rowcount
         cursor.close()
         return count
-
-
-_row_types: dict[tuple[str, ...], type] = {}
-
-
-def _row_type(names: tuple[str, ...]) -> type:
-    found = _row_types.get(names)
-    if found is None:
-        found = _row_types[names] = namedtuple("Row", names)  # noqa: PYI024
-    return found

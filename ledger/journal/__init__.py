@@ -1,0 +1,34 @@
+"""The journal: the only way money moves, and the reads that come before it.
+
+Every balance change is one entry of balanced transfers posted through `post` (the gate,
+ledger/journal/gate.py); the cached plan and wallet balances move with it and never go
+below zero. Writers lock the account first (`lock_account`, or `read_for_charge` on the
+charge path), decide, then post. The prebuilt statements that make the charge path fast
+(ledger/journal/_sql.py, run by ledger/journal/_driver.py) are private to this package.
+"""
+
+from ledger.agent_status import resume_agents
+from ledger.journal.gate import (
+    CACHED,
+    Move,
+    Overdraft,
+    Posted,
+    Posting,
+    post,
+    refresh_loaded,
+)
+from ledger.journal.reads import find_entry, lock_account, read_for_charge
+
+__all__ = [
+    "CACHED",
+    "Move",
+    "Overdraft",
+    "Posted",
+    "Posting",
+    "find_entry",
+    "lock_account",
+    "post",
+    "read_for_charge",
+    "refresh_loaded",
+    "resume_agents",
+]

@@ -1,0 +1,172 @@
+"""The journal's prebuilt statements, private to it: the charge's locked read, and the
+writes of one posting (the guarded balance move, the entry, its transfers, the agent's
+month spend) as separate statements and, for PostgreSQL, as one statement.
+
+Statements are built once (per shape): building and hashing a statement costs more than
+running it. They run straight on the driver (ledger/journal/_driver.py).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    exists,
+    insert,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.elements import Label
+
+from ledger.journal._driver import DriverStatement
+from ledger.models import Account, Agent, Entry, Transfer
+from ledger.policy import Snapshot
+
+accounts = Account.__table__
+agents = Agent.__table__
+entries = Entry.__table__
+transfers = Transfer.__table__
+
+#: The columns a posting writes to its entry, besides its account.
+ENTRY_FIELDS = ("agent_id", "kind", "idempotency_key", "request_hash", "unit", "quantity",
+                "amount", "refused_reason", "call_id", "refund_of", "memo", "created_at")  # fmt: skip
+
+_AGENT_COLUMNS = {"agent_id": agents.c.id, "agent_name": agents.c.name}
+
+
+def _snapshot_column(name: str) -> Label[Any]:
+    """The agent's or the account's column a `Snapshot` field is read from."""
+    column = _AGENT_COLUMNS.get(name)
+    if column is None:
+        column = agents.c[name] if name in agents.c else accounts.c[name]
+    return column.label(name)
+
+
+#: The charge's one locked read: a `Snapshot` followed by the id of the entry that already
+#: holds the idempotency key, if any.
+READ_FOR_CHARGE = DriverStatement(
+    select(
+        *(_snapshot_column(name) for name in Snapshot._fields),
+        select(entries.c.id)
+        .where(
+            entries.c.account_id == bindparam("account_id"),
+            entries.c.idempotency_key == bindparam("key"),
+        )
+        .scalar_subquery()
+        .label("existing_id"),
+    )
+    .select_from(agents.join(accounts, accounts.c.id == agents.c.account_id))
+    .where(agents.c.id == bindparam("agent_id"), agents.c.account_id == bindparam("account_id"))
+    .with_for_update(of=accounts)
+)
+
+
+def _guarded_move() -> ReturningUpdate[Any]:
+    """Move the cached balances by (plan, wallet) unless either would go below zero."""
+    plan, wallet = bindparam("plan", type_=BigInteger), bindparam("wallet", type_=BigInteger)
+    return (
+        update(accounts)
+        .where(
+            accounts.c.id == bindparam("account_id"),
+            accounts.c.plan_balance >= -plan,
+            accounts.c.wallet_balance >= -wallet,
+        )
+        .values(
+            plan_balance=accounts.c.plan_balance + plan,
+            wallet_balance=accounts.c.wallet_balance + wallet,
+        )
+        .returning(accounts.c.id, accounts.c.plan_balance, accounts.c.wallet_balance)
+    )
+
+
+def _entry_binds() -> dict[str, object]:
+    return {name: bindparam(name, type_=entries.c[name].type) for name in ENTRY_FIELDS}
+
+
+_TRANSFER_COLUMNS = ("entry_id", "account_id", "debit_book", "credit_book", "amount")
+
+MOVE = DriverStatement(_guarded_move())
+INSERT_ENTRY = DriverStatement(
+    insert(entries)
+    .values(account_id=bindparam("account_id", type_=Integer), **_entry_binds())
+    .returning(entries.c.id)
+)
+INSERT_TRANSFER = DriverStatement(
+    insert(transfers).values(
+        {name: bindparam(name, type_=transfers.c[name].type) for name in _TRANSFER_COLUMNS}
+    )
+)
+SPEND = DriverStatement(
+    update(agents)
+    .where(agents.c.id == bindparam("agent_id"))
+    .values(month=bindparam("month"), month_spend=bindparam("month_spend"))
+)
+
+
+@cache
+def one_statement(moves: int, moves_balances: bool, spend: bool) -> DriverStatement:
+    """PostgreSQL: a whole posting in one statement (data-modifying CTEs), so a charge is
+    one round trip after its locked read. Built once per shape: how many transfers,
+    whether cached balances move, whether the agent's month spend is recorded.
+
+    If the guarded move matches no row (it would overdraw), nothing else is written and the
+    statement returns no row. Parameters are those of the separate statements; the
+    transfers' are `debit_<n>`, `credit_<n>`, `amount_<n>`.
+    """
+    ctes = []
+    if moves_balances:
+        move = _guarded_move().cte("move")
+        values = select(move.c.id, *_entry_binds().values())
+        entry = insert(entries).from_select(["account_id", *ENTRY_FIELDS], values)
+    else:
+        move = None
+        entry = insert(entries).values(
+            account_id=bindparam("account_id", type_=Integer), **_entry_binds()
+        )
+    entry = entry.returning(entries.c.id).cte("entry")
+    if moves:
+        rows = union_all(
+            *(
+                select(
+                    bindparam(f"debit_{n}", type_=String).label("debit_book"),
+                    bindparam(f"credit_{n}", type_=String).label("credit_book"),
+                    bindparam(f"amount_{n}", type_=BigInteger).label("amount"),
+                )
+                for n in range(moves)
+            )
+        ).subquery("moves")
+        account = bindparam("account_id", type_=Integer)
+        ctes.append(
+            insert(transfers)
+            .from_select(
+                list(_TRANSFER_COLUMNS),
+                select(
+                    entry.c.id, account, rows.c.debit_book, rows.c.credit_book, rows.c.amount
+                ).select_from(entry.join(rows, true())),
+            )
+            .cte("transfers")
+        )
+    if spend:
+        ctes.append(
+            update(agents)
+            .where(agents.c.id == bindparam("agent_id"), exists(select(entry.c.id)))
+            .values(month=bindparam("month"), month_spend=bindparam("month_spend"))
+            .cte("spend")
+        )
+    result: Select
+    if move is not None:
+        result = select(entry.c.id, move.c.plan_balance, move.c.wallet_balance).select_from(
+            entry.join(move, true())
+        )
+    else:
+        result = select(entry.c.id)
+    return DriverStatement(result.add_cte(*ctes) if ctes else result)

@@ -1,0 +1,169 @@
+"""The journal's one gate: every change of a balance is a `Posting` passed to `post`.
+
+A posting is one journal entry and its transfers (TigerBeetle's `create_transfers`,
+Formance's `CreateTransaction`): the gate appends them and moves the cached plan and
+wallet balances with them, guarded so that neither can go below zero, and records the
+agent's month spend when the entry charged or refunded an agent. Charges, refunds,
+renewals and expiry, top-ups and adjustments (through ledger/wallet.py) all come here.
+
+The gate neither begins nor commits: the caller's transaction holds the account lock (taken
+by `lock_account` or `read_for_charge`) and decides under it, so the guard never refuses
+in practice; if it does, a writer decided on stale balances and `Overdraft` rolls the
+transaction back. Several postings in one transaction apply in order, each seeing the one
+before, which is what a batched writer (many charges, one commit) needs: it is the
+transaction around many calls of this gate, not a second way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ledger.journal import _sql
+from ledger.models import Account, Agent
+
+#: The books whose balance is cached on the account row (and may never go negative).
+CACHED = {"plan": "plan_balance", "wallet": "wallet_balance"}
+
+Move = tuple[str, str, int]  # (debit book, credit book, milli-credits)
+
+
+class Overdraft(RuntimeError):
+    """The gate refused a posting that would take a cached balance below zero.
+
+    Not an answer to a request: writers decide under the account lock, so this means one
+    did not, and the transaction must roll back.
+    """
+
+
+class Posting(NamedTuple):
+    """One journal entry and its transfers, as the gate writes them."""
+
+    account_id: int
+    kind: str
+    moves: Sequence[Move]
+    created_at: datetime
+    agent_id: int | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    unit: str | None = None
+    quantity: int | None = None
+    #: The entry's amount; by default what its transfers move.
+    amount: int | None = None
+    refused_reason: str | None = None
+    call_id: str | None = None
+    refund_of: int | None = None
+    memo: str | None = None
+    #: The agent's (month, month spend) once this entry is posted, or None to leave it.
+    spend: tuple[str, int] | None = None
+
+
+class Posted(NamedTuple):
+    entry_id: int
+    #: The cached balances after the posting, or None when it moved neither.
+    plan_balance: int | None
+    wallet_balance: int | None
+
+
+def post(session: Session, posting: Posting) -> Posted:
+    """Append the posting's entry and transfers and move the cached balances with them.
+
+    Moves of zero are left out. Raises `Overdraft` (and writes nothing) when a cached
+    balance would go below zero.
+    """
+    session.flush()  # rows the entry refers to (a call just opened) exist first
+    conn = session.connection()
+    plan = wallet = total = 0
+    touches = False
+    moves: list[Move] = []
+    for move in posting.moves:
+        debit, credit, amount = move
+        if amount < 0:
+            raise ValueError(f"A transfer moves a positive amount, not {amount}.")
+        if amount:
+            moves.append(move)
+            total += amount
+            plan += (credit == "plan") * amount - (debit == "plan") * amount
+            wallet += (credit == "wallet") * amount - (debit == "wallet") * amount
+            touches = touches or debit in CACHED or credit in CACHED
+    params: dict[str, Any] = {
+        "account_id": posting.account_id,
+        "agent_id": posting.agent_id,
+        "kind": posting.kind,
+        "idempotency_key": posting.idempotency_key,
+        "request_hash": posting.request_hash,
+        "unit": posting.unit,
+        "quantity": posting.quantity,
+        "amount": posting.amount or total,
+        "refused_reason": posting.refused_reason,
+        "call_id": posting.call_id,
+        "refund_of": posting.refund_of,
+        "memo": posting.memo,
+        "created_at": posting.created_at,
+        "plan": plan,
+        "wallet": wallet,
+    }
+    if posting.spend is not None:
+        if posting.agent_id is None:
+            raise ValueError("A month spend is recorded for the posting's agent: name one.")
+        params["month"], params["month_spend"] = posting.spend
+    if conn.dialect.name == "postgresql":
+        for n, (debit, credit, amount) in enumerate(moves):
+            params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
+                debit, credit, amount
+            )  # fmt: skip
+        statement = _sql.one_statement(len(moves), touches, posting.spend is not None)
+        row = statement.one_or_none(conn, params)
+        if row is None:
+            raise Overdraft(f"Posting {posting.kind} would overdraw account {posting.account_id}.")
+        posted = Posted(row[0], *row[1:]) if touches else Posted(row[0], None, None)
+    else:
+        balances: Sequence[int | None] = (None, None)
+        if touches:
+            row = _sql.MOVE.one_or_none(conn, params)
+            if row is None:
+                raise Overdraft(
+                    f"Posting {posting.kind} would overdraw account {posting.account_id}."
+                )
+            balances = row[1:]
+        entry_id = _sql.INSERT_ENTRY.scalar(conn, params)
+        if moves:
+            _sql.INSERT_TRANSFER.executemany(
+                conn,
+                [
+                    {"entry_id": entry_id, "account_id": posting.account_id,
+                     "debit_book": debit, "credit_book": credit, "amount": amount}
+                    for debit, credit, amount in moves
+                ],
+            )  # fmt: skip
+        if posting.spend is not None:
+            _sql.SPEND.rowcount(conn, params)
+        posted = Posted(entry_id, *balances)
+    if touches:
+        refresh_loaded(
+            session,
+            Account,
+            posting.account_id,
+            {"plan_balance": posted.plan_balance, "wallet_balance": posted.wallet_balance},
+        )
+    if posting.spend is not None:
+        refresh_loaded(
+            session,
+            Agent,
+            posting.agent_id,
+            {"month": posting.spend[0], "month_spend": posting.spend[1]},
+        )
+    return posted
+
+
+def refresh_loaded(session: Session, model: type, ident: Any, values: dict[str, Any]) -> None:
+    """Tell an object the session already holds what a statement just wrote to its row, so
+    code that reads it later in the transaction sees the database, not a stale copy."""
+    loaded = session.identity_map.get((model, (ident,), None))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)

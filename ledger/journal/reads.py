@@ -1,0 +1,49 @@
+"""What writers read before they post: the account locked, the entry a key already made,
+and a charge's whole state in one locked read."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.errors import UnknownAccount
+from ledger.journal import _sql
+from ledger.models import Account, Entry
+from ledger.policy import Snapshot
+
+
+def lock_account(session: Session, account_id: int) -> Account:
+    """The account, locked until the transaction ends. Every balance change takes this lock
+    first, so concurrent changes to one account queue instead of overwriting each other."""
+    account = session.execute(
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if account is None:
+        raise UnknownAccount(f"No account {account_id}.")
+    return account
+
+
+def find_entry(session: Session, account_id: int, idempotency_key: str) -> Entry | None:
+    return session.execute(
+        select(Entry).where(
+            Entry.account_id == account_id, Entry.idempotency_key == idempotency_key
+        )
+    ).scalar_one_or_none()
+
+
+def read_for_charge(
+    session: Session, account_id: int, agent_id: int, idempotency_key: str
+) -> tuple[Snapshot, int | None] | None:
+    """The agent and its account as a charge decides on them, with the account locked until
+    the transaction ends (like `lock_account`), and the id of the entry that already holds
+    `idempotency_key`. None when the account has no such agent."""
+    row = _sql.READ_FOR_CHARGE.one_or_none(
+        session.connection(),
+        {"account_id": account_id, "agent_id": agent_id, "key": idempotency_key},
+    )
+    if row is None:
+        return None
+    return Snapshot._make(row[:-1]), row[-1]
