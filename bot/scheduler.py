@@ -44,7 +44,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.context import AppContext
 from bot.slack import alerts as slack_alerts
 from ledger import jobs as job_records
@@ -369,7 +369,9 @@ def run_alert_delivery(context: AppContext, now: datetime) -> JobResult:
 
 def run_stripe_reconcile(context: AppContext, now: datetime) -> JobResult:
     """Credit Stripe payments whose webhook never came."""
-    return _port_job(lambda c: stripe_gateway.reconcile(c), "payment(s) reconciled")(context, now)
+    return _port_job(lambda c: stripe_gateway.reconcile_payments(c), "payment(s) reconciled")(
+        context, now
+    )
 
 
 def run_prune(context: AppContext, now: datetime) -> JobResult:

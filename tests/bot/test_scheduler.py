@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import select
 
 import bot.scheduler as scheduler_module
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.config import Settings
 from bot.context import AppContext
 from bot.scheduler import JobResult, JobSpec, Scheduler, SoloLeader
@@ -141,7 +141,7 @@ def test_the_jobs_drive_the_payment_and_slack_ports(monkeypatch, sched):
 
     monkeypatch.setattr(stripe_gateway, "process_recharge_requests", port("requests", 2))
     monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", port("sweep", 0))
-    monkeypatch.setattr(stripe_gateway, "reconcile", port("reconcile", ["pi_1"]))
+    monkeypatch.setattr(stripe_gateway, "reconcile_payments", port("reconcile", ["pi_1"]))
     monkeypatch.setattr(slack_alerts, "deliver_due_alerts", port("alerts", 3))
     results = {
         name: sched.run_job(name).result
