@@ -229,3 +229,14 @@ def configure_account(
         account.wallet_low_credits = wallet_low_credits
     session.flush()
     return account
+
+
+def set_alert_channel(session: Session, account_id: int, channel_id: str | None) -> None:
+    account = lock_account(session, account_id)
+    account.alert_channel_id = channel_id or None
+
+
+def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
+    """The Slack users (besides workspace admins and owners) who may top up and change settings."""
+    account = lock_account(session, account_id)
+    account.billing_admins = sorted({u.strip() for u in user_ids if u.strip()})

@@ -37,3 +37,11 @@ class InsufficientCredits(LedgerError):
     """An admin debit larger than what the wallet holds."""
 
     code = "insufficient_credits"
+
+
+class FieldError(InvalidInput):
+    """Bad input in one named field of a form."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

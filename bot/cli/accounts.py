@@ -8,9 +8,9 @@ from rich.table import Table
 from bot.cli.common import CREDITS, console, run
 from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings
+from ledger.auto_recharge import auto_recharge as auto_recharge_settings
+from ledger.auto_recharge import update_auto_recharge
 from ledger.errors import LedgerError
-from ledger.settings import auto_recharge as auto_recharge_settings
-from ledger.settings import update_auto_recharge
 from ledger.units import currency_exponent, format_credits, format_money, parse_money
 
 

@@ -9,9 +9,10 @@ import click
 from rich.table import Table
 
 from bot.cli.common import _clear_errors, account_option, console, context, run
-from ledger import payments as pay
 from ledger.accounts import get_account
 from ledger.cycles import utcnow
+from ledger.recharges import list_recharges
+from ledger.topups import list_topups
 from ledger.units import format_credits, format_money
 
 
@@ -39,7 +40,7 @@ def recharges_list(account_ref: str, limit: int) -> None:
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
-        return account, pay.list_recharges(session, account.id, limit=limit)
+        return account, list_recharges(session, account.id, limit=limit)
 
     account, rows = run(work)
     state = "paused" if account.auto_recharge_paused else (
@@ -68,7 +69,7 @@ def recharges_list(account_ref: str, limit: int) -> None:
 @account_option
 def recharges_run(account_ref: str) -> None:
     """Start a recharge now if the account needs one (the sweep does this regularly)."""
-    from bot import stripe_gateway
+    from bot import stripe as stripe_gateway
 
     account = run(lambda s: get_account(s, account_ref))
     with _clear_errors():
@@ -89,7 +90,7 @@ def topups_list(account_ref: str, limit: int) -> None:
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
-        return account, pay.list_topups(session, account.id, limit=limit)
+        return account, list_topups(session, account.id, limit=limit)
 
     account, rows = run(work)
     table = Table(title=f"Top-ups of {account.name}")
@@ -122,17 +123,17 @@ def stripe_reconcile(days: int) -> None:
     """Credit paid Checkout Sessions and succeeded PaymentIntents whose webhook never came."""
     from datetime import timedelta
 
-    from bot import stripe_gateway
+    from bot import stripe as stripe_gateway
 
     with _clear_errors():
-        count = stripe_gateway.reconcile(context(), since=utcnow() - timedelta(days=days))
+        count = stripe_gateway.reconcile_payments(context(), since=utcnow() - timedelta(days=days))
     console.print(f"reconciled: {count} missed payment(s) credited")
 
 
 @stripe_group.command("sweep")
 def stripe_sweep() -> None:
     """Act on recharge requests and start recharges for wallets under their threshold."""
-    from bot import stripe_gateway
+    from bot import stripe as stripe_gateway
 
     with _clear_errors():
         requested = stripe_gateway.process_recharge_requests(context())

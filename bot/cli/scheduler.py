@@ -32,7 +32,7 @@ def scheduler_cmd(once: bool) -> None:
     With several replicas on PostgreSQL only the one holding the leader lock runs jobs;
     the others wait and take over when it dies.
     """
-    from bot.scheduler import Scheduler
+    from bot.scheduler.runner import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     sched = Scheduler(context())
@@ -40,7 +40,7 @@ def scheduler_cmd(once: bool) -> None:
         failed = 0
         try:
             for name in sched.jobs:
-                outcome = sched.run_job(name)
+                outcome = sched.run_if_leader(name)
                 if outcome is None:
                     raise click.ClickException(
                         "Another scheduler holds the leader lock: it runs the jobs."
@@ -98,11 +98,12 @@ def jobs(ctx: click.Context) -> None:
     """Each scheduler job's last run, its result or error, and its next run (UTC)."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.scheduler import JOBS, LEADER_NAME
-    from ledger import jobs as records
+    from bot.scheduler.jobs import JOBS
+    from bot.scheduler.leader import LEADER_NAME
+    from ledger import job_runs
 
     def read(session: Session) -> tuple[dict, object]:
-        return records.job_statuses(session), records.current_leader(session, LEADER_NAME)
+        return job_runs.job_statuses(session), job_runs.current_leader(session, LEADER_NAME)
 
     statuses, leader = transaction(context().sessions, read)
     now = utcnow()
@@ -144,7 +145,9 @@ def jobs(ctx: click.Context) -> None:
 @click.argument("name")
 def jobs_run(name: str) -> None:
     """Run job NAME once now, in this process (jobs are idempotent; it is recorded)."""
-    from bot.scheduler import JOBS, Scheduler, SoloLeader, runner_id
+    from bot.scheduler.jobs import JOBS
+    from bot.scheduler.leader import SoloLeader, runner_id
+    from bot.scheduler.runner import Scheduler
 
     names = [spec.name for spec in JOBS]
     if name not in names:
@@ -163,9 +166,9 @@ def jobs_run(name: str) -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 def jobs_history(job_name: str | None, limit: int) -> None:
     """Recent runs that did something or failed, newest first."""
-    from ledger import jobs as records
+    from ledger import job_runs
 
-    runs = transaction(context().sessions, lambda s: records.recent_runs(s, job_name, limit=limit))
+    runs = transaction(context().sessions, lambda s: job_runs.recent_runs(s, job_name, limit=limit))
     table = Table(title="Job runs (UTC)")
     for column in ("started", "job", "status", "result or error", "runner"):
         table.add_column(column)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from bot.cli.common import account_option, console, context, run
-from ledger.settings import set_alert_channel, set_billing_admins
+from ledger.accounts import set_alert_channel, set_billing_admins
 from ledger.slack_workspaces import link_team, release_alerts, unlink_team
 
 

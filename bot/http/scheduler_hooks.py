@@ -2,7 +2,7 @@
 
 `creditbot serve` runs the scheduler in its process when RUN_SCHEDULER is true (the
 default). Several replicas may all run it: a leader lock lets one of them run jobs at a
-time (see bot/scheduler.py). Set RUN_SCHEDULER=false where `creditbot scheduler` runs it
+time (see bot/scheduler/leader.py). Set RUN_SCHEDULER=false where `creditbot scheduler` runs it
 as a process of its own.
 """
 
@@ -22,7 +22,7 @@ async def lifespan(app: FastAPI, context: AppContext) -> AsyncIterator[None]:
     """Run the scheduler for as long as the server runs."""
     scheduler = None
     if context.settings.run_scheduler:
-        from bot.scheduler import Scheduler
+        from bot.scheduler.runner import Scheduler
 
         scheduler = Scheduler(context)
         await asyncio.to_thread(scheduler.start)

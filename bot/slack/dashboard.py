@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from ledger.accounts import BalanceView, balance
+from ledger.auto_recharge import AutoRecharge, auto_recharge
 from ledger.db import transaction
 from ledger.forecast import Forecast, forecast
 from ledger.models import Account, Base
-from ledger.settings import AutoRecharge, auto_recharge
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,29 @@
-"""The Stripe gateway against localstripe on loopback: customers and cards, off-session
-recharges (succeeded, declined, no card, needing authentication), one-click top-ups, and
-three failures pausing auto-recharge."""
+"""The Stripe gateway against localstripe on loopback: customers and cards, a Checkout
+top-up opened in one transaction, off-session recharges (succeeded, declined, no card,
+needing authentication), one-click top-ups, and three failures pausing auto-recharge."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
-from bot import stripe_gateway as gateway
+from bot import stripe as gateway
+from bot.stripe.customers import ensure_customer, save_payment_method
 from ledger import outbox
-from ledger import payments as pay
 from ledger.accounts import get_account
+from ledger.auto_recharge import update_auto_recharge
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.errors import InvalidInput
-from ledger.settings import update_auto_recharge
+from ledger.recharges import RETRY_AFTER_FAILURE, last_recharge
+from ledger.stripe_records import save_card, stripe_customer
+from ledger.topups import list_topups
 from ledger.units import credits
 from tests.support.factories import story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
+    checkout_fake,
     localstripe_url,
     new_card,
     payments_context,
@@ -67,12 +72,12 @@ def _saved_card(context, localstripe, account_id, number="4242424242424242"):
     """A card saved as Stripe would after Checkout: attached and made the default. Card
     4000000000000002 cannot be attached (localstripe declines it then), so it is recorded
     as saved directly: the decline comes when it is charged, as with Stripe."""
-    customer = gateway.ensure_customer(context, account_id)
+    customer = ensure_customer(context, account_id)
     method = new_card(localstripe, number)
     if number == "4000000000000002":
         transaction(
             context.sessions,
-            lambda s: pay.save_card(
+            lambda s: save_card(
                 s,
                 account_id,
                 customer_id=customer,
@@ -82,7 +87,7 @@ def _saved_card(context, localstripe, account_id, number="4242424242424242"):
             ),
         )
     else:
-        gateway.save_payment_method(context, account_id, customer, method)
+        save_payment_method(context, account_id, customer, method)
     return customer, method
 
 
@@ -91,20 +96,46 @@ def test_customer_created_when_first_needed_and_card_becomes_the_default(
     localstripe_url,  # noqa: F811
 ):
     acc = story(context.sessions)["account"]
-    assert transaction(context.sessions, lambda s: pay.stripe_customer(s, acc)) is None
-    customer = gateway.ensure_customer(context, acc)
-    assert gateway.ensure_customer(context, acc) == customer  # not created twice
+    assert transaction(context.sessions, lambda s: stripe_customer(s, acc)) is None
+    customer = ensure_customer(context, acc)
+    assert ensure_customer(context, acc) == customer  # not created twice
     method = new_card(localstripe_url, "4242424242424242")
-    gateway.save_payment_method(context, acc, customer, method)
+    save_payment_method(context, acc, customer, method)
 
     with stripe_http(localstripe_url) as http:
         remote = http.get(f"/v1/customers/{customer}").json()
         attached = http.get(f"/v1/payment_methods/{method}").json()
     assert remote["invoice_settings"]["default_payment_method"] == method
     assert attached["customer"] == customer
-    saved = transaction(context.sessions, lambda s: pay.stripe_customer(s, acc))
+    saved = transaction(context.sessions, lambda s: stripe_customer(s, acc))
     assert (saved.customer_id, saved.payment_method_id) == (customer, method)
     assert (saved.card_brand, saved.card_last4) == ("visa", "4242")
+
+
+def test_pressing_pay_opens_the_topup_in_one_transaction_before_the_stripe_call(
+    sqlite_url,
+    checkout_fake,  # noqa: F811
+):
+    context = payments_context(sqlite_url, checkout_fake.url)
+    try:
+        acc = story(context.sessions)["account"]
+        ensure_customer(context, acc)
+        # At each transaction's start: how many Checkout pages Stripe had been asked for.
+        began = []
+        event.listen(context.engine, "begin", lambda conn: began.append(len(checkout_fake.created)))
+        url = gateway.create_topup_checkout(context, acc, 2500, "U1")
+        # One transaction checks the amount, opens the top-up and reads the customer; one
+        # more, after the Stripe call, attaches the Checkout Session to the top-up.
+        assert began == [0, 1]
+        [topup] = transaction(context.sessions, lambda s: list_topups(s, acc))
+        assert (topup.status, topup.amount_minor, topup.requested_by) == ("open", 2500, "U1")
+        assert topup.checkout_session_id == url.rsplit("/", 1)[-1]
+        with pytest.raises(InvalidInput, match="smallest top-up"):
+            gateway.create_topup_checkout(context, acc, 100, "U1")
+        assert len(checkout_fake.created) == 1  # a refused amount never reaches Stripe
+        assert len(transaction(context.sessions, lambda s: list_topups(s, acc))) == 1
+    finally:
+        context.engine.dispose()
 
 
 def test_off_session_recharge_succeeds_after_the_charge_returns(context, localstripe_url):  # noqa: F811
@@ -119,11 +150,11 @@ def test_off_session_recharge_succeeds_after_the_charge_returns(context, localst
     )
     assert result.allowed and result.wallet_balance == credits(4)
     # The charge only asked: no attempt and no Stripe call happened on its path.
-    assert transaction(context.sessions, lambda s: pay.last_recharge(s, acc)) is None
+    assert transaction(context.sessions, lambda s: last_recharge(s, acc)) is None
     assert _intents_of(localstripe_url, customer) == []
 
     assert gateway.process_recharge_requests(context) == 1
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "succeeded" and recharge.trigger == "charge"
     intents = _intents_of(localstripe_url, customer)
     assert [(pi["id"], pi["status"], pi["amount"]) for pi in intents] == [
@@ -149,7 +180,7 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
     _saved_card(context, localstripe_url, acc, "4000000000000002")
 
     assert gateway.sweep_auto_recharge(context) == 1
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "failed" and recharge.reason == "card_declined"
     assert recharge.decline_code == "generic_decline"
     assert recharge.payment_intent_id and recharge.payment_intent_id.startswith("pi_")
@@ -163,10 +194,10 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
 def test_recharge_without_a_card_fails_at_once_without_calling_stripe(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
     _auto_recharge(context, acc)
-    customer = gateway.ensure_customer(context, acc)  # a customer, but no card
+    customer = ensure_customer(context, acc)  # a customer, but no card
     assert gateway.recharge_now(context, acc) == "failed: missing_payment_method"
     assert _intents_of(localstripe_url, customer) == []
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.reason == "missing_payment_method" and recharge.tries == 0
     assert _alerts(context, "alert.recharge_failed")[0]["fix_url"] == recharge.fix_url
 
@@ -176,7 +207,7 @@ def test_card_needing_authentication_fails_with_a_link_to_fix_it(context, locals
     _auto_recharge(context, acc)
     _saved_card(context, localstripe_url, acc, "4000002500003155")
     assert gateway.recharge_now(context, acc) == "failed"
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.reason == "authentication_required"
     assert recharge.fix_url.endswith(f"/stripe/fix/{recharge.idempotency_key}")
     assert _wallet(context, acc) == credits(5)
@@ -188,8 +219,8 @@ def test_three_declines_in_a_row_pause_auto_recharge(context, localstripe_url): 
     customer, _ = _saved_card(context, localstripe_url, acc, "4000000000000341")
     now = None
     for attempt in range(3):
-        last = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
-        now = last.finished_at + pay.RETRY_AFTER_FAILURE + timedelta(seconds=1) if last else None
+        last = transaction(context.sessions, lambda s: last_recharge(s, acc))
+        now = last.finished_at + RETRY_AFTER_FAILURE + timedelta(seconds=1) if last else None
         assert gateway.sweep_auto_recharge(context, now=now) == 1, attempt
     account = transaction(context.sessions, lambda s: get_account(s, acc))
     assert account.auto_recharge_paused
@@ -228,13 +259,13 @@ def test_stripe_unreachable_is_retried_with_backoff_under_the_same_key(
         assert gateway.sweep_auto_recharge(down) == 1
     finally:
         down.engine.dispose()
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "pending" and recharge.tries == 1 and recharge.message
     assert _alerts(context, "alert.recharge_failed") == []
     # Nothing is due before the backoff ends; then the same attempt is tried again.
     assert gateway.sweep_auto_recharge(context) == 0
     assert gateway.sweep_auto_recharge(context, now=recharge.next_try_at) == 1
-    done = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    done = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert (done.id, done.status, done.tries) == (recharge.id, "succeeded", 2)
     assert len(_intents_of(localstripe_url, customer)) == 1
     assert _wallet(context, acc) == credits(5) + credits(2000)

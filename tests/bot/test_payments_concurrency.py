@@ -7,13 +7,15 @@ import threading
 
 import pytest
 
-from bot import stripe_gateway as gateway
-from ledger import payments as pay
+from bot import stripe as gateway
+from bot.stripe.customers import ensure_customer, save_payment_method
 from ledger.accounts import get_account
+from ledger.auto_recharge import update_auto_recharge
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models.payments import Recharge
-from ledger.settings import update_auto_recharge
+from ledger.recharges import pending_recharge, request_recharge
+from ledger.stripe_records import save_card
 from ledger.units import credits
 from tests.support.factories import story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
@@ -56,8 +58,8 @@ def test_concurrent_charges_crossing_the_threshold_start_one_recharge(pg_url, lo
                 s, acc, enabled=True, threshold_minor=1000, amount_minor=2000
             ),
         )
-        customer = gateway.ensure_customer(context, acc)
-        gateway.save_payment_method(context, acc, customer, new_card(localstripe_url))
+        customer = ensure_customer(context, acc)
+        save_payment_method(context, acc, customer, new_card(localstripe_url))
 
         # Eight agents' requests at once, each taking 5 credits from the wallet: the wallet
         # falls from 1,010 to 970 credits, under the 1,000-credit threshold.
@@ -88,7 +90,7 @@ def test_concurrent_charges_crossing_the_threshold_start_one_recharge(pg_url, lo
         assert len([pi for pi in data if pi["customer"] == customer]) == 1
         balance = transaction(context.sessions, lambda s: get_account(s, acc).wallet_balance)
         assert balance == credits(970) + credits(2000)
-        assert transaction(context.sessions, lambda s: pay.pending_recharge(s, acc)) is None
+        assert transaction(context.sessions, lambda s: pending_recharge(s, acc)) is None
     finally:
         context.engine.dispose()
 
@@ -101,7 +103,7 @@ def test_concurrent_recharge_starts_leave_one_attempt_in_flight(pg_url):
 
         def setup(s):
             update_auto_recharge(s, acc, enabled=True, threshold_minor=1000, amount_minor=2000)
-            pay.save_card(
+            save_card(
                 s, acc, customer_id="cus_x", payment_method_id="pm_x", brand="visa", last4="1"
             )
 
@@ -110,7 +112,7 @@ def test_concurrent_recharge_starts_leave_one_attempt_in_flight(pg_url):
         _together(
             [
                 lambda: jobs.append(
-                    transaction(context.sessions, lambda s: pay.request_recharge(s, acc)).job
+                    transaction(context.sessions, lambda s: request_recharge(s, acc)).job
                 )
                 for _ in range(12)
             ]

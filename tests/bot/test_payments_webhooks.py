@@ -10,15 +10,19 @@ import httpx
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot import stripe_gateway as gateway
+from bot import stripe as gateway
 from bot.cli import cli
+from bot.stripe.customers import ensure_customer, save_payment_method
+from bot.stripe.recharges import charge_attempt
 from ledger import outbox
-from ledger import payments as pay
 from ledger.accounts import get_account
+from ledger.auto_recharge import update_auto_recharge
 from ledger.db import transaction
 from ledger.models.payments import StripeEvent
-from ledger.settings import update_auto_recharge
+from ledger.recharges import last_recharge, request_recharge
+from ledger.stripe_records import stripe_customer
 from ledger.units import credits
+from ledger.wallet import debit_wallet
 from tests.support.factories import story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
@@ -65,8 +69,8 @@ def _auto_recharge(context, account_id):
 
 
 def _card(context, localstripe, account_id, number="4242424242424242"):
-    customer = gateway.ensure_customer(context, account_id)
-    gateway.save_payment_method(context, account_id, customer, new_card(localstripe, number))
+    customer = ensure_customer(context, account_id)
+    save_payment_method(context, account_id, customer, new_card(localstripe, number))
     return customer
 
 
@@ -100,7 +104,7 @@ def test_topup_checkout_credits_once_saves_the_card_and_ignores_duplicates(
     assert _wallet(context, acc) == credits(3000)
     [alert] = _alerts(context, "alert.topup_received")
     assert alert["amount_minor"] == 2500 and alert["requested_by"] == "U123"
-    card = transaction(context.sessions, lambda s: pay.stripe_customer(s, acc))
+    card = transaction(context.sessions, lambda s: stripe_customer(s, acc))
     assert (card.card_brand, card.card_last4) == ("visa", "4242")
     # The pages Checkout returns to.
     assert "Thank you" in httpx.get(asked["success_url"].split("?")[0]).text
@@ -124,7 +128,7 @@ def test_card_checkout_saves_the_card_as_default(served, checkout_fake, localstr
     asked = checkout_fake.created[-1]["data"]
     assert asked["mode"] == "setup" and asked["customer"]
     checkout_fake.complete(_session_id(url), card="5555555555554444")
-    saved = transaction(context.sessions, lambda s: pay.stripe_customer(s, acc))
+    saved = transaction(context.sessions, lambda s: stripe_customer(s, acc))
     assert saved.card_last4 == "4444" and saved.payment_method_id
     with stripe_http(localstripe_url) as http:
         remote = http.get(f"/v1/customers/{saved.customer_id}").json()
@@ -154,7 +158,7 @@ def test_localstripe_signed_payment_intent_webhooks_reach_the_server(
     assert _wallet(context, ok) == credits(5) + credits(2000)
     assert len(_alerts(context, "alert.recharge_succeeded")) == 1
     assert len(_alerts(context, "alert.recharge_failed")) == 1
-    assert transaction(context.sessions, lambda s: pay.last_recharge(s, bad)).reason == (
+    assert transaction(context.sessions, lambda s: last_recharge(s, bad)).reason == (
         "card_declined"
     )
 
@@ -169,16 +173,8 @@ def test_out_of_order_and_duplicate_webhooks_act_on_the_current_state(
     _card(context, localstripe_url, acc)
     disable_localstripe_webhook(localstripe_url)
     # The worker made the Stripe call, then died before recording the answer.
-    job = transaction(context.sessions, lambda s: pay.request_recharge(s, acc)).job
-    outcome = gateway._off_session(
-        context,
-        customer_id=job.customer_id,
-        payment_method_id=job.payment_method_id,
-        amount_minor=job.amount_minor,
-        currency=job.currency,
-        idempotency_key=job.idempotency_key,
-        metadata=gateway._metadata(acc, "auto_recharge", recharge_id=job.recharge_id),
-    )
+    job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
+    outcome = charge_attempt(context, job)
     intent = outcome.payment_intent
     assert intent["status"] == "succeeded"
     # A stale payment_failed (say, from an earlier try) arrives after the success:
@@ -187,7 +183,7 @@ def test_out_of_order_and_duplicate_webhooks_act_on_the_current_state(
     r = post_event(hook, event("payment_intent.payment_failed", stale, "evt_stale"))
     assert r.status_code == 200
     # Re-read from Stripe, the PaymentIntent succeeded: that is what counts.
-    recharge = transaction(context.sessions, lambda s: pay.last_recharge(s, acc))
+    recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "succeeded"
     assert _wallet(context, acc) == credits(2005)
     for event_id in ("evt_ok", "evt_ok", "evt_stale"):
@@ -241,16 +237,8 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
     checkout_fake.complete(session_id, send=False)  # paid, but the webhook never came
     _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
-    job = transaction(context.sessions, lambda s: pay.request_recharge(s, acc)).job
-    gateway._off_session(  # a recharge charged whose answer was lost
-        context,
-        customer_id=job.customer_id,
-        payment_method_id=job.payment_method_id,
-        amount_minor=job.amount_minor,
-        currency=job.currency,
-        idempotency_key=job.idempotency_key,
-        metadata=gateway._metadata(acc, "auto_recharge", recharge_id=job.recharge_id),
-    )
+    job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
+    charge_attempt(context, job)  # a recharge charged whose answer was lost
     assert _wallet(context, acc) == credits(5)
 
     # `creditbot stripe reconcile` (the scheduler runs the same function).
@@ -273,7 +261,7 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
         assert first.exit_code == 0, first.output
         assert "2 missed payment(s) credited" in first.output
         assert _wallet(context, acc) == credits(5) + credits(3000) + credits(2000)
-        assert transaction(context.sessions, lambda s: pay.last_recharge(s, acc)).status == (
+        assert transaction(context.sessions, lambda s: last_recharge(s, acc)).status == (
             "succeeded"
         )
         again = runner.invoke(cli, ["stripe", "reconcile"])
@@ -300,7 +288,7 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     assert _wallet(context, acc) == credits(2000)
     transaction(  # most of it is spent
         context.sessions,
-        lambda s: pay.debit_wallet(s, acc, credits(1500), key="spent"),
+        lambda s: debit_wallet(s, acc, credits(1500), key="spent"),
     )
     with stripe_http(localstripe_url) as http:
         http.post("/v1/refunds", data={"payment_intent": paid["payment_intent"]}).raise_for_status()
@@ -320,12 +308,12 @@ def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe
     needs_auth = story(context.sessions, wallet=5, team="T2")["account"]
     _auto_recharge(context, declined)
     _auto_recharge(context, needs_auth)
-    gateway.ensure_customer(context, declined)  # no card at all
+    ensure_customer(context, declined)  # no card at all
     _card(context, localstripe_url, needs_auth, "4000002500003155")
     assert gateway.sweep_auto_recharge(context) == 2
     fixes = {}
     for acc in (declined, needs_auth):
-        recharge = transaction(context.sessions, lambda s, acc=acc: pay.last_recharge(s, acc))
+        recharge = transaction(context.sessions, lambda s, acc=acc: last_recharge(s, acc))
         r = httpx.get(recharge.fix_url.replace(context.settings.public_url, served.url))
         assert r.status_code == 303
         fixes[recharge.reason] = checkout_fake.created[-1]["data"]

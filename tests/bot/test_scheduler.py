@@ -14,13 +14,15 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-import bot.scheduler as scheduler_module
-from bot import stripe_gateway
+import bot.scheduler.jobs as scheduler_jobs
+from bot import stripe as stripe_gateway
 from bot.config import Settings
 from bot.context import AppContext
-from bot.scheduler import JobResult, JobSpec, Scheduler, SoloLeader
+from bot.scheduler.jobs import JobResult, JobSpec
+from bot.scheduler.leader import SoloLeader
+from bot.scheduler.runner import Scheduler
 from bot.slack import alerts as slack_alerts
-from ledger import jobs as records
+from ledger import job_runs as records
 from ledger.agents import get_agent, update_agent
 from ledger.charges import charge
 from ledger.db import transaction
@@ -64,10 +66,10 @@ def _status(sessions, name):
 def test_renewals_job_renews_on_time_and_records_the_run(sessions, sched):
     ids = story(sessions, now=NOV, cycle_day=1)
     with time_machine.travel(DEC - timedelta(seconds=1), tick=False):
-        early = sched.run_job("renewals")
+        early = sched.run_if_leader("renewals")
     assert early.ok and early.result == "0 cycle(s) renewed in 0 account(s)"
     with time_machine.travel(DEC, tick=False):
-        on_time = sched.run_job("renewals")
+        on_time = sched.run_if_leader("renewals")
     assert on_time.ok and on_time.result == "1 cycle(s) renewed in 1 account(s)"
     assert _renewal_starts(sessions, ids["account"])[-1] == "cycle starting 2026-12-01"
 
@@ -120,8 +122,8 @@ def test_month_rollover_job_resumes_limit_stopped_agents(sessions, sched):
         lambda s: charge(s, ids["account"], ids["a"], "message", 10, idempotency_key="k", now=NOV),
     )
     with time_machine.travel(DEC, tick=False):
-        outcome = sched.run_job("month_rollover")
-        again = sched.run_job("month_rollover")
+        outcome = sched.run_if_leader("month_rollover")
+        again = sched.run_if_leader("month_rollover")
     assert outcome.result == "2 agent(s) in 1 account(s) started a new month, 1 resumed"
     assert again.result == "0 agent(s) in 0 account(s) started a new month, 0 resumed"
     agent = transaction(sessions, lambda s: get_agent(s, ids["account"], ids["a"]))
@@ -141,10 +143,10 @@ def test_the_jobs_drive_the_payment_and_slack_ports(monkeypatch, sched):
 
     monkeypatch.setattr(stripe_gateway, "process_recharge_requests", port("requests", 2))
     monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", port("sweep", 0))
-    monkeypatch.setattr(stripe_gateway, "reconcile", port("reconcile", ["pi_1"]))
+    monkeypatch.setattr(stripe_gateway, "reconcile_payments", port("reconcile", ["pi_1"]))
     monkeypatch.setattr(slack_alerts, "deliver_due_alerts", port("alerts", 3))
     results = {
-        name: sched.run_job(name).result
+        name: sched.run_if_leader(name).result
         for name in (
             "recharge_requests",
             "auto_recharge_sweep",
@@ -171,7 +173,7 @@ def test_a_job_that_raises_is_logged_recorded_and_retried(monkeypatch, sessions,
 
     monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", sweep)
     with caplog.at_level(logging.ERROR, logger="creditbot.scheduler"):
-        failed = sched.run_job("auto_recharge_sweep")
+        failed = sched.run_if_leader("auto_recharge_sweep")
     assert not failed.ok and "RuntimeError: Stripe is down" in failed.error
     assert "job auto_recharge_sweep failed" in caplog.text
     assert "Stripe is down" in caplog.text  # with its traceback
@@ -179,7 +181,7 @@ def test_a_job_that_raises_is_logged_recorded_and_retried(monkeypatch, sessions,
     assert (row.last_status, row.consecutive_failures) == ("error", 1)
     assert "Stripe is down" in row.last_error
 
-    retried = sched.run_job("auto_recharge_sweep")
+    retried = sched.run_if_leader("auto_recharge_sweep")
     assert retried.ok and retried.result == "1 recharge(s) started"
     row = _status(sessions, "auto_recharge_sweep")
     assert (row.last_status, row.consecutive_failures, row.failures, row.runs) == ("ok", 0, 1, 2)
@@ -191,7 +193,7 @@ def test_a_job_that_raises_is_logged_recorded_and_retried(monkeypatch, sessions,
 def test_an_account_whose_renewal_fails_is_renewed_at_the_next_run(monkeypatch, sessions, sched):
     good = story(sessions, now=NOV, cycle_day=1, team="T1")
     bad = story(sessions, now=NOV, cycle_day=1, team="T2")
-    real = scheduler_module.renew_due
+    real = scheduler_jobs.renew_due
     broken = {bad["account"]}
 
     def renew_due(session, account_id, *, now):
@@ -200,9 +202,9 @@ def test_an_account_whose_renewal_fails_is_renewed_at_the_next_run(monkeypatch, 
             raise RuntimeError("deadlock detected")
         return real(session, account_id, now=now)
 
-    monkeypatch.setattr(scheduler_module, "renew_due", renew_due)
+    monkeypatch.setattr(scheduler_jobs, "renew_due", renew_due)
     with time_machine.travel(DEC, tick=False):
-        first = sched.run_job("renewals")
+        first = sched.run_if_leader("renewals")
     assert not first.ok
     assert first.result == "1 cycle(s) renewed in 1 account(s)"
     assert f"account {bad['account']}: RuntimeError: deadlock detected" in first.error
@@ -210,7 +212,7 @@ def test_an_account_whose_renewal_fails_is_renewed_at_the_next_run(monkeypatch, 
     assert _renewal_starts(sessions, bad["account"]) == ["cycle starting 2026-11-01"]
 
     with time_machine.travel(DEC + timedelta(minutes=1), tick=False):
-        second = sched.run_job("renewals")
+        second = sched.run_if_leader("renewals")
     assert second.ok and second.result == "1 cycle(s) renewed in 1 account(s)"
     assert _renewal_starts(sessions, bad["account"])[-1] == "cycle starting 2026-12-01"
     assert len(_renewal_starts(sessions, good["account"])) == 2

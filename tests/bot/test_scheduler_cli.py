@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.cli import cli, common
 from bot.config import get_settings
 from tests.support.factories import story
@@ -48,7 +48,7 @@ def test_jobs_run_then_jobs_shows_the_result_and_failures(run, monkeypatch):
     def broken(context):
         raise RuntimeError("card network unreachable")
 
-    monkeypatch.setattr(stripe_gateway, "reconcile", broken)
+    monkeypatch.setattr(stripe_gateway, "reconcile_payments", broken)
     failed = CliRunner().invoke(cli, ["jobs", "run", "stripe_reconcile"])
     assert failed.exit_code == 1
     assert "card network unreachable" in failed.output

@@ -17,18 +17,17 @@ from sqlalchemy import text
 
 from bot.config import Settings
 from bot.context import AppContext
-from bot.scheduler import (
+from bot.scheduler.jobs import JobResult, JobSpec
+from bot.scheduler.leader import (
     LEADER_NAME,
     LOCK_KEY,
     FileLeader,
-    JobResult,
-    JobSpec,
     PostgresLeader,
-    Scheduler,
     SoloLeader,
     make_leader,
 )
-from ledger import jobs as records
+from bot.scheduler.runner import Scheduler
+from ledger import job_runs as records
 from ledger.db import make_engine, transaction
 
 
@@ -68,17 +67,17 @@ def test_two_schedulers_on_one_postgres_only_the_leader_runs_and_another_takes_o
     second = Scheduler(two, jobs=[_counting_job(ran, "second")], runner="second")
     assert isinstance(first.leader, PostgresLeader)
     try:
-        assert first.run_job("tick") is not None
-        assert second.run_job("tick") is None  # a follower runs nothing
-        assert first.run_job("tick") is not None  # re-checked: still the leader
+        assert first.run_if_leader("tick") is not None
+        assert second.run_if_leader("tick") is None  # a follower runs nothing
+        assert first.run_if_leader("tick") is not None  # re-checked: still the leader
         assert ran == ["first", "first"]
         leader = transaction(one.sessions, lambda s: records.current_leader(s, LEADER_NAME))
         assert leader.holder == "first"
 
         # The leader dies: its connection drops and PostgreSQL releases the lock.
         _terminate(pg_url, first.leader.backend_pid)
-        assert _wait(lambda: second.run_job("tick") is not None, timeout=5)
-        assert first.run_job("tick") is None  # it noticed, and the lock is taken now
+        assert _wait(lambda: second.run_if_leader("tick") is not None, timeout=5)
+        assert first.run_if_leader("tick") is None  # it noticed, and the lock is taken now
         assert ran == ["first", "first", "second"]
         leader = transaction(one.sessions, lambda s: records.current_leader(s, LEADER_NAME))
         assert leader.holder == "second"
@@ -131,7 +130,7 @@ def test_a_killed_leader_process_frees_the_lock(pg_url, tmp_path):
         f"""
         import sys, time
         from ledger.db import make_engine
-        from bot.scheduler import PostgresLeader
+        from bot.scheduler.leader import PostgresLeader
         leader = PostgresLeader(make_engine({pg_url!r}))
         print("leads" if leader.check() else "follows", flush=True)
         time.sleep(60)
@@ -180,10 +179,10 @@ def test_two_schedulers_on_one_sqlite_file_only_one_runs(sqlite_url):
     second = Scheduler(two, jobs=[_counting_job(ran, "second")], runner="second")
     assert isinstance(first.leader, FileLeader)
     try:
-        assert first.run_job("tick") is not None
-        assert second.run_job("tick") is None
+        assert first.run_if_leader("tick") is not None
+        assert second.run_if_leader("tick") is None
         first.shutdown()  # gives the lock file up
-        assert second.run_job("tick") is not None
+        assert second.run_if_leader("tick") is not None
         assert ran == ["first", "second"]
     finally:
         first.shutdown()

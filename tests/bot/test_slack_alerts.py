@@ -11,11 +11,11 @@ from bot.context import build_context
 from bot.slack import blocks
 from bot.slack.alerts import deliver_due_alerts
 from ledger import outbox
+from ledger.accounts import set_alert_channel
 from ledger.agents import get_agent
 from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
-from ledger.settings import set_alert_channel
 from tests.support.factories import story
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import MEMBER, buttons, response_posts, settings_for, texts

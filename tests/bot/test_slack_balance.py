@@ -9,11 +9,11 @@ import pytest
 from bot.slack import dashboard
 from bot.slack.dashboard import Card, RechargeAttempt
 from ledger.agents import update_agent
+from ledger.auto_recharge import update_auto_recharge
 from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
-from ledger.settings import update_auto_recharge
 from ledger.units import credits
 from tests.support.factories import story
 from tests.support.slack_harness import *  # noqa: F403

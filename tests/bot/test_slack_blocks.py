@@ -12,9 +12,9 @@ import pytest
 from bot.slack import blocks
 from bot.slack.dashboard import Card, Dashboard, RechargeAttempt
 from ledger.accounts import AgentView, BalanceView
+from ledger.auto_recharge import AutoRecharge
 from ledger.forecast import Forecast
 from ledger.outbox import ALERT_KINDS
-from ledger.settings import AutoRecharge
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 

@@ -13,10 +13,9 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.context import build_context
 from bot.slack.alerts import deliver_due_alerts
-from ledger.accounts import account_for_team, get_account
+from ledger.accounts import account_for_team, get_account, set_alert_channel
 from ledger.charges import charge
 from ledger.db import transaction
-from ledger.settings import set_alert_channel
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import Server, Slack, response_posts, settings_for, texts
 

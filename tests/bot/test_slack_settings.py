@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.slack import dashboard
 from bot.slack.dashboard import Card
 from ledger.agents import update_agent

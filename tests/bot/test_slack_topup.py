@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.slack import dashboard
 from bot.slack.dashboard import Card
+from ledger.accounts import set_billing_admins
 from ledger.db import transaction
 from ledger.models import Account
-from ledger.settings import set_billing_admins
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import BILLING, MEMBER, OWNER, buttons, response_posts, texts
 

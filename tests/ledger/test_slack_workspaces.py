@@ -9,12 +9,11 @@ from datetime import timedelta
 import pytest
 
 from ledger import outbox
-from ledger.accounts import account_for_team
+from ledger.accounts import account_for_team, set_alert_channel
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.errors import InvalidInput
 from ledger.forecast import forecast, net_usage
-from ledger.settings import set_alert_channel
 from ledger.slack_workspaces import (
     account_for_install,
     claim_due_alerts,

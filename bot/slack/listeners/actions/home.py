@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.slack.deps import app_context, guarded, require_account, require_admin, run, user_id
 from bot.slack.home import publish_home
-from ledger.settings import set_alert_channel
+from ledger.accounts import set_alert_channel
 from ledger.slack_workspaces import release_alerts
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.slack import blocks
 from bot.slack.deps import app_context, guarded, require_account, require_admin, user_id
 from bot.slack.listeners.common import open_auto_recharge_modal

@@ -9,12 +9,12 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import stripe_gateway
+from bot import stripe as stripe_gateway
 from bot.slack import blocks
 from bot.slack.deps import app_context, guarded, require_account, require_admin, run, tell, user_id
 from bot.slack.listeners.common import card_of, open_topup_modal
 from ledger.accounts import get_account
-from ledger.settings import check_topup
+from ledger.topups import check_topup
 from ledger.units import format_money
 
 

@@ -15,7 +15,7 @@ from bot.slack.deps import guarded, require_account, require_admin, run
 from bot.slack.listeners.common import open_topup_modal, topup_offer
 from ledger.accounts import get_account
 from ledger.errors import LedgerError
-from ledger.settings import parse_topup
+from ledger.topups import parse_topup
 
 
 @guarded

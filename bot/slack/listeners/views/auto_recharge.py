@@ -16,8 +16,8 @@ from bot.slack.home import refresh_home_tabs
 from bot.slack.listeners.common import card_of
 from bot.slack.listeners.views.common import selected, text_value
 from bot.slack.permissions import is_billing_admin
-from ledger.errors import InvalidInput
-from ledger.settings import FieldError, update_auto_recharge
+from ledger.auto_recharge import update_auto_recharge
+from ledger.errors import FieldError, InvalidInput
 from ledger.units import parse_money
 
 FIELDS = ("threshold", "amount", "monthly_cap")

@@ -16,7 +16,7 @@ from bot.slack.listeners.views.common import selected, text_value
 from bot.slack.permissions import is_billing_admin
 from ledger.accounts import get_account
 from ledger.errors import LedgerError
-from ledger.settings import check_topup, parse_topup
+from ledger.topups import check_topup, parse_topup
 
 
 @guarded

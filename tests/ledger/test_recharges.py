@@ -1,5 +1,6 @@
-"""Payments in the ledger (no Stripe): top-ups credited once, refunds never make the wallet
-negative, recharge attempts (one in flight, monthly cap, pause after three failures)."""
+"""Auto-recharge attempts in the ledger (no Stripe): one in flight, the monthly cap in the
+account's time zone, a fix link when no card is saved, retries after API errors, and a
+pause after three failures in a row."""
 
 from __future__ import annotations
 
@@ -9,24 +10,25 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ledger import outbox
-from ledger import payments as pay
 from ledger.accounts import get_account
+from ledger.auto_recharge import month_recharged, update_auto_recharge
 from ledger.charges import charge
 from ledger.db import transaction
-from ledger.errors import InvalidInput
 from ledger.models.payments import Recharge
-from ledger.settings import update_auto_recharge
+from ledger.recharges import (
+    MAX_TRIES,
+    RETRY_AFTER_FAILURE,
+    claim_due_recharges,
+    last_recharge,
+    recharge_retry_later,
+    recharge_succeeded,
+    request_recharge,
+)
+from ledger.stripe_records import save_card
 from ledger.units import credits
+from ledger.wallet import debit_wallet
 from tests.support.factories import NOW, story
-
-
-def _alerts(sessions, kind):
-    return transaction(sessions, lambda s: [m.payload for m in outbox.pending(s) if m.kind == kind])
-
-
-def _wallet(sessions, account_id):
-    return transaction(sessions, lambda s: get_account(s, account_id).wallet_balance)
+from tests.support.ledger_reads import pending_alerts, wallet_of
 
 
 def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=True):
@@ -40,7 +42,7 @@ def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=
             monthly_cap_minor=cap,
         )
         if card:
-            pay.save_card(
+            save_card(
                 s,
                 account_id,
                 customer_id=f"cus_{account_id}",
@@ -56,104 +58,9 @@ def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=
 def _request(sessions, account_id, now=NOW, trigger="sweep"):
     return transaction(
         sessions,
-        lambda s: pay.request_recharge(
+        lambda s: request_recharge(
             s, account_id, trigger=trigger, fix_link_base="https://bot/fix/", now=now
         ),
-    )
-
-
-def test_checkout_payment_credits_the_wallet_once_however_often_reported(sessions):
-    ids = story(sessions)  # wallet 500 credits
-    acc = ids["account"]
-    topup = transaction(
-        sessions, lambda s: pay.open_checkout_topup(s, acc, 2500, requested_by="U1", now=NOW)
-    )
-    transaction(sessions, lambda s: pay.attach_checkout_session(s, topup.id, "cs_1"))
-    assert _wallet(sessions, acc) == credits(500)  # nothing before Stripe confirms
-
-    def paid(**keys):
-        return transaction(
-            sessions,
-            lambda s: pay.record_payment(
-                s, acc, amount_minor=2500, currency="usd", source="checkout", now=NOW, **keys
-            ),
-        )
-
-    first = paid(payment_intent_id="pi_1", checkout_session_id="cs_1", topup_id=topup.id)
-    again = paid(payment_intent_id="pi_1")  # its payment_intent.succeeded webhook
-    later = paid(checkout_session_id="cs_1")  # reconciliation finds the session
-    assert first.credited == credits(2500) and not first.replayed
-    assert again.replayed and later.replayed
-    assert _wallet(sessions, acc) == credits(3000)
-    alerts = _alerts(sessions, "alert.topup_received")
-    assert len(alerts) == 1 and alerts[0]["amount_minor"] == 2500
-    assert [t.status for t in transaction(sessions, lambda s: pay.list_topups(s, acc))] == ["paid"]
-
-
-def test_a_payment_in_another_currency_is_refused(sessions):
-    acc = story(sessions)["account"]
-    with pytest.raises(InvalidInput):
-        transaction(
-            sessions,
-            lambda s: pay.record_payment(
-                s, acc, amount_minor=2500, currency="eur", payment_intent_id="pi_x"
-            ),
-        )
-    assert _wallet(sessions, acc) == credits(500)
-
-
-def test_refunds_take_credits_back_never_below_zero_and_alert_the_shortfall(sessions):
-    ids = story(sessions, plan=0, wallet=0)
-    acc = ids["account"]
-    transaction(
-        sessions,
-        lambda s: pay.record_payment(
-            s, acc, amount_minor=1000, currency="USD", payment_intent_id="pi_r", now=NOW
-        ),
-    )
-    assert _wallet(sessions, acc) == credits(1000)
-
-    def refund(total, charge_id="ch_r"):
-        return transaction(
-            sessions,
-            lambda s: pay.record_refund(
-                s, payment_intent_id="pi_r", charge_id=charge_id, amount_refunded_minor=total
-            ),
-        )
-
-    part = refund(400)  # 4.00 of 10.00 refunded: 400 credits back out
-    assert (part.taken, part.shortfall) == (credits(400), 0)
-    assert refund(400).replayed  # the same event again
-    # The agent spends most of what is left, then the rest is refunded.
-    spent = transaction(
-        sessions, lambda s: charge(s, acc, ids["b"], "call_minute", 50, idempotency_key="big")
-    )
-    assert spent.allowed
-    left = _wallet(sessions, acc)
-    assert left == credits(100)
-    rest = refund(1000)
-    assert rest.taken == credits(100) and rest.shortfall == credits(500)
-    assert _wallet(sessions, acc) == 0
-    shortfalls = _alerts(sessions, "alert.refund_shortfall")
-    assert len(shortfalls) == 1 and shortfalls[0]["shortfall"] == credits(500)
-    assert refund(1000).replayed
-    assert _wallet(sessions, acc) == 0
-    # A refund of a payment creditbot never saw changes nothing.
-    assert (
-        transaction(
-            sessions,
-            lambda s: pay.record_refund(
-                s, payment_intent_id="pi_other", charge_id="ch_o", amount_refunded_minor=100
-            ),
-        )
-        is None
-    )
-
-
-def test_each_stripe_event_is_processed_once(sessions):
-    assert transaction(sessions, lambda s: pay.mark_event(s, "evt_1", "payment_intent.succeeded"))
-    assert not transaction(
-        sessions, lambda s: pay.mark_event(s, "evt_1", "payment_intent.succeeded")
     )
 
 
@@ -174,7 +81,7 @@ def test_recharge_success_credits_once_resumes_wallet_empty_agents_and_alerts(se
     def succeed():
         return transaction(
             sessions,
-            lambda s: pay.recharge_succeeded(
+            lambda s: recharge_succeeded(
                 s,
                 request.job.recharge_id,
                 payment_intent_id="pi_rc",
@@ -186,12 +93,12 @@ def test_recharge_success_credits_once_resumes_wallet_empty_agents_and_alerts(se
 
     first, second = succeed(), succeed()  # the direct answer, then the webhook
     assert not first.replayed and second.replayed
-    assert _wallet(sessions, acc) == credits(2000)
-    recharge = transaction(sessions, lambda s: pay.last_recharge(s, acc))
+    assert wallet_of(sessions, acc) == credits(2000)
+    recharge = transaction(sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "succeeded" and recharge.payment_intent_id == "pi_rc"
-    assert len(_alerts(sessions, "alert.recharge_succeeded")) == 1
-    assert _alerts(sessions, "alert.topup_received") == []
-    resumed = _alerts(sessions, "alert.agent_resumed")
+    assert len(pending_alerts(sessions, "alert.recharge_succeeded")) == 1
+    assert pending_alerts(sessions, "alert.topup_received") == []
+    resumed = pending_alerts(sessions, "alert.agent_resumed")
     assert [a["agent_id"] for a in resumed] == [ids["b"]]
 
 
@@ -203,7 +110,7 @@ def test_no_card_fails_at_once_with_a_fix_link(sessions):
     failed = request.failed
     assert failed.status == "failed" and failed.reason == "missing_payment_method"
     assert failed.fix_url == f"https://bot/fix/{failed.idempotency_key}"
-    alert = _alerts(sessions, "alert.recharge_failed")[0]
+    alert = pending_alerts(sessions, "alert.recharge_failed")[0]
     assert alert["reason"] == "missing_payment_method" and alert["fix_url"] == failed.fix_url
 
 
@@ -215,11 +122,11 @@ def test_three_failures_in_a_row_pause_auto_recharge_and_saving_settings_resumes
     # Right after a failure automatic triggers wait instead of hammering the card.
     assert _request(sessions, acc, now + timedelta(minutes=1)).skipped
     for _ in range(2):
-        now += pay.RETRY_AFTER_FAILURE + timedelta(seconds=1)
+        now += RETRY_AFTER_FAILURE + timedelta(seconds=1)
         assert _request(sessions, acc, now).failed is not None
     account = transaction(sessions, lambda s: get_account(s, acc))
     assert account.auto_recharge_paused
-    paused = _alerts(sessions, "alert.auto_recharge_paused")
+    paused = pending_alerts(sessions, "alert.auto_recharge_paused")
     assert len(paused) == 1 and paused[0]["failures"] == 3
     now += timedelta(hours=1)
     assert _request(sessions, acc, now).skipped == "auto-recharge is paused"
@@ -266,7 +173,7 @@ def test_monthly_cap_counts_the_month_in_the_account_time_zone(sessions):
         job = _request(sessions, acc, start).job
         transaction(
             sessions,
-            lambda s, job=job, i=i: pay.recharge_succeeded(
+            lambda s, job=job, i=i: recharge_succeeded(
                 s,
                 job.recharge_id,
                 payment_intent_id=f"pi_{i}",
@@ -277,16 +184,16 @@ def test_monthly_cap_counts_the_month_in_the_account_time_zone(sessions):
         )
         transaction(  # spend it again so the wallet is under the threshold
             sessions,
-            lambda s, i=i: pay.debit_wallet(s, acc, credits(2000), key=f"spend{i}"),
+            lambda s, i=i: debit_wallet(s, acc, credits(2000), key=f"spend{i}"),
         )
     capped = _request(sessions, acc, start + timedelta(days=1))
     assert capped.skipped == "the monthly cap would be exceeded"
     month = transaction(
         sessions,
-        lambda s: pay.month_recharged(s, get_account(s, acc), start + timedelta(days=1)),
+        lambda s: month_recharged(s, get_account(s, acc), start + timedelta(days=1)),
     )
     assert month == 4000
-    alert = _alerts(sessions, "alert.recharge_failed")
+    alert = pending_alerts(sessions, "alert.recharge_failed")
     assert len(alert) == 1 and alert[0]["reason"] == "monthly_cap_reached"
     # Still November in UTC, but December in Auckland: a new month, a new cap.
     december = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -298,25 +205,25 @@ def test_api_errors_retry_with_backoff_then_fail(sessions):
     _auto(sessions, acc)
     job = _request(sessions, acc).job
     now = NOW
-    for _ in range(pay.MAX_TRIES - 1):
+    for _ in range(MAX_TRIES - 1):
         r = transaction(
             sessions,
-            lambda s, now=now: pay.recharge_retry_later(s, job.recharge_id, "503", now=now),
+            lambda s, now=now: recharge_retry_later(s, job.recharge_id, "503", now=now),
         )
         assert r.status == "pending" and r.next_try_at > now
-        assert transaction(sessions, lambda s, now=now: pay.claim_due_recharges(s, now=now)) == []
+        assert transaction(sessions, lambda s, now=now: claim_due_recharges(s, now=now)) == []
         now = r.next_try_at
-        claimed = transaction(sessions, lambda s, now=now: pay.claim_due_recharges(s, now=now))
+        claimed = transaction(sessions, lambda s, now=now: claim_due_recharges(s, now=now))
         assert [j.idempotency_key for j in claimed] == [job.idempotency_key]  # same key
     final = transaction(
-        sessions, lambda s: pay.recharge_retry_later(s, job.recharge_id, "503", now=now)
+        sessions, lambda s: recharge_retry_later(s, job.recharge_id, "503", now=now)
     )
     assert final.status == "failed" and final.reason == "api_error"
     # A success reported late (the money was taken after all) is still credited.
     transaction(
         sessions,
-        lambda s: pay.recharge_succeeded(
+        lambda s: recharge_succeeded(
             s, job.recharge_id, payment_intent_id="pi_late", amount_minor=2000, currency="usd"
         ),
     )
-    assert transaction(sessions, lambda s: pay.last_recharge(s, acc)).status == "succeeded"
+    assert transaction(sessions, lambda s: last_recharge(s, acc)).status == "succeeded"

@@ -1,32 +1,21 @@
-"""Account settings a billing admin changes: auto-recharge, alert channel, billing admins,
-and the top-up amounts they may choose."""
+"""The auto-recharge rule of an account (rule 9): the settings a billing admin saves (on or
+off, threshold, amount, monthly cap), when a wallet needs a recharge, and how much the
+month's cap still allows. The attempts it starts are `ledger.recharges`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput
+from ledger.cycles import local_date, local_midnight
+from ledger.errors import FieldError
 from ledger.journal import lock_account
 from ledger.models import Account
-from ledger.units import format_money, parse_money
-
-
-def check_topup(account: Account, minor: int) -> int:
-    """`minor` if it is a top-up amount the account allows, else a clear error (rule 8)."""
-    low, high = account.topup_min_minor, account.topup_max_minor
-    if minor < low:
-        raise InvalidInput(f"The smallest top-up is {format_money(low, account.currency)}.")
-    if minor > high:
-        raise InvalidInput(f"The largest top-up is {format_money(high, account.currency)}.")
-    return minor
-
-
-def parse_topup(account: Account, text: str) -> int:
-    """A typed top-up ('50', '$50', '50.00', '1,000') checked against the account's limits."""
-    return check_topup(account, parse_money(text, account.currency))
+from ledger.models.payments import Recharge
+from ledger.units import format_money, money_to_credits
 
 
 @dataclass(frozen=True)
@@ -97,20 +86,38 @@ def update_auto_recharge(
     return auto_recharge(account)
 
 
-class FieldError(InvalidInput):
-    """Bad input in one named field of a form."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+def month_start(account: Account, now: datetime) -> datetime:
+    day = local_date(now, account.timezone)
+    return local_midnight(day.replace(day=1), account.timezone)
 
 
-def set_alert_channel(session: Session, account_id: int, channel_id: str | None) -> None:
-    account = lock_account(session, account_id)
-    account.alert_channel_id = channel_id or None
+def month_recharged(session: Session, account: Account, now: datetime) -> int:
+    """Money auto-recharged this calendar month (account time zone), counting the
+    attempt in flight: what the monthly cap is checked against."""
+    return session.execute(
+        select(func.coalesce(func.sum(Recharge.amount_minor), 0)).where(
+            Recharge.account_id == account.id,
+            Recharge.status.in_(("pending", "succeeded")),
+            Recharge.created_at >= month_start(account, now),
+        )
+    ).scalar_one()
 
 
-def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
-    """The Slack users (besides workspace admins and owners) who may top up and change settings."""
-    account = lock_account(session, account_id)
-    account.billing_admins = sorted({u.strip() for u in user_ids if u.strip()})
+def under_threshold(account: Account) -> bool:
+    threshold = money_to_credits(
+        account.auto_recharge_threshold_minor, account.currency, account.credits_per_unit
+    )
+    return account.wallet_balance < threshold
+
+
+def accounts_needing_recharge(session: Session) -> list[int]:
+    """Accounts with auto-recharge on, not paused, under the threshold, none in flight."""
+    accounts = session.execute(
+        select(Account).where(
+            Account.auto_recharge_enabled.is_(True), Account.auto_recharge_paused.is_(False)
+        )
+    ).scalars()
+    busy = set(
+        session.execute(select(Recharge.account_id).where(Recharge.status == "pending")).scalars()
+    )
+    return [a.id for a in accounts if under_threshold(a) and a.id not in busy]

@@ -1,0 +1,38 @@
+"""Stripe: the only package that imports `stripe`; money and credits are recorded through
+the ledger (`ledger.topups`, `ledger.recharges`, `ledger.stripe_records`).
+
+- `client`: the StripeClient (secret key, pinned API version, `STRIPE_API_BASE`);
+- `customers`: each account's Stripe customer and saved card;
+- `checkout`: Checkout pages for top-ups and for saving a card;
+- `recharges`: off-session charges: auto-recharge attempts and one-click top-ups;
+- `payment_intents`: what a PaymentIntent means for the ledger, shared by the direct
+  answer of a charge, the webhook and reconciliation;
+- `webhooks`: verified events, each processed once;
+- `reconcile`: payments whose webhook never came.
+
+The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; they look
+them up on this package at call time, so a test can replace one here.
+"""
+
+from bot.stripe.checkout import create_card_checkout, create_topup_checkout
+from bot.stripe.recharges import (
+    SavedCardCharge,
+    charge_saved_card,
+    process_recharge_requests,
+    recharge_now,
+    sweep_auto_recharge,
+)
+from bot.stripe.reconcile import reconcile_payments
+from bot.stripe.webhooks import handle_event
+
+__all__ = [
+    "SavedCardCharge",
+    "charge_saved_card",
+    "create_card_checkout",
+    "create_topup_checkout",
+    "handle_event",
+    "process_recharge_requests",
+    "reconcile_payments",
+    "recharge_now",
+    "sweep_auto_recharge",
+]

@@ -1,0 +1,76 @@
+"""Reconciliation: a lost webhook never loses a payment. Paid Checkout Sessions and
+succeeded PaymentIntents of the last days that creditbot has not recorded are recorded
+now, exactly as their webhook would have recorded them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.context import AppContext
+from bot.stripe.client import account_of, as_dict, client
+from bot.stripe.webhooks import Work, checkout_session_work, payment_intent_work
+from ledger.cycles import utcnow
+from ledger.db import transaction
+from ledger.errors import LedgerError
+from ledger.topups import PaymentResult, payment_recorded
+
+log = logging.getLogger(__name__)
+
+#: How far back reconciliation looks for payments whose webhook never came.
+RECONCILE_WINDOW = timedelta(days=3)
+
+
+def _recent(listing: Any, since: int) -> list[dict[str, Any]]:
+    """Objects of a Stripe list created since `since` (Stripe lists newest first)."""
+    found = []
+    for item in listing.auto_paging_iter():
+        data = as_dict(item)
+        if int(data.get("created") or 0) < since:
+            break
+        found.append(data)
+    return found
+
+
+def reconcile_payments(context: AppContext, *, since: datetime | None = None) -> int:
+    """Credit paid Checkout Sessions and succeeded PaymentIntents whose webhook never came.
+    Returns how many payments were credited now; 0 when Stripe is not configured."""
+    if not context.settings.stripe_secret_key:
+        return 0
+    since_ts = int((since or utcnow() - RECONCILE_WINDOW).timestamp())
+    api = client(context).v1
+    credited = 0
+    for session_obj in _recent(api.checkout.sessions.list(params={"limit": 100}), since_ts):
+        if session_obj.get("mode") != "payment" or session_obj.get("payment_status") != "paid":
+            continue
+        if account_of(session_obj) is None or _known(context, None, session_obj["id"]):
+            continue
+        credited += _credit(context, checkout_session_work(context, session_obj))
+    for intent in _recent(api.payment_intents.list(params={"limit": 100}), since_ts):
+        if intent.get("status") != "succeeded" or account_of(intent) is None:
+            continue
+        if _known(context, intent["id"], None):
+            continue
+        credited += _credit(context, payment_intent_work(context, intent))
+    return credited
+
+
+def _known(context: AppContext, intent_id: str | None, session_id: str | None) -> bool:
+    return transaction(
+        context.sessions,
+        lambda s: payment_recorded(s, payment_intent_id=intent_id, checkout_session_id=session_id),
+    )
+
+
+def _credit(context: AppContext, work: Work | None) -> int:
+    """1 if recording the payment credited it now, else 0 (nothing to do, already
+    credited, or refused: logged)."""
+    if work is None:
+        return 0
+    try:
+        result = transaction(context.sessions, work)
+    except LedgerError as exc:
+        log.warning("reconciliation could not record a payment: %s", exc)
+        return 0
+    return 1 if isinstance(result, PaymentResult) and not result.replayed else 0

@@ -1,0 +1,128 @@
+"""Verified Stripe events, each processed once: a Checkout Session completed (a top-up paid,
+a card saved), a PaymentIntent succeeded or failed, a charge refunded.
+
+The object is re-read from Stripe first, so an event that arrives late or out of order
+acts on the current state. What the object means is then recorded in the transaction that
+marks the event processed. Reconciliation reuses the readers below for payments whose
+event never came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.context import AppContext
+from bot.stripe.client import account_of, as_dict, client, fix_link_base, object_id
+from bot.stripe.customers import owned, save_card_quietly, save_payment_method
+from bot.stripe.payment_intents import apply_payment_intent, intent_outcome, purpose_of
+from ledger.db import transaction
+from ledger.stripe_records import event_processed, mark_event
+from ledger.topups import record_payment, record_refund
+
+#: What recording one Stripe object does, run in the caller's transaction.
+Work = Callable[[Session], object]
+
+HANDLED_EVENTS = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+)
+
+
+def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[str, Any]) -> str:
+    """Process one verified Stripe event once. Returns what happened ('ignored',
+    'duplicate', 'processed')."""
+    if event_type not in HANDLED_EVENTS:
+        return "ignored"
+    if transaction(context.sessions, lambda s: event_processed(s, event_id)):
+        return "duplicate"
+    api = client(context).v1
+    if event_type.startswith("checkout.session."):
+        work = checkout_session_work(context, as_dict(api.checkout.sessions.retrieve(obj["id"])))
+    elif event_type.startswith("payment_intent."):
+        work = payment_intent_work(context, as_dict(api.payment_intents.retrieve(obj["id"])))
+    else:
+        work = _refund_work(as_dict(api.charges.retrieve(obj["id"])))
+
+    def record(session: Session) -> str:
+        if not mark_event(session, event_id, event_type):
+            return "duplicate"
+        if work is not None:
+            work(session)
+        return "processed"
+
+    return transaction(context.sessions, record)
+
+
+def checkout_session_work(context: AppContext, session_obj: dict[str, Any]) -> Work | None:
+    """What a Checkout Session of this account means: a saved card (setup mode, saved at
+    once) or a paid top-up (the returned work credits it). None when there is nothing to
+    record."""
+    account_id = account_of(session_obj)
+    if account_id is None:
+        return None
+    customer_id = object_id(session_obj.get("customer"))
+    if not owned(context, account_id, customer_id):
+        return None
+    if session_obj.get("mode") == "setup":
+        if session_obj.get("status") != "complete":
+            return None
+        setup_id = object_id(session_obj["setup_intent"])
+        setup = as_dict(client(context).v1.setup_intents.retrieve(setup_id))
+        method = object_id(setup.get("payment_method"))
+        if setup.get("status") == "succeeded" and method and customer_id:
+            save_payment_method(context, account_id, customer_id, method)
+        return None
+    if session_obj.get("payment_status") != "paid":
+        return None
+    intent_id = object_id(session_obj.get("payment_intent"))
+    if intent_id and customer_id:
+        intent = as_dict(client(context).v1.payment_intents.retrieve(intent_id))
+        method = object_id(intent.get("payment_method"))
+        if method:
+            save_card_quietly(context, account_id, customer_id, method)
+    meta = session_obj.get("metadata") or {}
+    topup_id = meta.get("creditbot_topup_id")
+    return lambda session: record_payment(
+        session,
+        account_id,
+        amount_minor=int(session_obj["amount_total"]),
+        currency=session_obj["currency"],
+        payment_intent_id=intent_id,
+        checkout_session_id=session_obj["id"],
+        topup_id=int(topup_id) if topup_id else None,
+        source="checkout",
+        requested_by=meta.get("creditbot_user"),
+    )
+
+
+def payment_intent_work(context: AppContext, intent: dict[str, Any]) -> Work | None:
+    """What a PaymentIntent creditbot made for this account means (`apply_payment_intent`
+    in the returned work). A paid Checkout top-up's card is saved for later first."""
+    purpose = purpose_of(intent)
+    customer_id = object_id(intent.get("customer"))
+    if purpose is None or not owned(context, purpose.account_id, customer_id):
+        return None
+    outcome = intent_outcome(intent)
+    method = object_id(intent.get("payment_method"))
+    if purpose.kind == "checkout" and outcome.status == "succeeded" and method:
+        save_card_quietly(context, purpose.account_id, customer_id or "", method)
+    fix_base = fix_link_base(context)
+    return lambda session: apply_payment_intent(session, purpose, outcome, fix_link_base=fix_base)
+
+
+def _refund_work(charge: dict[str, Any]) -> Work | None:
+    intent_id = object_id(charge.get("payment_intent"))
+    if not intent_id:
+        return None
+    return lambda session: record_refund(
+        session,
+        payment_intent_id=intent_id,
+        charge_id=charge["id"],
+        amount_refunded_minor=int(charge.get("amount_refunded") or 0),
+    )
