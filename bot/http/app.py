@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bot.context import AppContext, build_context
-from bot.http import agent_api, scheduler_hooks, slack_routes, stripe_routes
+from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
 from ledger.db import ping
 
 
@@ -42,7 +42,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     app.add_api_route(
         "/healthz", healthz, methods=["GET"], tags=["health"], include_in_schema=False
     )
-    agent_api.register(app, context)
+    api.register(app, context)
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
     return app
