@@ -9,10 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.agents import AgentView, agent_view, list_agents
 from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
 from ledger.journal import lock_account
-from ledger.models import Account, Agent
+from ledger.models import Account
 from ledger.renewals import renew_cycle
 from ledger.units import MILLI, credits_to_money, currency_exponent
 
@@ -110,17 +111,6 @@ def account_for_team(session: Session, team_id: str) -> Account | None:
 
 
 @dataclass(frozen=True)
-class AgentView:
-    id: int
-    name: str
-    status: str
-    stop_reason: str | None
-    behaviour: str
-    monthly_limit: int | None
-    month_spend: int
-
-
-@dataclass(frozen=True)
 class BalanceView:
     """What a person sees of an account: plan credits, wallet, next renewal, agents."""
 
@@ -143,9 +133,6 @@ def balance(session: Session, account_id: int, *, now: datetime | None = None) -
     if account is None:
         raise UnknownAccount(f"No account {account_id}.")
     current = month_key(now, account.timezone)
-    agents = session.execute(
-        select(Agent).where(Agent.account_id == account_id).order_by(Agent.name)
-    ).scalars()
     return BalanceView(
         account_id=account.id,
         name=account.name,
@@ -158,18 +145,7 @@ def balance(session: Session, account_id: int, *, now: datetime | None = None) -
         ),
         cycle_start=account.cycle_start,
         next_renewal_at=account.next_renewal_at,
-        agents=[
-            AgentView(
-                id=a.id,
-                name=a.name,
-                status=a.status,
-                stop_reason=a.stop_reason,
-                behaviour=a.behaviour,
-                monthly_limit=a.monthly_limit,
-                month_spend=a.month_spend if a.month == current else 0,
-            )
-            for a in agents
-        ],
+        agents=[agent_view(a, current) for a in list_agents(session, account_id)],
     )
 
 

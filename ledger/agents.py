@@ -1,17 +1,23 @@
-"""Agents: adding them, their settings (behaviour and monthly limit), and reading them."""
+"""Agents: adding them, their settings (behaviour and monthly limit), and reading them.
+
+Adapters read an agent as an `AgentView`, which already says this month's spend, so none of
+them has to know that a spend counted for an earlier month is no spend now.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.calls import _call
 from ledger.cycles import month_key, utcnow
-from ledger.errors import InvalidInput, UnknownAgent
+from ledger.errors import InvalidInput, UnknownAccount, UnknownAgent
 from ledger.journal import lock_account, resume_agents
-from ledger.models import BEHAVIOURS, STOP_REASONS, Agent
+from ledger.models import BEHAVIOURS, STOP_REASONS, Account, Agent
 from ledger.units import MILLI
 
 
@@ -144,3 +150,114 @@ def update_agent(
     session.flush()
     resumed = resume_agents(session, account, now, "settings", reasons=STOP_REASONS, agents=[agent])
     return agent, bool(resumed)
+
+
+# --------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What a person or a runtime sees of an agent. Credits are milli-credits."""
+
+    id: int
+    name: str
+    status: str
+    stop_reason: str | None
+    behaviour: str
+    monthly_limit: int | None
+    #: Spent in the account's current calendar month, from both sources.
+    month_spend: int
+
+
+def agent_view(agent: Agent, month: str) -> AgentView:
+    """The view of `agent` in the account's current `month` ('2026-11'). The agent's own
+    count may still be for an earlier month (it is reset by its next charge or the
+    rollover job): then nothing is spent yet this month."""
+    return AgentView(
+        id=agent.id,
+        name=agent.name,
+        status=agent.status,
+        stop_reason=agent.stop_reason,
+        behaviour=agent.behaviour,
+        monthly_limit=agent.monthly_limit,
+        month_spend=agent.month_spend if agent.month == month else 0,
+    )
+
+
+def _current_month(session: Session, account_id: int, now: datetime | None) -> str:
+    account = session.get(Account, account_id)  # usually already loaded: no query then
+    if account is None:
+        raise UnknownAccount(f"No account {account_id}.")
+    return month_key(now or utcnow(), account.timezone)
+
+
+def _agent_by_id(session: Session, account_id: int, agent_id: int) -> Agent:
+    """By id only (`get_agent` also takes names, so agent '7' could answer for id 7)."""
+    agent = session.get(Agent, agent_id)
+    if agent is None or agent.account_id != account_id:
+        raise UnknownAgent(f"No agent {agent_id} in this account.")
+    return agent
+
+
+def read_agent(
+    session: Session, account_id: int, agent_id: int, *, now: datetime | None = None
+) -> AgentView:
+    """The account's agent with this id; another account's agent is unknown here."""
+    agent = _agent_by_id(session, account_id, agent_id)
+    return agent_view(agent, _current_month(session, account_id, now))
+
+
+def read_agents(
+    session: Session, account_id: int, *, now: datetime | None = None
+) -> list[AgentView]:
+    """Every agent of the account, by name."""
+    month = _current_month(session, account_id, now)
+    return [agent_view(a, month) for a in list_agents(session, account_id)]
+
+
+def create_agent(
+    session: Session,
+    account_id: int,
+    name: str,
+    *,
+    behaviour: str = "stop",
+    monthly_limit: int | None = None,
+    now: datetime | None = None,
+) -> AgentView:
+    """`add_agent`, answered as the view of the new agent."""
+    now = now or utcnow()
+    agent = add_agent(
+        session, account_id, name, behaviour=behaviour, monthly_limit=monthly_limit, now=now
+    )
+    return agent_view(agent, _current_month(session, account_id, now))
+
+
+def change_agent(
+    session: Session,
+    account_id: int,
+    agent_id: int,
+    *,
+    behaviour: str | _Unset = UNSET,
+    monthly_limit: int | None | _Unset = UNSET,
+    name: str | _Unset = UNSET,
+    now: datetime | None = None,
+) -> tuple[AgentView, bool]:
+    """`update_agent` for the agent with this id (never a name). Returns the view after
+    the change and whether the change resumed the agent."""
+    now = now or utcnow()
+    _agent_by_id(session, account_id, agent_id)
+    agent, resumed = update_agent(
+        session,
+        account_id,
+        agent_id,
+        behaviour=behaviour,
+        monthly_limit=monthly_limit,
+        name=name,
+        now=now,
+    )
+    return agent_view(agent, _current_month(session, account_id, now)), resumed
+
+
+def agent_of_call(session: Session, account_id: int, call_id: str) -> int:
+    """The id of the agent a call of the account is for (`CallMinute` does not say)."""
+    return _call(session, account_id, call_id).agent_id  # no query right after a charge

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -91,3 +91,9 @@ def transaction(
         finally:
             session.close()
     raise AssertionError("unreachable")
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for an answer; raises whatever keeps it from giving one."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from bot.context import AppContext, build_context
-from bot.http import agent_api, scheduler_hooks, slack_routes, stripe_routes
+from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
+from ledger.db import ping
+
+
+def healthz(request: Request) -> JSONResponse:
+    """Whether the database answers (for load balancers and `make run`)."""
+    engine = request.app.state.context.engine
+    try:
+        ping(engine)
+    except Exception as exc:  # noqa: BLE001 - health reports any failure
+        return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+    return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
 
 def create_app(context: AppContext | None = None) -> FastAPI:
@@ -29,17 +39,10 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
-
-    @app.get("/healthz", tags=["health"], include_in_schema=False)
-    def healthz() -> JSONResponse:
-        try:
-            with context.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - health reports any failure
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ok", "database": context.engine.dialect.name})
-
-    agent_api.register(app, context)
+    app.add_api_route(
+        "/healthz", healthz, methods=["GET"], tags=["health"], include_in_schema=False
+    )
+    api.register(app, context)
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
     return app

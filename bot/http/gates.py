@@ -163,7 +163,8 @@ class GroupCommit:
         self._queue: collections.deque[_Queued] = collections.deque()
         self._busy = False
 
-    def run(self, work: Callable[[Session], Any]) -> Any:
+    def transact(self, work: Callable[[Session], Any]) -> Any:
+        """`work(session)` in the transaction of the batch it joins: its result, or its error."""
         item = _Queued(work)
         with self._cond:
             self._queue.append(item)
@@ -177,7 +178,7 @@ class GroupCommit:
                 batch = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
                 self._cond.release()
                 try:
-                    self._run(batch)
+                    self._run_batch(batch)
                 finally:
                     self._cond.acquire()
                     for done in batch:
@@ -188,7 +189,7 @@ class GroupCommit:
             raise item.error
         return item.result
 
-    def _run(self, batch: list[_Queued]) -> None:
+    def _run_batch(self, batch: list[_Queued]) -> None:
         session = self._sessions()
         try:
             with session.begin():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -72,6 +72,7 @@ def test_customer_story_end_to_end(api, ids):
     for minute, wallet_left in ((2, 15), (3, 5)):
         r = api.post(f"/v1/calls/{call_id}/minutes", {"minute": minute})
         assert r.status_code == 200, r.text
+        assert r.json()["agent_id"] == b  # the call's agent, though the request names none
         assert r.json()["from_wallet_millicredits"] == credits(10)
         assert r.json()["wallet_balance_millicredits"] == credits(wallet_left)
         assert r.json()["hang_up"] is False
@@ -86,6 +87,7 @@ def test_customer_story_end_to_end(api, ids):
     r = api.post(f"/v1/calls/{call_id}/minutes", {"minute": 4})
     assert r.status_code == 402
     assert r.json()["hang_up"] is True and r.json()["reason"] == "wallet_empty"
+    assert r.json()["agent_id"] == b
     assert r.json()["wallet_balance_millicredits"] == credits(5)
     # Asking again gives the same answer; a later minute is refused.
     assert api.post(f"/v1/calls/{call_id}/minutes", {"minute": 4}).json()["hang_up"] is True
@@ -158,6 +160,63 @@ def test_monthly_limit_stops_agent_and_raising_it_resumes(api, ids):
     listed = api.get("/v1/agents").json()["agents"]
     assert [x["name"] for x in listed] == ["A", "B", "C"]
     assert listed[2]["month_spend_millicredits"] == credits(6)
+
+
+def test_month_spend_starts_again_at_zero_in_the_accounts_new_month(db_url, sessions):
+    # Kiritimati is UTC+14: its December starts at 10:00 UTC on 30 November.
+    ids = story(sessions, plan=100, wallet=0, timezone="Pacific/Kiritimati")
+    api = make_api(db_url, ids["account"])
+    a = ids["a"]
+
+    def spends():
+        balance = api.get("/v1/balance").json()["agents"]
+        return (
+            api.get(f"/v1/agents/{a}").json()["month_spend_millicredits"],
+            {
+                x["id"]: x["month_spend_millicredits"]
+                for x in api.get("/v1/agents").json()["agents"]
+            }[a],
+            {x["id"]: x["month_spend_millicredits"] for x in balance}[a],
+        )
+
+    try:
+        assert msg(api, a, "nov", quantity=5).status_code == 200
+        with time_machine.travel(datetime(2026, 11, 30, 9, 0, tzinfo=UTC)):  # 23:00 there
+            assert spends() == (credits(5),) * 3
+        with time_machine.travel(datetime(2026, 11, 30, 11, 0, tzinfo=UTC)):  # 1 December
+            assert spends() == (0, 0, 0)
+            renamed = api.client.patch(f"/v1/agents/{a}", json={"name": "A2"}, headers=api.auth())
+            assert renamed.status_code == 200, renamed.text
+            assert renamed.json()["month_spend_millicredits"] == 0
+            assert msg(api, a, "dec").status_code == 200
+            assert spends() == (credits(1),) * 3
+    finally:
+        api.context.engine.dispose()
+
+
+def test_agent_ids_in_paths_are_never_names(api, ids):
+    r = api.client.post("/v1/agents", json={"name": "424242"}, headers=api.auth())
+    assert r.status_code == 201, r.text
+    numbered = r.json()["id"]
+    assert numbered != 424242
+    assert api.get("/v1/agents/424242").json()["error"]["code"] == "unknown_agent"
+    r = api.client.patch("/v1/agents/424242", json={"behaviour": "use_balance"}, headers=api.auth())
+    assert r.status_code == 404
+    agent = api.get(f"/v1/agents/{numbered}").json()
+    assert agent["name"] == "424242" and agent["behaviour"] == "stop"
+
+
+def test_bad_input_is_422_with_or_without_a_key(api, ids):
+    # Input is checked before the key, so a runtime sees the same answer for a bad request.
+    for headers in ({}, api.auth(), {"Authorization": "Bearer cb_nope"}):
+        r = api.client.patch(f"/v1/agents/{ids['a']}", json={"name": None}, headers=headers)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+        r = api.client.post(
+            "/v1/messages",
+            json={"agent_id": ids["a"], "direction": "sideways"},
+            headers={**headers, "Idempotency-Key": "k"},
+        )
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
 
 
 def test_replay_answers_the_first_result_and_charges_once(api, ids):

@@ -276,12 +276,12 @@ def test_database_busy_is_503_and_a_bug_is_a_json_500(api, ids, monkeypatch):
     from fastapi.testclient import TestClient
     from sqlalchemy.exc import OperationalError
 
-    import bot.http.agent_api as agent_api
+    import bot.http.api.messages as messages
 
     def busy(*args, **kwargs):
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(agent_api, "charge", busy)
+    monkeypatch.setattr(messages, "charge", busy)
     body = {"agent_id": ids["a"], "direction": "inbound"}
     r = api.post("/v1/messages", body, "busy")
     _assert_error(r, 503, "busy")
@@ -290,7 +290,7 @@ def test_database_busy_is_503_and_a_bug_is_a_json_500(api, ids, monkeypatch):
     def bug(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(agent_api, "charge", bug)
+    monkeypatch.setattr(messages, "charge", bug)
     client = TestClient(api.app, raise_server_exceptions=False)
     r = client.post("/v1/messages", json=body, headers=api.auth(**{"Idempotency-Key": "bug"}))
     _assert_error(r, 500, "internal_error")

@@ -32,7 +32,7 @@ def run_together(group, works):
     def go(i, work):
         start.wait()
         try:
-            outcomes[i] = group.run(work)
+            outcomes[i] = group.transact(work)
         except BaseException as exc:  # noqa: BLE001 - recorded for the assertions
             outcomes[i] = exc
 
@@ -48,8 +48,8 @@ def test_concurrent_charges_share_commits_and_a_bad_one_is_refused_alone(pg_sess
     ids = story(pg_sessions, plan=1000, wallet=0)
     commits = []
     group = GroupCommit(pg_sessions, safe=(LedgerError,))
-    real_run = group._run
-    group._run = lambda batch: (commits.append(len(batch)), real_run(batch))[1]
+    real_run = group._run_batch
+    group._run_batch = lambda batch: (commits.append(len(batch)), real_run(batch))[1]
 
     def message(n, agent):
         return lambda s: charge(

@@ -1,0 +1,54 @@
+"""What a /v1 handler asks FastAPI for: the account of the API key, the Idempotency-Key,
+and the ids in paths."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from bot.http.api.schemas import MAX_ID
+from bot.http.api.unit_of_work import ApiKeyAccount, UnitOfWork
+
+#: Longest Idempotency-Key accepted.
+MAX_KEY_LENGTH = 128
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `creditbot api-keys create`, as 'Authorization: Bearer cb_...'.",
+)
+
+
+async def current_account(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKeyAccount:
+    """The account of the request's API key. The key is looked up when the work runs, in
+    the request's one transaction; so bad input is answered 422 with or without a key, as
+    FastAPI checks input before the handler runs. (A plain `async def`: no thread hop.)"""
+    work: UnitOfWork = request.app.state.api_unit_of_work
+    return ApiKeyAccount(work, credentials.credentials if credentials is not None else None)
+
+
+CurrentAccount = Annotated[ApiKeyAccount, Depends(current_account)]
+
+CallIdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="The call's id."),
+]
+AgentIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The agent's id.")]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Your unique id for this piece of work (printable ASCII, no spaces). Retrying "
+            "with the same key and body answers the first result and charges nothing more; "
+            "the same key with another body is refused with 409."
+        ),
+    ),
+]

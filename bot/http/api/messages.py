@@ -1,0 +1,53 @@
+"""/v1/messages: authorise and charge messages before they are sent or processed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from bot.http.api.charge_answers import charge_answer
+from bot.http.api.dependencies import CurrentAccount, IdempotencyKey
+from bot.http.api.errors import error_responses
+from bot.http.api.schemas import MessageCharge, MessageChargeOut, RefusedMessage
+from ledger.charges import charge
+
+router = APIRouter()
+
+
+def request_hash(path: str, body: BaseModel) -> str:
+    """Fingerprint of a request: SHA-256 of its canonical JSON (sorted keys, no spaces),
+    after validation, so formatting and key order do not matter."""
+    canonical = json.dumps(
+        {"path": path, "body": body.model_dump(mode="json")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "/messages",
+    response_model=MessageChargeOut,
+    responses={
+        402: {"model": RefusedMessage, "description": "Refused: do not send or process it."},
+        **error_responses(400, 401, 404, 409, 413, 422),
+    },
+    summary="Authorise and charge messages",
+)
+def charge_messages(
+    body: MessageCharge, idempotency_key: IdempotencyKey, account: CurrentAccount
+) -> JSONResponse:
+    result = account.transact_charge(
+        charge,
+        body.agent_id,
+        "message",
+        body.quantity,
+        idempotency_key=f"msg:{idempotency_key}",
+        request_hash=request_hash("/v1/messages", body),
+    )
+    return charge_answer(body.agent_id, result, quantity=body.quantity, direction=body.direction)
