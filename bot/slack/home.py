@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.context import AppContext
 from bot.slack import blocks
 from bot.slack.clients import client_for_team
-from bot.slack.dashboard import load_dashboard
+from bot.slack.dashboard_data import load_dashboard
 from ledger.accounts import account_for_team
 from ledger.cycles import utcnow
 from ledger.db import transaction

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bot import stripe_gateway
-from bot.slack import dashboard
-from bot.slack.dashboard import Card
+from bot.slack import dashboard_data
+from bot.slack.dashboard_data import Card
 from ledger.agents import update_agent
 from ledger.charges import charge
 from ledger.db import transaction
@@ -69,7 +69,7 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
 
 
 def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch):
-    monkeypatch.setattr(dashboard, "saved_card", lambda s, a: Card("mastercard", "4444"))
+    monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("mastercard", "4444"))
     view = _open_auto_recharge(slack, fake_slack)
     assert "Card: *Mastercard •••• 4444*" in texts(view["blocks"])
     body = slack.submit(

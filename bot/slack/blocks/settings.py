@@ -20,7 +20,7 @@ from bot.slack.blocks.base import (
     money_input_text,
     section,
 )
-from bot.slack.dashboard import Card, Dashboard
+from bot.slack.dashboard_data import Card, Dashboard
 from ledger.accounts import AgentView
 from ledger.units import MILLI, format_money
 

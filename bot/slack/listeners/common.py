@@ -9,15 +9,11 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack import blocks, dashboard
-from bot.slack.dashboard import Card, load_dashboard
+from bot.slack import blocks
+from bot.slack.dashboard_data import card_of, load_dashboard
 from bot.slack.deps import AccountRef, app_context, run
 from ledger.accounts import balance
 from ledger.models import Account
-
-
-def card_of(context: BoltContext, account_id: int) -> Card | None:
-    return run(context, lambda s: dashboard.saved_card(s, account_id))
 
 
 def topup_offer(
@@ -28,7 +24,7 @@ def topup_offer(
         amount_minor,
         account.currency,
         account.credits_per_unit,
-        card_of(context, account.id),
+        card_of(app_context(context), account.id),
         f"slack-topup:{key}",
     )
 

@@ -11,8 +11,9 @@ from slack_sdk import WebClient
 
 from bot import stripe_gateway
 from bot.slack import blocks
+from bot.slack.dashboard_data import card_of
 from bot.slack.deps import app_context, guarded, require_account, require_admin, run, tell, user_id
-from bot.slack.listeners.common import card_of, open_topup_modal
+from bot.slack.listeners.common import open_topup_modal
 from ledger.accounts import get_account
 from ledger.settings import check_topup
 from ledger.units import format_money
@@ -102,7 +103,7 @@ def charge_card(
         return
     minor, key = _amount(context, account.id, action)
     amount = format_money(minor, account.currency)
-    card = card_of(context, account.id)
+    card = card_of(app_context(context), account.id)
     if card is None:
         _show(
             body,

@@ -8,7 +8,7 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.slack import blocks
-from bot.slack.dashboard import load_dashboard
+from bot.slack.dashboard_data import load_dashboard
 from bot.slack.deps import app_context, guarded, require_account
 
 

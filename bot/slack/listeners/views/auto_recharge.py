@@ -11,9 +11,9 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import blocks
+from bot.slack.dashboard_data import card_of
 from bot.slack.deps import app_context, guarded, linked_account, run
 from bot.slack.home import refresh_home_tabs
-from bot.slack.listeners.common import card_of
 from bot.slack.listeners.views.common import selected, text_value
 from bot.slack.permissions import is_billing_admin
 from ledger.errors import InvalidInput
@@ -89,7 +89,7 @@ def auto_recharge_submitted(
         saved.amount_minor,
         saved.monthly_cap_minor,
         account.currency,
-        card_of(context, account.id),
+        card_of(app_context(context), account.id),
     )
     ack(response_action="update", view=blocks.info_modal("Auto-recharge", text))
     refresh_home_tabs(app_context(context), account_id=account.id, min_interval=_NO_WAIT)
