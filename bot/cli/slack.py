@@ -85,8 +85,7 @@ def socket() -> None:
     Run it beside `creditbot serve`, which still serves the agent API, the Stripe webhook
     and the scheduler.
     """
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
+    from bot.slack.answering import AnsweringSocketModeHandler
     from bot.slack.app import configured, create_slack_app
 
     ctx = context()
@@ -95,7 +94,7 @@ def socket() -> None:
         raise click.ClickException(f"Slack is not configured for Socket Mode: {missing}.")
     app = create_slack_app(ctx, socket_mode=True)
     console.print("creditbot Slack app connecting in Socket Mode")
-    SocketModeHandler(app, ctx.settings.slack_app_token).start()
+    AnsweringSocketModeHandler(app, ctx.settings.slack_app_token).start()
 
 
 @slack.command("deliver-alerts")

@@ -1,20 +1,24 @@
 """The Bolt app factory: one workspace with SLACK_BOT_TOKEN, or many through Slack's OAuth
-install flow with the installations stored in creditbot's database."""
+install flow with the installations stored in creditbot's database.
+
+Listeners run to the end inside `dispatch` (`process_before_response`), so a lazy listener
+starts after its listener is done; Slack is answered earlier, at `ack()`, by the transport
+(bot/slack/answering.py)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot.config import Settings
 from bot.context import AppContext
+from bot.slack.bolt_context import app_context_middleware
 from bot.slack.clients import make_client, oauth_mode
-from bot.slack.deps import KEY
+from bot.slack.errors import report_error
 from bot.slack.installations import installation_store
 from bot.slack.listeners import register_listeners
 
@@ -48,7 +52,7 @@ def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
         "name": "creditbot",
         "signing_secret": settings.slack_signing_secret or "unused-in-socket-mode",
         "request_verification_enabled": not socket_mode,
-        "process_before_response": False,
+        "process_before_response": True,
         "logger": log,
     }
     if oauth_mode(settings):
@@ -77,12 +81,7 @@ def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
             **common,
         )
 
-    creditbot = context
-
-    def attach_context(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
-        context[KEY] = creditbot
-        next()
-
-    app.use(attach_context)
+    app.use(app_context_middleware(context))
     register_listeners(app)
+    app.error(report_error)
     return app
