@@ -109,10 +109,10 @@ def test_install_routes_explain_when_oauth_is_off(slack):
 
 @pytest.fixture
 def run_cli(context, monkeypatch):
-    from bot.cli import common
+    from bot.cli import environment
 
-    common.context.cache_clear()
-    monkeypatch.setattr(common, "context", lambda: context)
+    environment.context.cache_clear()
+    monkeypatch.setattr(environment, "context", lambda: context)
     import bot.cli.slack as slack_cli
 
     monkeypatch.setattr(slack_cli, "context", lambda: context)
