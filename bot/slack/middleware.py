@@ -24,7 +24,7 @@ from bot.slack.replies import acting_user, is_view_submission, tell
 from ledger.accounts import account_for_team
 
 Middleware = Callable[..., BoltResponse | None]
-#: What a refused Home tab pick does besides saying no (puts the tab back as it was).
+#: What a refusal does besides saying no (a refused Home tab pick puts the tab back).
 AfterRefusal = Callable[[BoltContext, WebClient, dict[str, Any]], None]
 
 
@@ -40,10 +40,11 @@ def _stop(ack: Ack) -> BoltResponse:
     return ack.response or ack()
 
 
-def _read_account(context: BoltContext) -> AccountRef | None:
+def _attach_account(context: BoltContext) -> bool:
+    """Put the workspace's account into `context["account"]`; False when it has none."""
     team_id = context.team_id
     if not team_id:
-        return None
+        return False
 
     def read(session: Session) -> AccountRef | None:
         account = account_for_team(session, team_id)
@@ -57,7 +58,10 @@ def _read_account(context: BoltContext) -> AccountRef | None:
             list(account.billing_admins or []),
         )
 
-    return in_transaction(context, read)
+    account = in_transaction(context, read)
+    if account is not None:
+        context[ACCOUNT] = account
+    return account is not None
 
 
 def linked_account(
@@ -70,13 +74,10 @@ def linked_account(
 ) -> BoltResponse | None:
     """The workspace's account into `context["account"]`; a workspace without one is told
     how an operator links it."""
-    account = _read_account(context)
-    if account is None:
-        tell(body, client, respond, blocks.not_linked_message(context.team_id))
-        return _stop(ack)
-    context[ACCOUNT] = account
-    next()
-    return None
+    if _attach_account(context):
+        return next()
+    tell(body, client, respond, blocks.not_linked_message(context.team_id))
+    return _stop(ack)
 
 
 def linked_account_in_modal(field: str) -> Middleware:
@@ -85,13 +86,10 @@ def linked_account_in_modal(field: str) -> Middleware:
     def linked_account_of_modal(
         ack: Ack, context: BoltContext, next: Callable[[], None]
     ) -> BoltResponse | None:
-        account = _read_account(context)
-        if account is None:
-            text = blocks.not_linked_message(context.team_id)["text"]
-            return ack(response_action="errors", errors={field: text})
-        context[ACCOUNT] = account
-        next()
-        return None
+        if _attach_account(context):
+            return next()
+        text = blocks.not_linked_message(context.team_id)["text"]
+        return ack(response_action="errors", errors={field: text})
 
     return linked_account_of_modal
 
@@ -110,8 +108,7 @@ def billing_admin(what: str, *, after_refusal: AfterRefusal | None = None) -> Mi
     ) -> BoltResponse | None:
         account = account_of(context)
         if is_billing_admin(client, account.billing_admins, acting_user(body)):
-            next()
-            return None
+            return next()
         refusal = blocks.refusal_text(what, account.billing_admins)
         if is_view_submission(body):
             return ack(response_action="update", view=blocks.info_modal("Not allowed", refusal))

@@ -116,22 +116,26 @@ def wallet_low(f: AlertFacts) -> Rendered:
     return text, [_top_up(), button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
 
 
-def limit_80(f: AlertFacts) -> Rendered:
+def _agent_settings(f: AlertFacts) -> Button:
+    return button("Agent settings", OPEN_AGENT_SETTINGS, f.agent_value)
+
+
+def _month_spend(f: AlertFacts) -> tuple[int, int, str]:
+    """The agent's month spend, its limit, and both in words."""
     spend, limit = f.get("month_spend", 0), f.get("limit", 0)
-    text = (
-        f":warning: *{f.agent_name}* has used {percent(spend, limit)}% of its monthly limit:"
-        f" {format_credits(spend)} of {credits_text(limit)}."
-    )
-    return text, [button("Agent settings", OPEN_AGENT_SETTINGS, f.agent_value)]
+    return spend, limit, f"{format_credits(spend)} of {credits_text(limit)}"
+
+
+def limit_80(f: AlertFacts) -> Rendered:
+    spend, limit, used = _month_spend(f)
+    text = f":warning: *{f.agent_name}* has used {percent(spend, limit)}% of its monthly limit: {used}."
+    return text, [_agent_settings(f)]
 
 
 def limit_100(f: AlertFacts) -> Rendered:
-    spend, limit = f.get("month_spend", 0), f.get("limit", 0)
-    text = (
-        f":octagonal_sign: *{f.agent_name}* reached its monthly limit:"
-        f" {format_credits(spend)} of {credits_text(limit)}."
-    )
-    return text, [button("Agent settings", OPEN_AGENT_SETTINGS, f.agent_value)]
+    _, _, used = _month_spend(f)
+    text = f":octagonal_sign: *{f.agent_name}* reached its monthly limit: {used}."
+    return text, [_agent_settings(f)]
 
 
 def agent_stopped(f: AlertFacts) -> Rendered:
@@ -140,7 +144,7 @@ def agent_stopped(f: AlertFacts) -> Rendered:
     buttons = [_top_up()]
     if reason in ("plan_exhausted", "monthly_limit") and f.agent_value:
         buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, f.agent_value))
-    buttons.append(button("Agent settings", OPEN_AGENT_SETTINGS, f.agent_value))
+    buttons.append(_agent_settings(f))
     return text, buttons
 
 
