@@ -1,8 +1,10 @@
 """Slack's request URL /slack/events, install and OAuth routes (issue: Slack app).
 
-Bolt's sync `App` does the work; each request is dispatched in Starlette's thread pool so
-the event loop never waits on the database or on Slack. The response leaves as soon as the
-request is acknowledged (bot/slack/answering.py), and the dispatch goes on after it.
+Bolt's sync `App` does the work off the event loop, which never waits on the database or
+on Slack: /slack/events on the Slack app's own threads (a request holds one to the end of
+its listener, so not Starlette's pool, which the agent API's handlers need), the install
+routes in Starlette's pool. /slack/events responds as soon as the request is acknowledged
+(bot/slack/answering.py); the dispatch goes on after it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ def register(app: FastAPI, context: AppContext) -> None:
     missing = configured(context.settings)
     slack: App | None = None if missing else create_slack_app(context)
     app.state.slack_app = slack
-    # Dispatches still at work after Slack got its answer (kept so none is collected).
-    running: set[asyncio.Task[BoltResponse]] = set()
 
     def not_configured() -> Response:
         return JSONResponse(
@@ -48,11 +48,13 @@ def register(app: FastAPI, context: AppContext) -> None:
         def answer(response: BoltResponse) -> None:  # from the dispatching thread, once
             loop.call_soon_threadsafe(lambda: answered.done() or answered.set_result(response))
 
-        work = asyncio.ensure_future(
-            run_in_threadpool(dispatch_answering_on_ack, slack, bolt_request, answer)
+        work = loop.run_in_executor(
+            slack.listener_runner.listener_executor,
+            dispatch_answering_on_ack,
+            slack,
+            bolt_request,
+            answer,
         )
-        running.add(work)
-        work.add_done_callback(running.discard)
         await asyncio.wait({answered, work}, return_when=asyncio.FIRST_COMPLETED)
         # The same answer either way; a dispatch that failed outright raises here.
         response = answered.result() if answered.done() else work.result()

@@ -3,11 +3,13 @@ install flow with the installations stored in creditbot's database.
 
 Listeners run to the end inside `dispatch` (`process_before_response`), so a lazy listener
 starts after its listener is done; Slack is answered earlier, at `ack()`, by the transport
-(bot/slack/answering.py)."""
+(bot/slack/answering.py). Requests over HTTP and lazy listeners run on the app's
+`listener_executor`."""
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "users:read"]
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+#: Slack requests at work at once; each holds a thread from its arrival to the end of its
+#: listener (later ones wait, unacknowledged, so this stays well above what Slack sends).
+WORKER_THREADS = 32
 
 
 def configured(settings: Settings, *, socket_mode: bool = False) -> str | None:
@@ -53,6 +58,7 @@ def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
         "signing_secret": settings.slack_signing_secret or "unused-in-socket-mode",
         "request_verification_enabled": not socket_mode,
         "process_before_response": True,
+        "listener_executor": ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="slack"),
         "logger": log,
     }
     if oauth_mode(settings):
