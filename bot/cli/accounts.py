@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from bot.cli.common import CREDITS, console, run
+from bot.cli.environment import console, run
+from bot.cli.options import CREDITS
 from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings
 from ledger.auto_recharge import auto_recharge as auto_recharge_settings

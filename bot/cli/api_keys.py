@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from bot.cli.common import account_option, console, run
+from bot.cli.environment import console, run
+from bot.cli.options import account_option
 from ledger import api_keys as service
 from ledger.accounts import get_account
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.common import console, context
+from bot.cli.environment import console, context
 
 
 def register(cli: click.Group) -> None:

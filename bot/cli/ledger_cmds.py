@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bot.cli.common import console, run
+from bot.cli.environment import console, run
 from ledger.accounts import get_account
 from ledger.statement import to_csv
 from ledger.verify import verify

@@ -8,7 +8,8 @@ from datetime import datetime
 import click
 from rich.table import Table
 
-from bot.cli.common import _clear_errors, account_option, console, context, run
+from bot.cli.environment import _clear_errors, console, context, run
+from bot.cli.options import account_option
 from ledger.accounts import get_account
 from ledger.cycles import utcnow
 from ledger.recharges import list_recharges

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from bot.cli.common import console, context
+from bot.cli.environment import console, context
 from ledger.cycles import utcnow
 from ledger.db import transaction
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.common import account_option, console, context, run
-from ledger.accounts import set_alert_channel, set_billing_admins
+from bot.cli.accounts import accounts
+from bot.cli.environment import console, context, run
+from bot.cli.options import account_option
+from ledger.accounts import get_account, set_alert_channel, set_billing_admins
 from ledger.slack_workspaces import link_team, release_alerts, unlink_team
 
 
 def register(cli: click.Group) -> None:
-    """Add this part's commands to `cli`."""
-    from bot.cli.accounts import accounts
-
+    """Add this part's commands to `cli` (and to `creditbot accounts`)."""
     accounts.add_command(link)
     accounts.add_command(unlink)
     accounts.add_command(billing_admins)
@@ -45,7 +45,6 @@ def unlink(account_ref: str) -> None:
 def billing_admins(account_ref: str, user_ids: tuple[str, ...]) -> None:
     """Name the Slack users (U...) who may top up and change settings, besides workspace
     admins and owners. No USER_IDS clears the list."""
-    from ledger.accounts import get_account
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
@@ -61,7 +60,6 @@ def billing_admins(account_ref: str, user_ids: tuple[str, ...]) -> None:
 @click.argument("channel_id", required=False)
 def alert_channel(account_ref: str, channel_id: str | None) -> None:
     """Post the account's alerts to CHANNEL_ID (C...); without it, to SLACK_ALERT_CHANNEL."""
-    from ledger.accounts import get_account
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
@@ -85,8 +83,8 @@ def socket() -> None:
     Run it beside `creditbot serve`, which still serves the agent API, the Stripe webhook
     and the scheduler.
     """
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
+    # Imported here: other commands start without loading the Slack app.
+    from bot.slack.answering import AnsweringSocketModeHandler
     from bot.slack.app import configured, create_slack_app
 
     ctx = context()
@@ -95,7 +93,7 @@ def socket() -> None:
         raise click.ClickException(f"Slack is not configured for Socket Mode: {missing}.")
     app = create_slack_app(ctx, socket_mode=True)
     console.print("creditbot Slack app connecting in Socket Mode")
-    SocketModeHandler(app, ctx.settings.slack_app_token).start()
+    AnsweringSocketModeHandler(app, ctx.settings.slack_app_token).start()
 
 
 @slack.command("deliver-alerts")

@@ -6,7 +6,8 @@ import uuid
 
 import click
 
-from bot.cli.common import account_option, console, parse_credits, run
+from bot.cli.environment import console, run
+from bot.cli.options import account_option, parse_credits
 from ledger.accounts import get_account
 from ledger.units import format_credits
 from ledger.wallet import credit_wallet, debit_wallet

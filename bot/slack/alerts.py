@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from bot.slack import blocks
+from bot.slack.clients import client_for_team
+from bot.slack.home import refresh_home_tabs
 from ledger import outbox
 from ledger.cycles import utcnow
 from ledger.db import transaction
@@ -114,8 +116,6 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
     Failed posts stay in the outbox with a backoff (ledger.outbox.mark_failed). Open App
     Home tabs whose balances changed are refreshed afterwards (at most every few seconds).
     """
-    from bot.slack.app import client_for_team
-
     now = now or utcnow()
     due = _claim(context, now)
     by_account: dict[int | None, list[_Due]] = {}
@@ -172,8 +172,6 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
             )
             delivered += 1
     try:
-        from bot.slack.home import refresh_home_tabs
-
         refresh_home_tabs(context, now=now)
     except Exception:  # noqa: BLE001 - a Home refresh never blocks alert delivery
         log.exception("refreshing App Home tabs failed")

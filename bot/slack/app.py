@@ -1,31 +1,28 @@
 """The Bolt app factory: one workspace with SLACK_BOT_TOKEN, or many through Slack's OAuth
-install flow with the installations stored in creditbot's database."""
+install flow with the installations stored in creditbot's database.
+
+Listeners run to the end inside `dispatch` (`process_before_response`), so a lazy listener
+starts after its listener is done; Slack is answered earlier, at `ack()`, by the transport
+(bot/slack/answering.py). Requests over HTTP and lazy listeners run on the app's
+`listener_executor`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.oauth.installation_store.models.installation import Installation
-from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot.config import Settings
 from bot.context import AppContext
-from bot.slack.deps import KEY
-from ledger.db import transaction
-from ledger.slack_workspaces import account_for_install
+from bot.slack.bolt_context import app_context_middleware
+from bot.slack.clients import make_client, oauth_mode
+from bot.slack.errors import report_error
+from bot.slack.installations import installation_store
+from bot.slack.listeners import register_listeners
 
 log = logging.getLogger(__name__)
 
@@ -33,48 +30,9 @@ log = logging.getLogger(__name__)
 BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "users:read"]
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
-#: A rate limit longer than this is left to the outbox's own retry instead of sleeping.
-MAX_RATE_LIMIT_SLEEP = 5
-
-
-class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
-    """Retries a 429 after its Retry-After, unless Slack asks for a long wait."""
-
-    def _can_retry(
-        self, *, state: Any, request: Any, response: Any = None, error: Any = None
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        for key, value in response.headers.items():
-            if key.lower() == "retry-after":
-                raw = value[0] if isinstance(value, list) else value
-                try:
-                    return int(raw) <= MAX_RATE_LIMIT_SLEEP
-                except (TypeError, ValueError):
-                    return False
-        return True
-
-
-def retry_handlers() -> list[RetryHandler]:
-    """slack_sdk retries: dropped connections, 500/503 and short rate limits, once each."""
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=0.3)
-    return [
-        ConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=backoff),
-        ServerErrorRetryHandler(max_retry_count=1, interval_calculator=backoff),
-        ShortRateLimitRetryHandler(max_retry_count=1),
-    ]
-
-
-def make_client(settings: Settings, token: str | None = None) -> WebClient:
-    """A Web API client on SLACK_API_URL (tests point it at a fake Slack)."""
-    base = settings.slack_api_url
-    if not base.endswith("/"):
-        base += "/"
-    return WebClient(token=token, base_url=base, timeout=10, retry_handlers=retry_handlers())
-
-
-def oauth_mode(settings: Settings) -> bool:
-    return bool(settings.slack_client_id and settings.slack_client_secret)
+#: Slack requests at work at once; each holds a thread from its arrival to the end of its
+#: listener (later ones wait, unacknowledged, so this stays well above what Slack sends).
+WORKER_THREADS = 32
 
 
 def configured(settings: Settings, *, socket_mode: bool = False) -> str | None:
@@ -88,45 +46,6 @@ def configured(settings: Settings, *, socket_mode: bool = False) -> str | None:
     return None
 
 
-class CreditbotInstallationStore(SQLAlchemyInstallationStore):
-    """Bolt's SQLAlchemy store on creditbot's database; a workspace installing the app for
-    the first time gets its own account."""
-
-    def __init__(self, client_id: str, context: AppContext) -> None:
-        super().__init__(client_id=client_id, engine=context.engine, logger=log)
-        self._context = context
-
-    def save(self, installation: Installation) -> None:
-        super().save(installation)
-        team_id = installation.team_id
-        if team_id:
-            account, created = transaction(
-                self._context.sessions,
-                lambda s: account_for_install(s, team_id, installation.team_name),
-            )
-            if created:
-                log.info("workspace %s installed: new account %s", team_id, account.id)
-
-
-def installation_store(context: AppContext) -> CreditbotInstallationStore:
-    return CreditbotInstallationStore(context.settings.slack_client_id, context)
-
-
-def client_for_team(context: AppContext, team_id: str | None) -> WebClient | None:
-    """A bot client for the workspace: the one bot token, or the installed workspace's."""
-    settings = context.settings
-    if oauth_mode(settings):
-        if not team_id:
-            return None
-        bot = installation_store(context).find_bot(enterprise_id=None, team_id=team_id)
-        if bot is None or not bot.bot_token:
-            return None
-        return make_client(settings, bot.bot_token)
-    if not settings.slack_bot_token:
-        return None
-    return make_client(settings, settings.slack_bot_token)
-
-
 def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
     """The Bolt app with every creditbot listener. HTTP mode verifies Slack's signature on
     each request; Socket Mode (SLACK_APP_TOKEN) needs no public URL."""
@@ -138,7 +57,8 @@ def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
         "name": "creditbot",
         "signing_secret": settings.slack_signing_secret or "unused-in-socket-mode",
         "request_verification_enabled": not socket_mode,
-        "process_before_response": False,
+        "process_before_response": True,
+        "listener_executor": ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="slack"),
         "logger": log,
     }
     if oauth_mode(settings):
@@ -167,15 +87,7 @@ def create_slack_app(context: AppContext, *, socket_mode: bool = False) -> App:
             **common,
         )
 
-    creditbot = context
-
-    def attach_context(context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
-        context[KEY] = creditbot
-        next()
-
-    app.use(attach_context)
-
-    from bot.slack.listeners import register_listeners
-
+    app.use(app_context_middleware(context))
     register_listeners(app)
+    app.error(report_error)
     return app

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from bot.slack import blocks
-from bot.slack.dashboard import load_dashboard
+from bot.slack.clients import client_for_team
+from bot.slack.dashboard_data import load_dashboard
 from ledger.accounts import account_for_team
 from ledger.cycles import utcnow
 from ledger.db import transaction
@@ -75,8 +76,6 @@ def refresh_home_tabs(
 ) -> int:
     """Re-publish the Home tabs whose content changed since they were last published and
     that were not published in the last `min_interval`. Returns how many were published."""
-    from bot.slack.app import client_for_team
-
     now = now or utcnow()
     rows = transaction(
         context.sessions,

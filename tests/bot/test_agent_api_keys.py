@@ -65,13 +65,13 @@ def test_revoke_needs_a_key_of_this_account(sessions):
 
 
 def test_cli_create_list_revoke(sqlite_url, monkeypatch):
-    from bot.cli import cli, common
+    from bot.cli import cli, environment
     from bot.config import get_settings
     from ledger.db import make_engine, make_session_factory
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     get_settings.cache_clear()
-    common.context.cache_clear()
+    environment.context.cache_clear()
     engine = make_engine(sqlite_url)
     sessions = make_session_factory(engine)
     ids = story(sessions)
@@ -92,7 +92,7 @@ def test_cli_create_list_revoke(sqlite_url, monkeypatch):
         assert unknown.exit_code != 0 and "No API key" in unknown.output
     finally:
         get_settings.cache_clear()
-        common.context.cache_clear()
+        environment.context.cache_clear()
         engine.dispose()
 
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from bot.cli import cli, common
+from bot.cli import cli, environment
 from bot.config import get_settings
 from ledger.db import make_engine
 
@@ -18,7 +18,7 @@ from ledger.db import make_engine
 def run(db_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", db_url)
     get_settings.cache_clear()
-    common.context.cache_clear()
+    environment.context.cache_clear()
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True):
@@ -28,8 +28,8 @@ def run(db_url, monkeypatch):
         return result
 
     yield invoke
-    common.context().engine.dispose()
-    common.context.cache_clear()
+    environment.context().engine.dispose()
+    environment.context.cache_clear()
     get_settings.cache_clear()
 
 

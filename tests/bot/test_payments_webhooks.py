@@ -249,12 +249,12 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
         "PUBLIC_URL": context.settings.public_url,
     }.items():
         monkeypatch.setenv(key, value)
-    from bot.cli import common
+    from bot.cli import environment
     from bot.config import get_settings
 
     get_settings.cache_clear()
-    common.context.cache_clear()
-    monkeypatch.setattr(common.console, "width", 200)
+    environment.context.cache_clear()
+    monkeypatch.setattr(environment.console, "width", 200)
     try:
         runner = CliRunner()
         first = runner.invoke(cli, ["stripe", "reconcile"])
@@ -273,7 +273,7 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
         assert "checkout" in topups.output and "auto_recharge" in topups.output
     finally:
         get_settings.cache_clear()
-        common.context.cache_clear()
+        environment.context.cache_clear()
 
 
 def test_refund_takes_credits_back_and_alerts_the_shortfall(

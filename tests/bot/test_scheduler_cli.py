@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot import stripe as stripe_gateway
-from bot.cli import cli, common
+from bot.cli import cli, environment
 from bot.config import get_settings
 from tests.support.factories import story
 
@@ -19,7 +19,7 @@ def run(monkeypatch, sqlite_url):
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
-    common.context.cache_clear()
+    environment.context.cache_clear()
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -27,7 +27,7 @@ def run(monkeypatch, sqlite_url):
 
     yield invoke
     get_settings.cache_clear()
-    common.context.cache_clear()
+    environment.context.cache_clear()
 
 
 def test_jobs_lists_every_job_before_any_run(run):
@@ -40,7 +40,7 @@ def test_jobs_lists_every_job_before_any_run(run):
 
 
 def test_jobs_run_then_jobs_shows_the_result_and_failures(run, monkeypatch):
-    story(common.context().sessions, now=datetime(2026, 10, 10, tzinfo=UTC), cycle_day=1)
+    story(environment.context().sessions, now=datetime(2026, 10, 10, tzinfo=UTC), cycle_day=1)
     ok = run("jobs", "run", "renewals")
     assert ok.exit_code == 0
     assert "renewals: ok" in ok.output and "renewed in 1 account(s)" in ok.output

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.slack import dashboard
-from bot.slack.dashboard import Card, RechargeAttempt
+from bot.slack import dashboard_data
+from bot.slack.dashboard_data import Card, RechargeAttempt
 from ledger.agents import update_agent
 from ledger.auto_recharge import update_auto_recharge
 from ledger.charges import charge
@@ -101,9 +101,9 @@ def test_balance_shows_auto_recharge_card_and_last_attempt(
         ),
     )
     at = utcnow() - timedelta(days=1)
-    monkeypatch.setattr(dashboard, "saved_card", lambda s, a: Card("visa", "4242"))
+    monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("visa", "4242"))
     monkeypatch.setattr(
-        dashboard,
+        dashboard_data,
         "last_recharge",
         lambda s, a: RechargeAttempt(
             at, "failed", 5000, "card_declined", "Your card was declined.", None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.slack import blocks
-from bot.slack.dashboard import Card, Dashboard, RechargeAttempt
+from bot.slack.dashboard_data import Card, Dashboard, RechargeAttempt
 from ledger.accounts import AgentView, BalanceView
 from ledger.auto_recharge import AutoRecharge
 from ledger.forecast import Forecast

@@ -12,28 +12,12 @@ from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
-from ledger.slack_workspaces import home_view
 from tests.support.slack_harness import *  # noqa: F403
-from tests.support.slack_harness import MEMBER, SECRET, signature, texts
-
-
-def _open_home(slack, fake_slack, user="UADMIN"):
-    before = len(fake_slack.of("views.publish"))  # wait for this opening's publish
-    response = slack.event(
-        {"type": "app_home_opened", "user": user, "channel": "D0001", "tab": "home"}
-    )
-    assert response.status_code == 200
-    published = fake_slack.wait_for("views.publish", count=before + 1)[-1]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # the listener records what it published just after
-        if transaction(slack.context.sessions, lambda s: home_view(s, "T0001", user)) is not None:
-            break
-        time.sleep(0.01)
-    return published
+from tests.support.slack_harness import MEMBER, SECRET, open_home_tab, signature, texts
 
 
 def test_home_tab_shows_the_dashboard_and_alert_picker(slack, fake_slack):
-    published = _open_home(slack, fake_slack)
+    published = open_home_tab(slack, fake_slack)
     assert published.args["user_id"] == "UADMIN"
     view = published.args["view"]
     assert view["type"] == "home"
@@ -52,7 +36,7 @@ def test_home_tab_defaults_to_the_configured_alert_channel(fake_slack, context, 
         settings_for(str(context.engine.url), fake_slack, slack_alert_channel="C0DEFAULT")
     )
     with Server(ctx) as server:
-        published = _open_home(Slack(server.url, fake_slack, ctx), fake_slack)
+        published = open_home_tab(Slack(server.url, fake_slack, ctx), fake_slack)
     picker = next(
         b for b in published.args["view"]["blocks"] if b.get("block_id") == "alert_channel"
     )["accessory"]
@@ -63,7 +47,7 @@ def test_home_tab_defaults_to_the_configured_alert_channel(fake_slack, context, 
 def test_home_tab_is_refreshed_when_balances_change_at_most_every_few_seconds(
     slack, fake_slack, context, ids
 ):
-    _open_home(slack, fake_slack)
+    open_home_tab(slack, fake_slack)
     assert len(fake_slack.of("views.publish")) == 1
     now = utcnow()
     # nothing changed: nothing to publish, however long it has been
@@ -88,7 +72,7 @@ def test_home_tab_is_refreshed_when_balances_change_at_most_every_few_seconds(
 
 
 def test_alert_channel_picker_is_for_billing_admins(slack, fake_slack, context, ids):
-    _open_home(slack, fake_slack, user=MEMBER)
+    open_home_tab(slack, fake_slack, user=MEMBER)
     slack.click("home_alert_channel", user=MEMBER, view={"type": "home", "id": "VHOME"}, block_id="alert_channel",
                 extra={"type": "conversations_select", "selected_conversation": "C0NEW"})  # fmt: skip
     [refusal] = fake_slack.wait_for("views.open")

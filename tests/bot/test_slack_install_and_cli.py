@@ -4,6 +4,7 @@ channel, Socket Mode."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import httpx
@@ -17,7 +18,14 @@ from ledger.accounts import account_for_team, get_account, set_alert_channel
 from ledger.charges import charge
 from ledger.db import transaction
 from tests.support.slack_harness import *  # noqa: F403
-from tests.support.slack_harness import Server, Slack, response_posts, settings_for, texts
+from tests.support.slack_harness import (
+    Server,
+    Slack,
+    buttons,
+    response_posts,
+    settings_for,
+    texts,
+)
 
 
 @pytest.fixture
@@ -100,10 +108,10 @@ def test_install_routes_explain_when_oauth_is_off(slack):
 
 @pytest.fixture
 def run_cli(context, monkeypatch):
-    from bot.cli import common
+    from bot.cli import environment
 
-    common.context.cache_clear()
-    monkeypatch.setattr(common, "context", lambda: context)
+    environment.context.cache_clear()
+    monkeypatch.setattr(environment, "context", lambda: context)
     import bot.cli.slack as slack_cli
 
     monkeypatch.setattr(slack_cli, "context", lambda: context)
@@ -154,9 +162,9 @@ def test_slack_socket_needs_an_app_token_and_starts_socket_mode(run_cli, context
         def start(self):
             started.append("started")
 
-    import slack_bolt.adapter.socket_mode as socket_mode
+    import bot.slack.answering as answering
 
-    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeHandler)
+    monkeypatch.setattr(answering, "AnsweringSocketModeHandler", FakeHandler)
     context.settings.slack_app_token = "xapp-1-test"
     result = run_cli("slack", "socket")
     assert result.exit_code == 0, result.output
@@ -173,3 +181,35 @@ def test_slack_deliver_alerts_command(run_cli, context, ids, fake_slack):
     )
     result = run_cli("slack", "deliver-alerts")
     assert result.exit_code == 0 and "3 alert(s) delivered" in result.output
+
+
+def test_socket_mode_acknowledges_before_asking_slack_anything(context, fake_slack, ids):
+    """In Socket Mode too, the envelope is acknowledged first: the admin check (users.info)
+    and the answer on the response_url come after it."""
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from bot.slack.answering import AnsweringSocketModeHandler
+    from bot.slack.app import create_slack_app
+
+    context.settings.slack_app_token = "xapp-1-test"
+    handler = AnsweringSocketModeHandler(create_slack_app(context, socket_mode=True), "xapp-1-test")
+    acks = []
+
+    class Socket:  # what creditbot sends back on the WebSocket
+        logger = logging.getLogger("test.socket")
+
+        def send_socket_mode_response(self, response):
+            asked = [c.method for c in fake_slack.calls if c.method != "auth.test"]  # Bolt's
+            acks.append((response.envelope_id, asked))
+
+    response_url = fake_slack.response_url("socket")
+    command = {"team_id": "T0001", "user_id": "UOWNER", "command": "/topup", "text": "50",
+               "channel_id": "C0GENERAL", "response_url": response_url, "trigger_id": "t.1"}  # fmt: skip
+    try:
+        handler.handle(Socket(), SocketModeRequest("slash_commands", "env1", command))
+    finally:
+        handler.client.close()
+    assert acks == [("env1", [])]  # nothing asked of Slack yet when the envelope was acked
+    [reply] = response_posts(fake_slack, response_url)
+    assert "Pay $50.00" in buttons(reply["blocks"])
+    assert [c.args["user"] for c in fake_slack.of("users.info")] == ["UOWNER"]

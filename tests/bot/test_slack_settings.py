@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from bot import stripe as stripe_gateway
-from bot.slack import dashboard
-from bot.slack.dashboard import Card
+from bot.slack import dashboard_data
+from bot.slack.dashboard_data import Card
 from ledger.agents import update_agent
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Agent
 from ledger.units import credits
 from tests.support.slack_harness import *  # noqa: F403
-from tests.support.slack_harness import MEMBER, OWNER, buttons, texts
+from tests.support.slack_harness import MEMBER, OWNER, buttons, open_home_tab, texts
 
 
 def _account(context, ids):
@@ -69,7 +69,7 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
 
 
 def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch):
-    monkeypatch.setattr(dashboard, "saved_card", lambda s, a: Card("mastercard", "4444"))
+    monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("mastercard", "4444"))
     view = _open_auto_recharge(slack, fake_slack)
     assert "Card: *Mastercard •••• 4444*" in texts(view["blocks"])
     body = slack.submit(
@@ -259,3 +259,32 @@ def test_buttons_from_the_home_tab_refuse_in_a_modal(slack, fake_slack):
     [opened] = fake_slack.wait_for("views.open")
     assert opened.args["view"]["title"]["text"] == "Not allowed"
     assert "Only billing admins can top up the wallet" in texts(opened.args["view"]["blocks"])
+
+
+# -- the Home tab after a save ------------------------------------------------------------
+
+
+def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, ids):
+    """Someone looking at the Home tab while saving a modal sees the change without
+    reopening the tab (it is published after the modal is answered)."""
+    open_home_tab(slack, fake_slack)
+    view = _open_auto_recharge(slack, fake_slack)
+    body = slack.submit(
+        view, {"enabled": "on", "threshold": "10", "amount": "50", "monthly_cap": "200"}
+    ).json()
+    assert body["response_action"] == "update"
+    [_, published] = fake_slack.wait_for("views.publish", count=2)
+    assert published.args["user_id"] == "UADMIN"
+    assert (
+        "*Auto-recharge:* on: when the wallet drops below $10.00, add $50.00 (at most $200.00 a month)"
+        in texts(published.args["view"]["blocks"])
+    )
+
+    view = _open_agents(slack, fake_slack)
+    body = slack.submit(view, {"behaviour": "use_balance", "limit": "1,500"}).json()
+    assert body["response_action"] == "update"
+    published = fake_slack.wait_for("views.publish", count=3)[-1]
+    assert (
+        "*A*: :large_green_circle: active\n0 of 1,500 credits this month (0%) · Use the wallet when plan credits run out"
+        in texts(published.args["view"]["blocks"])
+    )

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from bot import stripe as stripe_gateway
-from bot.slack import dashboard
-from bot.slack.dashboard import Card
+from bot.slack import dashboard_data
+from bot.slack.dashboard_data import Card
 from ledger.accounts import set_billing_admins
 from ledger.db import transaction
 from ledger.models import Account
@@ -41,7 +41,7 @@ def gateway(monkeypatch):
 
 @pytest.fixture
 def card(monkeypatch):
-    monkeypatch.setattr(dashboard, "saved_card", lambda s, a: Card("visa", "4242"))
+    monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("visa", "4242"))
 
 
 def _wallet(context, account_id):

@@ -20,6 +20,8 @@ import uvicorn
 from bot.config import Settings
 from bot.context import AppContext, build_context
 from bot.http.app import create_app
+from ledger.db import transaction
+from ledger.slack_workspaces import home_view
 from tests.support.factories import story
 from tests.support.fake_slack import FakeSlack
 
@@ -239,6 +241,23 @@ def response_posts(fake: FakeSlack, response_url: str, count: int = 1) -> list[d
         if time.monotonic() > deadline:
             raise AssertionError(f"no response posted to {response_url}")
         time.sleep(0.01)
+
+
+def open_home_tab(slack: Slack, fake: FakeSlack, user: str = ADMIN) -> Any:
+    """`user` opens the App Home tab; returns Slack's views.publish call once creditbot has
+    also recorded what it published (what later refreshes compare with)."""
+    before = len(fake.of("views.publish"))  # wait for this opening's publish
+    response = slack.event(
+        {"type": "app_home_opened", "user": user, "channel": "D0001", "tab": "home"}
+    )
+    assert response.status_code == 200
+    published = fake.wait_for("views.publish", count=before + 1)[-1]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the listener records what it published just after
+        if transaction(slack.context.sessions, lambda s: home_view(s, TEAM, user)) is not None:
+            break
+        time.sleep(0.01)
+    return published
 
 
 def texts(blocks: list[dict[str, Any]]) -> str:

@@ -6,9 +6,14 @@ Nothing here talks to Slack or the database, so each builder is tested on its ow
 
 from __future__ import annotations
 
-from bot.slack.blocks.alerts import (
-    alert_message,
+from bot.slack.blocks.agent_modal import (
+    agent_block_ids,
+    agent_modal,
+    agent_saved_text,
+    no_agents_text,
 )
+from bot.slack.blocks.alerts import alert_message
+from bot.slack.blocks.auto_recharge_modal import auto_recharge_modal, auto_recharge_saved_text
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
@@ -59,14 +64,6 @@ from bot.slack.blocks.dashboard import (
     dashboard_summary,
     forecast_text,
     home_view,
-)
-from bot.slack.blocks.settings import (
-    agent_block_ids,
-    agent_modal,
-    agent_saved_text,
-    auto_recharge_modal,
-    auto_recharge_saved_text,
-    no_agents_text,
 )
 from bot.slack.blocks.topup import (
     charge_confirm,

@@ -1,8 +1,11 @@
-"""Channel alerts, one per outbox kind, with their buttons."""
+"""Channel alerts: one renderer per `ledger.outbox.Alert` kind, each giving the alert's
+text and its buttons; `alert_message` wraps them into the message Slack receives."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,19 +30,219 @@ from bot.slack.blocks.base import (
 from ledger.outbox import Alert
 from ledger.units import format_credits, format_money
 
-
-def _payload_money(payload: dict[str, Any], currency: str) -> str | None:
-    for key in ("amount_minor", "amount"):
-        if isinstance(payload.get(key), int):
-            return format_money(payload[key], payload.get("currency") or currency)
-    return None
+Button = dict[str, Any]
 
 
-def _payload_credits(payload: dict[str, Any]) -> str | None:
-    for key in ("credits", "credited", "milli_credits"):
-        if isinstance(payload.get(key), int):
-            return credits_text(payload[key])
-    return None
+@dataclass(frozen=True)
+class AlertFacts:
+    """An outbox alert's payload and the account facts its text needs."""
+
+    payload: dict[str, Any]
+    currency: str
+    timezone: str
+    next_renewal_at: datetime | None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.payload.get(key, default)
+
+    @property
+    def agent_name(self) -> str:
+        return self.payload.get("agent_name", "An agent")
+
+    @property
+    def agent_value(self) -> str | None:
+        """The agent's id as a button value, when the payload names one."""
+        return str(self.payload["agent_id"]) if self.payload.get("agent_id") else None
+
+    @property
+    def renewal_text(self) -> str:
+        if not self.next_renewal_at:
+            return ""
+        return f" Next renewal: {day_text(self.next_renewal_at, self.timezone)}."
+
+    @property
+    def money(self) -> str | None:
+        """The payment's amount, when the payload carries one."""
+        for key in ("amount_minor", "amount"):
+            if isinstance(self.payload.get(key), int):
+                return format_money(
+                    self.payload[key], self.payload.get("currency") or self.currency
+                )
+        return None
+
+    @property
+    def credits(self) -> str | None:
+        """The credits a payment added, when the payload carries them."""
+        for key in ("credits", "credited", "milli_credits"):
+            if isinstance(self.payload.get(key), int):
+                return credits_text(self.payload[key])
+        return None
+
+
+#: An alert's text (mrkdwn) and its buttons.
+Rendered = tuple[str, list[Button]]
+
+
+def _top_up() -> Button:
+    return button("Top up", OPEN_TOPUP, style="primary")
+
+
+def _fix_payment(url: object) -> Button:
+    return button("Fix the payment", OPEN_LINK, url=str(url), style="primary")
+
+
+def plan_low(f: AlertFacts) -> Rendered:
+    left, grant = f.get("plan_balance", 0), f.get("plan_grant") or 0
+    text = (
+        f":warning: Plan credits are running low: {format_credits(left)}"
+        f" of {credits_text(grant)} left ({percent(left, grant)}%).{f.renewal_text}"
+    )
+    return text, [_top_up()]
+
+
+def plan_exhausted(f: AlertFacts) -> Rendered:
+    text = (
+        ":no_entry: Plan credits are used up. Agents set to Stop pause until the renewal;"
+        f" agents set to Use balance draw on the wallet.{f.renewal_text}"
+    )
+    return text, [_top_up(), button("Agent settings", OPEN_AGENT_SETTINGS)]
+
+
+def wallet_low(f: AlertFacts) -> Rendered:
+    text = (
+        f":warning: The wallet is low: {credits_text(f.get('wallet_balance', 0))} left"
+        f" (alert below {credits_text(f.get('threshold', 0))})."
+    )
+    return text, [_top_up(), button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
+
+
+def _agent_settings(f: AlertFacts) -> Button:
+    return button("Agent settings", OPEN_AGENT_SETTINGS, f.agent_value)
+
+
+def _month_spend(f: AlertFacts) -> tuple[int, int, str]:
+    """The agent's month spend, its limit, and both in words."""
+    spend, limit = f.get("month_spend", 0), f.get("limit", 0)
+    return spend, limit, f"{format_credits(spend)} of {credits_text(limit)}"
+
+
+def limit_80(f: AlertFacts) -> Rendered:
+    spend, limit, used = _month_spend(f)
+    text = f":warning: *{f.agent_name}* has used {percent(spend, limit)}% of its monthly limit: {used}."
+    return text, [_agent_settings(f)]
+
+
+def limit_100(f: AlertFacts) -> Rendered:
+    _, _, used = _month_spend(f)
+    text = f":octagonal_sign: *{f.agent_name}* reached its monthly limit: {used}."
+    return text, [_agent_settings(f)]
+
+
+def agent_stopped(f: AlertFacts) -> Rendered:
+    reason = f.get("reason") or ""
+    text = f":red_circle: *{f.agent_name}* stopped: {STOP_REASONS.get(reason, reason)}."
+    buttons = [_top_up()]
+    if reason in ("plan_exhausted", "monthly_limit") and f.agent_value:
+        buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, f.agent_value))
+    buttons.append(_agent_settings(f))
+    return text, buttons
+
+
+def agent_resumed(f: AlertFacts) -> Rendered:
+    was = f.get("previous_reason") or ""
+    cause = RESUME_CAUSES.get(f.get("cause") or "", f.get("cause") or "its reason cleared")
+    text = (
+        f":large_green_circle: *{f.agent_name}* resumed: {cause}"
+        f" (it had stopped because {STOP_REASONS.get(was, was)})."
+    )
+    return text, []
+
+
+def topup_received(f: AlertFacts) -> Rendered:
+    text = ":moneybag: Top-up received"
+    text += f": {f.money}" if f.money else ""
+    text += f", {f.credits} added to the wallet." if f.credits else "."
+    by = f.get("requested_by")
+    if isinstance(by, str) and by[:1] in ("U", "W"):
+        how = " with the saved card" if f.get("source") == "saved_card" else ""
+        text += f" Paid{how} by <@{by}>."
+    if isinstance(f.get("wallet_balance"), int):
+        text += f" The wallet now holds {credits_text(f.get('wallet_balance'))}."
+    return text, []
+
+
+def recharge_succeeded(f: AlertFacts) -> Rendered:
+    text = ":white_check_mark: Auto-recharge succeeded"
+    text += f": {f.money}" if f.money else ""
+    text += f" ({f.credits})." if f.credits else "."
+    return text, []
+
+
+def recharge_failed(f: AlertFacts) -> Rendered:
+    reason = f.get("reason") or ""
+    of = f" of {f.money}" if f.money else ""
+    text = (
+        f":x: Auto-recharge{of} failed: {RECHARGE_REASONS.get(reason, reason or 'unknown reason')}"
+    )
+    text += f" ({f.get('message')})." if f.get("message") else "."
+    if f.get("fix_url"):
+        buttons = [_fix_payment(f.get("fix_url"))]
+    else:
+        buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
+    return text, [*buttons, _top_up()]
+
+
+def auto_recharge_paused(f: AlertFacts) -> Rendered:
+    failures = f.get("failures") if isinstance(f.get("failures"), int) else 3
+    reason = RECHARGE_REASONS.get(f.get("reason") or "", f.get("reason"))
+    text = f":pause_button: Auto-recharge paused itself after {failures} failed attempts in a row"
+    text += f" (the last: {reason})." if reason else "."
+    text += " Fix the card, then save the auto-recharge settings to turn it back on."
+    buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE), _top_up()]
+    if f.get("fix_url"):
+        buttons.insert(0, _fix_payment(f.get("fix_url")))
+    return text, buttons
+
+
+def refund_shortfall(f: AlertFacts) -> Rendered:
+    short = f.get("shortfall") or f.get("refund_shortfall") or 0
+    text = (
+        f":warning: A refunded top-up took back more than the wallet held:"
+        f" {credits_text(short) if isinstance(short, int) else short} could not be taken back."
+    )
+    return text, []
+
+
+def cycle_renewed(f: AlertFacts) -> Rendered:
+    nxt = f.get("next_renewal_at")
+    nxt_text = f" Next renewal: {day_text(datetime.fromisoformat(nxt), f.timezone)}." if nxt else ""
+    text = (
+        f":arrows_counterclockwise: New cycle: {credits_text(f.get('granted', 0))} of plan credits"
+        f" granted ({credits_text(f.get('expired', 0))} left from the last cycle expired).{nxt_text}"
+    )
+    return text, []
+
+
+RENDERERS: dict[Alert, Callable[[AlertFacts], Rendered]] = {
+    Alert.PLAN_LOW: plan_low,
+    Alert.PLAN_EXHAUSTED: plan_exhausted,
+    Alert.WALLET_LOW: wallet_low,
+    Alert.LIMIT_80: limit_80,
+    Alert.LIMIT_100: limit_100,
+    Alert.AGENT_STOPPED: agent_stopped,
+    Alert.AGENT_RESUMED: agent_resumed,
+    Alert.TOPUP_RECEIVED: topup_received,
+    Alert.RECHARGE_SUCCEEDED: recharge_succeeded,
+    Alert.RECHARGE_FAILED: recharge_failed,
+    Alert.AUTO_RECHARGE_PAUSED: auto_recharge_paused,
+    Alert.REFUND_SHORTFALL: refund_shortfall,
+    Alert.CYCLE_RENEWED: cycle_renewed,
+}
+
+
+def unknown_kind(kind: str) -> Rendered:
+    """A kind this version cannot render (written by a newer one): said plainly."""
+    return f"{kind.removeprefix('alert.').replace('_', ' ').capitalize()}.", []
 
 
 def alert_message(
@@ -52,107 +255,9 @@ def alert_message(
     next_renewal_at: datetime | None,
 ) -> Message:
     """The channel message for one outbox alert: text fallback, blocks and buttons."""
-    p = payload
-    name = p.get("agent_name", "An agent")
-    renewal = f" Next renewal: {day_text(next_renewal_at, timezone)}." if next_renewal_at else ""
-    top_up = button("Top up", OPEN_TOPUP, style="primary")
-    agent_value = str(p["agent_id"]) if p.get("agent_id") else None
-    buttons: list[dict[str, Any]] = []
-    if kind == Alert.PLAN_LOW:
-        grant = p.get("plan_grant") or 0
-        text = (
-            f":warning: Plan credits are running low: {format_credits(p.get('plan_balance', 0))}"
-            f" of {credits_text(grant)} left ({percent(p.get('plan_balance', 0), grant)}%).{renewal}"
-        )
-        buttons = [top_up]
-    elif kind == Alert.PLAN_EXHAUSTED:
-        text = (
-            ":no_entry: Plan credits are used up. Agents set to Stop pause until the renewal;"
-            f" agents set to Use balance draw on the wallet.{renewal}"
-        )
-        buttons = [top_up, button("Agent settings", OPEN_AGENT_SETTINGS)]
-    elif kind == Alert.WALLET_LOW:
-        text = (
-            f":warning: The wallet is low: {credits_text(p.get('wallet_balance', 0))} left"
-            f" (alert below {credits_text(p.get('threshold', 0))})."
-        )
-        buttons = [top_up, button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
-    elif kind in (Alert.LIMIT_80, Alert.LIMIT_100):
-        spend, limit = p.get("month_spend", 0), p.get("limit", 0)
-        if kind == Alert.LIMIT_80:
-            text = f":warning: *{name}* has used {percent(spend, limit)}% of its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
-        else:
-            text = f":octagonal_sign: *{name}* reached its monthly limit: {format_credits(spend)} of {credits_text(limit)}."
-        buttons = [button("Agent settings", OPEN_AGENT_SETTINGS, agent_value)]
-    elif kind == Alert.AGENT_STOPPED:
-        reason = p.get("reason") or ""
-        text = f":red_circle: *{name}* stopped: {STOP_REASONS.get(reason, reason)}."
-        buttons = [top_up]
-        if reason in ("plan_exhausted", "monthly_limit") and agent_value:
-            buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, agent_value))
-        buttons.append(button("Agent settings", OPEN_AGENT_SETTINGS, agent_value))
-    elif kind == Alert.AGENT_RESUMED:
-        was = p.get("previous_reason") or ""
-        cause = RESUME_CAUSES.get(p.get("cause") or "", p.get("cause") or "its reason cleared")
-        text = f":large_green_circle: *{name}* resumed: {cause} (it had stopped because {STOP_REASONS.get(was, was)})."
-    elif kind == Alert.TOPUP_RECEIVED:
-        money = _payload_money(p, currency)
-        credits = _payload_credits(p)
-        text = ":moneybag: Top-up received"
-        text += f": {money}" if money else ""
-        text += f", {credits} added to the wallet." if credits else "."
-        by = p.get("requested_by")
-        if isinstance(by, str) and by[:1] in ("U", "W"):
-            how = " with the saved card" if p.get("source") == "saved_card" else ""
-            text += f" Paid{how} by <@{by}>."
-        if isinstance(p.get("wallet_balance"), int):
-            text += f" The wallet now holds {credits_text(p['wallet_balance'])}."
-    elif kind == Alert.RECHARGE_SUCCEEDED:
-        money = _payload_money(p, currency)
-        credits = _payload_credits(p)
-        text = ":white_check_mark: Auto-recharge succeeded"
-        text += f": {money}" if money else ""
-        text += f" ({credits})." if credits else "."
-    elif kind == Alert.RECHARGE_FAILED:
-        reason = p.get("reason") or ""
-        money = _payload_money(p, currency)
-        text = f":x: Auto-recharge{' of ' + money if money else ''} failed: {RECHARGE_REASONS.get(reason, reason or 'unknown reason')}"
-        text += f" ({p['message']})." if p.get("message") else "."
-        if p.get("fix_url"):
-            buttons = [button("Fix the payment", OPEN_LINK, url=str(p["fix_url"]), style="primary")]
-        else:
-            buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
-        buttons.append(top_up)
-    elif kind == Alert.AUTO_RECHARGE_PAUSED:
-        failures = p.get("failures") if isinstance(p.get("failures"), int) else 3
-        reason = RECHARGE_REASONS.get(p.get("reason") or "", p.get("reason"))
-        text = (
-            f":pause_button: Auto-recharge paused itself after {failures} failed attempts in a row"
-        )
-        text += f" (the last: {reason})." if reason else "."
-        text += " Fix the card, then save the auto-recharge settings to turn it back on."
-        buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE), top_up]
-        if p.get("fix_url"):
-            buttons.insert(
-                0, button("Fix the payment", OPEN_LINK, url=str(p["fix_url"]), style="primary")
-            )
-    elif kind == Alert.REFUND_SHORTFALL:
-        short = p.get("shortfall") or p.get("refund_shortfall") or 0
-        text = (
-            f":warning: A refunded top-up took back more than the wallet held:"
-            f" {credits_text(short) if isinstance(short, int) else short} could not be taken back."
-        )
-    elif kind == Alert.CYCLE_RENEWED:
-        nxt = p.get("next_renewal_at")
-        nxt_text = (
-            f" Next renewal: {day_text(datetime.fromisoformat(nxt), timezone)}." if nxt else ""
-        )
-        text = (
-            f":arrows_counterclockwise: New cycle: {credits_text(p.get('granted', 0))} of plan credits granted"
-            f" ({credits_text(p.get('expired', 0))} left from the last cycle expired).{nxt_text}"
-        )
-    else:
-        text = f"{kind.removeprefix('alert.').replace('_', ' ').capitalize()}."
+    render = RENDERERS.get(kind)  # an Alert is a str, so the outbox's kind finds it
+    facts = AlertFacts(payload, currency, timezone, next_renewal_at)
+    text, buttons = render(facts) if render else unknown_kind(kind)
     plain = f"[{account_name}] " + _strip_marks(text)
     blocks = [section(text), context_block(f"creditbot · {account_name}")]
     if buttons:

@@ -29,7 +29,7 @@ from bot.slack.blocks.base import (
     percent,
     section,
 )
-from bot.slack.dashboard import Dashboard
+from bot.slack.dashboard_data import Dashboard
 from ledger.accounts import AgentView
 from ledger.units import format_credits, format_money
 

@@ -21,7 +21,7 @@ from bot.slack.blocks.base import (
     credits_text,
     section,
 )
-from bot.slack.dashboard import Card
+from bot.slack.dashboard_data import Card
 from ledger.units import MILLI, currency_exponent, format_money
 
 

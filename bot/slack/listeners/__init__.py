@@ -1,5 +1,6 @@
-"""Bolt listeners grouped by kind, as in Slack's bolt-python starter template. Each one
-acknowledges first, calls one ledger service, then renders."""
+"""Bolt listeners grouped by kind, as in Slack's bolt-python starter template: each folder
+registers its own. A listener parses what Slack sent, calls the ledger, and renders; the
+acknowledgement and who may do what are its middleware (bot/slack/middleware.py)."""
 
 from __future__ import annotations
 

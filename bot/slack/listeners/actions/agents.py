@@ -5,30 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot.slack import blocks
-from bot.slack.deps import guarded, require_account, require_admin, run, tell
-from bot.slack.listeners.common import agent_modal_for, agents_of
-from ledger.agents import update_agent
+from bot.slack.bolt_context import account_of, in_transaction
+from bot.slack.listeners.modals import agent_modal_for, agents_of
+from bot.slack.replies import tell
+from ledger.agents import get_agent, update_agent
 
 
-@guarded
 def open_agent_settings(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
     client: WebClient,
     context: BoltContext,
     respond: Respond,
 ) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(
-        account, body, client, respond, "change agent settings"
-    ):
-        return
+    """The modal on the agent whose Settings button was pressed (the first one otherwise)."""
+    account = account_of(context)
     agents = agents_of(context, account.id)
     if not agents:
         tell(body, client, respond, blocks.info_message(blocks.no_agents_text()))
@@ -37,14 +33,11 @@ def open_agent_settings(
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-@guarded
 def agent_selected(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    ack()
-    account = require_account(context, body, client, None)
-    if account is None:
-        return
+    """Another agent chosen in the modal: the modal shows that agent's settings."""
+    account = account_of(context)
     agents = agents_of(context, account.id)
     selected = (action.get("selected_option") or {}).get("value")
     view = body["view"]
@@ -55,31 +48,23 @@ def agent_selected(
     )
 
 
-@guarded
 def use_balance(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
     client: WebClient,
     context: BoltContext,
     respond: Respond,
 ) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(
-        account, body, client, respond, "change agent settings"
-    ):
-        return
+    """Switch the alert's agent to draw on the wallet; it resumes if the wallet has credits."""
+    account = account_of(context)
     ref = action.get("value") or ""
 
-    def work(session: Any) -> tuple[str, str, int | None, bool, str | None]:
-        from ledger.agents import get_agent
-
+    def save(session: Session) -> tuple[str, str, int | None, bool, str | None]:
         was = get_agent(session, account.id, ref).stop_reason
         agent, resumed = update_agent(session, account.id, ref, behaviour="use_balance")
         return agent.name, agent.behaviour, agent.monthly_limit, resumed, was
 
-    name, behaviour, limit, resumed, was = run(context, work)
+    name, behaviour, limit, resumed, was = in_transaction(context, save)
     text = blocks.agent_saved_text(name, behaviour, limit, resumed, was)
     if not resumed and was:
         text += f"\n{name} is still stopped: the wallet has no credits to use. Top up to resume it."

@@ -4,36 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, BoltContext
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
-from bot.slack.deps import app_context, guarded, require_account, require_admin, run, user_id
+from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.home import publish_home
+from bot.slack.replies import acting_user
 from ledger.accounts import set_alert_channel
 from ledger.slack_workspaces import release_alerts
 
 
-@guarded
+def put_back_home_tab(context: BoltContext, client: WebClient, body: dict[str, Any]) -> None:
+    """After a refused pick: the picker shows the channel that is really set."""
+    publish_home(app_context(context), client, context.team_id, acting_user(body))
+
+
 def alert_channel_picked(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    ack()
-    account = require_account(context, body, client, None)
-    if account is None:
-        return
-    who = user_id(body)
-    if not require_admin(account, body, client, None, "choose the alert channel"):
-        publish_home(app_context(context), client, context.team_id, who)  # undo the pick
-        return
+    """Alerts go to the picked channel from now on, waiting ones included; the bot says so
+    there, or explains on the tab why it cannot post there."""
+    account = account_of(context)
+    who = acting_user(body)
     channel = action.get("selected_conversation")
 
     def save(session: Session) -> None:
         set_alert_channel(session, account.id, channel)
         release_alerts(session, account.id)
 
-    run(context, save)
+    in_transaction(context, save)
     notice = f":white_check_mark: Alerts now go to <#{channel}>."
     try:
         client.chat_postMessage(

@@ -1,39 +1,35 @@
-"""Top up, Pay $X (a Stripe Checkout page made when pressed) and Charge card (admins,
-after Slack's confirm dialog)."""
+"""Top up (opens the modal), Pay $X (a Stripe Checkout page, made when pressed) and Charge
+card (after Slack's confirm dialog)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import stripe as stripe_gateway
 from bot.slack import blocks
-from bot.slack.deps import app_context, guarded, require_account, require_admin, run, tell, user_id
-from bot.slack.listeners.common import card_of, open_topup_modal
+from bot.slack.bolt_context import account_of, app_context, in_transaction
+from bot.slack.dashboard_data import card_of
+from bot.slack.listeners.modals import open_topup_modal
+from bot.slack.replies import acting_user, tell
 from ledger.accounts import get_account
 from ledger.topups import check_topup
 from ledger.units import format_money
 
 
-@guarded
-def open_topup(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(account, body, client, respond, "top up the wallet"):
-        return
-    open_topup_modal(context, client, body["trigger_id"], account.id)
+def open_topup(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    open_topup_modal(context, client, body["trigger_id"], account_of(context).id)
 
 
 def _amount(
     context: BoltContext, account_id: int, action: dict[str, Any]
 ) -> tuple[int, str | None]:
+    """The button's amount, checked again (the limits may have changed), and its key."""
     value = json.loads(action.get("value") or "{}")
-    minor = run(
+    minor = in_transaction(
         context, lambda s: check_topup(get_account(s, account_id), int(value["amount_minor"]))
     )
     return minor, value.get("key")
@@ -52,65 +48,42 @@ def _show(
         tell(body, client, respond, message, replace=True)
 
 
-@guarded
 def pay(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
     client: WebClient,
     context: BoltContext,
     respond: Respond,
 ) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(account, body, client, respond, "top up the wallet"):
-        return
+    account = account_of(context)
     minor, _ = _amount(context, account.id, action)
     amount = format_money(minor, account.currency)
     try:
         url = stripe_gateway.create_topup_checkout(
-            app_context(context), account.id, minor, user_id(body)
+            app_context(context), account.id, minor, acting_user(body)
         )
     except Exception as exc:  # noqa: BLE001 - any Stripe failure is told, not swallowed
-        _show(
-            body,
-            client,
-            respond,
-            "Top up",
-            blocks.error_message(
-                f"Could not open the payment page for {amount}: {blocks.failure_reason(exc)}"
-            ),
-        )
-        return
-    _show(body, client, respond, "Top up", blocks.checkout_ready_message(amount, url))
+        reason = blocks.failure_reason(exc)
+        message = blocks.error_message(f"Could not open the payment page for {amount}: {reason}")
+    else:
+        message = blocks.checkout_ready_message(amount, url)
+    _show(body, client, respond, "Top up", message)
 
 
-@guarded
 def charge_card(
-    ack: Ack,
     body: dict[str, Any],
     action: dict[str, Any],
     client: WebClient,
     context: BoltContext,
     respond: Respond,
 ) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(
-        account, body, client, respond, "charge the saved card"
-    ):
-        return
+    account = account_of(context)
     minor, key = _amount(context, account.id, action)
     amount = format_money(minor, account.currency)
-    card = card_of(context, account.id)
+    card = card_of(app_context(context), account.id)
     if card is None:
-        _show(
-            body,
-            client,
-            respond,
-            "Top up",
-            blocks.error_message("No card is saved any more: use Pay instead."),
-        )
+        message = blocks.error_message("No card is saved any more: use Pay instead.")
+        _show(body, client, respond, "Top up", message)
         return
     try:
         result = stripe_gateway.charge_saved_card(
@@ -118,23 +91,11 @@ def charge_card(
             account.id,
             minor,
             key or f"slack-topup:{body.get('trigger_id')}",
-            user_id(body),
+            acting_user(body),
         )
-    except Exception as exc:  # noqa: BLE001
-        _show(
-            body,
-            client,
-            respond,
-            "Top up",
-            blocks.error_message(
-                f"Charging {amount} to {card.label} failed: {blocks.failure_reason(exc)}"
-            ),
-        )
-        return
-    _show(
-        body,
-        client,
-        respond,
-        "Top up",
-        blocks.info_message(blocks.charge_started_text(amount, card, result)),
-    )
+    except Exception as exc:  # noqa: BLE001 - any Stripe failure is told, not swallowed
+        reason = blocks.failure_reason(exc)
+        message = blocks.error_message(f"Charging {amount} to {card.label} failed: {reason}")
+    else:
+        message = blocks.info_message(blocks.charge_started_text(amount, card, result))
+    _show(body, client, respond, "Top up", message)

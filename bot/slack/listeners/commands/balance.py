@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt import Ack, BoltContext, Respond
-from slack_sdk import WebClient
+from slack_bolt import BoltContext, Respond
 
 from bot.slack import blocks
-from bot.slack.dashboard import load_dashboard
-from bot.slack.deps import app_context, guarded, require_account
+from bot.slack.bolt_context import account_of, app_context
+from bot.slack.dashboard_data import load_dashboard
 
 
-@guarded
-def balance_command(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None:
-        return
-    dashboard = load_dashboard(app_context(context), account.id)
+def balance_command(context: BoltContext, respond: Respond) -> None:
+    dashboard = load_dashboard(app_context(context), account_of(context).id)
     respond(response_type="ephemeral", **blocks.balance_message(dashboard))

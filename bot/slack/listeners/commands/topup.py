@@ -1,5 +1,5 @@
-"""/topup [amount]: an amount offers "Pay" (and "Charge card" when a card is saved);
-no amount opens the top-up modal. For billing admins only."""
+"""/topup opens the amount modal; /topup 50 checks the amount (rule 8) and answers with
+the offer to pay it."""
 
 from __future__ import annotations
 
@@ -7,37 +7,33 @@ import json
 import uuid
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.slack import blocks
-from bot.slack.deps import guarded, require_account, require_admin, run
-from bot.slack.listeners.common import open_topup_modal, topup_offer
+from bot.slack.bolt_context import account_of, in_transaction
+from bot.slack.listeners.modals import open_topup_modal
+from bot.slack.listeners.topup_offer import topup_offer
 from ledger.accounts import get_account
 from ledger.errors import LedgerError
 from ledger.topups import parse_topup
 
 
-@guarded
 def topup_command(
-    ack: Ack,
     body: dict[str, Any],
     command: dict[str, Any],
     client: WebClient,
     context: BoltContext,
     respond: Respond,
 ) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(account, body, client, respond, "top up the wallet"):
-        return
+    account = account_of(context)
     text = (command.get("text") or "").strip()
     if not text:
         metadata = json.dumps({"channel_id": body.get("channel_id")})
         open_topup_modal(context, client, body["trigger_id"], account.id, metadata)
         return
     try:
-        amount = run(context, lambda s: parse_topup(get_account(s, account.id), text))
+        amount = in_transaction(context, lambda s: parse_topup(get_account(s, account.id), text))
     except LedgerError as exc:
         respond(
             response_type="ephemeral",

@@ -3,37 +3,20 @@ none). Saving resumes the agent where rule 6 says so, and says so."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
-from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.slack import blocks
-from bot.slack.deps import app_context, guarded, linked_account, run
-from bot.slack.home import refresh_home_tabs
-from bot.slack.listeners.views.common import block_with_prefix, selected, text_value
-from bot.slack.permissions import is_billing_admin
+from bot.slack.bolt_context import account_of, in_transaction
+from bot.slack.listeners.views.fields import block_with_prefix, selected, text_value
 from ledger.agents import get_agent, parse_limit, update_agent
 from ledger.errors import InvalidInput, NotFound
 
 
-@guarded
-def agent_settings_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    account = linked_account(context)
-    if account is None:
-        ack(
-            response_action="errors",
-            errors={"agent": blocks.not_linked_message(context.team_id)["text"]},
-        )
-        return
-    if not is_billing_admin(client, account.billing_admins, body["user"]["id"]):
-        refusal = blocks.refusal_text("change agent settings", account.billing_admins)
-        ack(response_action="update", view=blocks.info_modal("Not allowed", refusal))
-        return
+def agent_settings_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+    account = account_of(context)
     agent_ref = selected(view, "agent", blocks.AGENT_SELECT)
     behaviour_block = block_with_prefix(view, "behaviour:")
     limit_block = block_with_prefix(view, "limit:")
@@ -66,7 +49,7 @@ def agent_settings_submitted(
         return agent.name, agent.behaviour, agent.monthly_limit, resumed, was
 
     try:
-        name, behaviour, limit, resumed, was = run(context, save)
+        name, behaviour, limit, resumed, was = in_transaction(context, save)
     except NotFound as exc:
         ack(response_action="errors", errors={"agent": str(exc)})
         return
@@ -75,4 +58,3 @@ def agent_settings_submitted(
         return
     text = blocks.agent_saved_text(name, behaviour, limit, resumed, was)
     ack(response_action="update", view=blocks.info_modal("Agent settings", text))
-    refresh_home_tabs(app_context(context), account_id=account.id, min_interval=timedelta(0))

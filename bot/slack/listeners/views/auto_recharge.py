@@ -3,25 +3,20 @@ on the field they concern (`response_action: errors`)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
-from slack_sdk import WebClient
 
 from bot.slack import blocks
-from bot.slack.deps import app_context, guarded, linked_account, run
-from bot.slack.home import refresh_home_tabs
-from bot.slack.listeners.common import card_of
-from bot.slack.listeners.views.common import selected, text_value
-from bot.slack.permissions import is_billing_admin
+from bot.slack.bolt_context import account_of, app_context, in_transaction
+from bot.slack.dashboard_data import card_of
+from bot.slack.listeners.views.fields import selected, text_value
 from ledger.auto_recharge import update_auto_recharge
 from ledger.errors import FieldError, InvalidInput
 from ledger.units import parse_money
 
 FIELDS = ("threshold", "amount", "monthly_cap")
-_NO_WAIT = timedelta(0)
 
 
 def _money(text: str, currency: str) -> int | None:
@@ -39,21 +34,8 @@ def _money(text: str, currency: str) -> int | None:
         raise
 
 
-@guarded
-def auto_recharge_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    account = linked_account(context)
-    if account is None:
-        ack(
-            response_action="errors",
-            errors={"threshold": blocks.not_linked_message(context.team_id)["text"]},
-        )
-        return
-    if not is_billing_admin(client, account.billing_admins, body["user"]["id"]):
-        refusal = blocks.refusal_text("change auto-recharge settings", account.billing_admins)
-        ack(response_action="update", view=blocks.info_modal("Not allowed", refusal))
-        return
+def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+    account = account_of(context)
     enabled = selected(view, "enabled", "enabled_input") == "on"
     values: dict[str, int | None] = {}
     errors: dict[str, str] = {}
@@ -69,7 +51,7 @@ def auto_recharge_submitted(
         ack(response_action="errors", errors=errors)
         return
     try:
-        saved = run(
+        saved = in_transaction(
             context,
             lambda s: update_auto_recharge(
                 s,
@@ -89,7 +71,6 @@ def auto_recharge_submitted(
         saved.amount_minor,
         saved.monthly_cap_minor,
         account.currency,
-        card_of(context, account.id),
+        card_of(app_context(context), account.id),
     )
     ack(response_action="update", view=blocks.info_modal("Auto-recharge", text))
-    refresh_home_tabs(app_context(context), account_id=account.id, min_interval=_NO_WAIT)

@@ -7,33 +7,18 @@ import uuid
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
-from slack_sdk import WebClient
 
 from bot.slack import blocks
-from bot.slack.deps import guarded, linked_account, run
-from bot.slack.listeners.common import topup_offer
-from bot.slack.listeners.views.common import selected, text_value
-from bot.slack.permissions import is_billing_admin
+from bot.slack.bolt_context import account_of, in_transaction
+from bot.slack.listeners.topup_offer import topup_offer
+from bot.slack.listeners.views.fields import selected, text_value
 from ledger.accounts import get_account
 from ledger.errors import LedgerError
 from ledger.topups import check_topup, parse_topup
 
 
-@guarded
-def topup_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    account = linked_account(context)
-    if account is None:
-        ack(
-            response_action="errors",
-            errors={"amount": blocks.not_linked_message(context.team_id)["text"]},
-        )
-        return
-    if not is_billing_admin(client, account.billing_admins, body["user"]["id"]):
-        refusal = blocks.refusal_text("top up the wallet", account.billing_admins)
-        ack(response_action="update", view=blocks.info_modal("Not allowed", refusal))
-        return
+def topup_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+    account = account_of(context)
     typed = text_value(view, "amount", "amount_input")
     preset = selected(view, "preset", "preset_input")
     if not typed and not preset:
@@ -41,9 +26,13 @@ def topup_submitted(
         return
     try:
         if typed:
-            minor = run(context, lambda s: parse_topup(get_account(s, account.id), typed))
+            minor = in_transaction(
+                context, lambda s: parse_topup(get_account(s, account.id), typed)
+            )
         else:
-            minor = run(context, lambda s: check_topup(get_account(s, account.id), int(preset)))
+            minor = in_transaction(
+                context, lambda s: check_topup(get_account(s, account.id), int(preset))
+            )
     except LedgerError as exc:
         ack(response_action="errors", errors={"amount": str(exc)})
         return

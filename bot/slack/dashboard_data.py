@@ -1,20 +1,22 @@
-"""Everything `/balance` and the App Home tab show, read from the ledger in one go."""
+"""The data `/balance` and the App Home tab show, read from the ledger in one transaction:
+balances and agents, auto-recharge settings, the saved card and the last recharge attempt.
+The Block Kit that shows it is built in blocks/dashboard.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
+from ledger import recharges, stripe_records
 from ledger.accounts import BalanceView, balance
 from ledger.auto_recharge import AutoRecharge, auto_recharge
+from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.forecast import Forecast, forecast
-from ledger.models import Account, Base
+from ledger.models import Account
 
 
 @dataclass(frozen=True)
@@ -56,76 +58,44 @@ class Dashboard:
         return self.balance.currency
 
 
-def _table(name: str):  # noqa: ANN202 - a Table or None
-    return Base.metadata.tables.get(name)
-
-
 def saved_card(session: Session, account_id: int) -> Card | None:
-    """The account's saved card, from the payments part's `stripe_customers` table.
-
-    Read defensively: until that table exists (or when it holds no card) there is none.
-    """
-    table = _table("stripe_customers")
-    if table is None or "card_last4" not in table.c or "account_id" not in table.c:
+    """The card saved for off-session payments; none once it is detached."""
+    customer = stripe_records.stripe_customer(session, account_id)
+    if customer is None or not customer.card_last4 or not customer.payment_method_id:
         return None
-    try:
-        with session.begin_nested():
-            row = session.execute(
-                select(table).where(table.c.account_id == account_id).limit(1)
-            ).first()
-    except SQLAlchemyError:
-        return None
-    if row is None:
-        return None
-    data = row._mapping
-    last4 = data.get("card_last4")
-    if not last4 or ("payment_method_id" in data and not data.get("payment_method_id")):
-        return None
-    return Card(brand=str(data.get("card_brand") or "card"), last4=str(last4))
+    return Card(brand=customer.card_brand or "card", last4=customer.card_last4)
 
 
 def last_recharge(session: Session, account_id: int) -> RechargeAttempt | None:
-    """The latest auto-recharge attempt, from the payments part's `recharges` table."""
-    table = _table("recharges")
-    if table is None or "account_id" not in table.c or "status" not in table.c:
+    """The latest auto-recharge attempt and how it ended."""
+    recharge = recharges.last_recharge(session, account_id)
+    if recharge is None:
         return None
-    order = table.c.id if "id" in table.c else table.c.created_at
-    try:
-        with session.begin_nested():
-            row = session.execute(
-                select(table)
-                .where(table.c.account_id == account_id)
-                .order_by(order.desc())
-                .limit(1)
-            ).first()
-    except SQLAlchemyError:
-        return None
-    if row is None:
-        return None
-    data = row._mapping
     return RechargeAttempt(
-        at=data.get("finished_at") or data.get("created_at"),
-        status=str(data.get("status")),
-        amount_minor=data.get("amount_minor"),
-        reason=data.get("reason"),
-        message=data.get("message"),
-        fix_url=data.get("fix_url"),
+        at=recharge.finished_at or recharge.created_at,
+        status=recharge.status,
+        amount_minor=recharge.amount_minor,
+        reason=recharge.reason,
+        message=recharge.message,
+        fix_url=recharge.fix_url,
     )
+
+
+def card_of(context: AppContext, account_id: int) -> Card | None:
+    """The saved card, read on its own (the top-up offer and the settings answers)."""
+    return transaction(context.sessions, lambda s: saved_card(s, account_id))
 
 
 def load_dashboard(
     context: AppContext, account_id: int, *, now: datetime | None = None
 ) -> Dashboard:
     """One read of the account for `/balance` and the Home tab."""
-    from ledger.cycles import utcnow
-
     now = now or utcnow()
 
     def read(session: Session) -> Dashboard:
         account = session.get(Account, account_id)
-        view = balance(session, account_id, now=now)
         return Dashboard(
-            balance=view,
+            balance=balance(session, account_id, now=now),
             timezone=account.timezone,
             auto=auto_recharge(account),
             card=saved_card(session, account_id),

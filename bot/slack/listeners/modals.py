@@ -1,4 +1,4 @@
-"""Pieces several listeners share: opening the modals and the top-up offer."""
+"""Opening creditbot's modals: top-up, auto-recharge and agent settings."""
 
 from __future__ import annotations
 
@@ -9,28 +9,11 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
-from bot.slack import blocks, dashboard
-from bot.slack.dashboard import Card, load_dashboard
-from bot.slack.deps import AccountRef, app_context, run
-from ledger.accounts import balance
+from bot.slack import blocks
+from bot.slack.bolt_context import app_context, in_transaction
+from bot.slack.dashboard_data import load_dashboard
+from ledger.accounts import AgentView, balance
 from ledger.models import Account
-
-
-def card_of(context: BoltContext, account_id: int) -> Card | None:
-    return run(context, lambda s: dashboard.saved_card(s, account_id))
-
-
-def topup_offer(
-    context: BoltContext, account: AccountRef, amount_minor: int, key: str
-) -> dict[str, Any]:
-    """The answer to `/topup 50`: Pay, and Charge card when a card is saved."""
-    return blocks.topup_offer_message(
-        amount_minor,
-        account.currency,
-        account.credits_per_unit,
-        card_of(context, account.id),
-        f"slack-topup:{key}",
-    )
 
 
 def open_topup_modal(
@@ -40,7 +23,7 @@ def open_topup_modal(
         a = session.get(Account, account_id)
         return a.currency, a.topup_min_minor, a.topup_max_minor
 
-    currency, low, high = run(context, read)
+    currency, low, high = in_transaction(context, read)
     client.views_open(
         trigger_id=trigger_id, view=blocks.topup_modal(currency, low, high, metadata=metadata)
     )
@@ -56,10 +39,13 @@ def open_auto_recharge_modal(
     )
 
 
-def agents_of(context: BoltContext, account_id: int) -> list:
-    return run(context, lambda s: balance(s, account_id).agents)
+def agents_of(context: BoltContext, account_id: int) -> list[AgentView]:
+    return in_transaction(context, lambda s: balance(s, account_id).agents)
 
 
-def agent_modal_for(agents: list, account_id: int, selected_id: int | str | None) -> dict[str, Any]:
+def agent_modal_for(
+    agents: list[AgentView], account_id: int, selected_id: int | str | None
+) -> dict[str, Any]:
+    """The agent settings modal on `selected_id` (the first agent when none is chosen)."""
     selected = next((a for a in agents if str(a.id) == str(selected_id)), agents[0])
     return blocks.agent_modal(agents, selected, metadata=json.dumps({"account_id": account_id}))

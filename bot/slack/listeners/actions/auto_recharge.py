@@ -4,36 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
 
 from bot import stripe as stripe_gateway
 from bot.slack import blocks
-from bot.slack.deps import app_context, guarded, require_account, require_admin, user_id
-from bot.slack.listeners.common import open_auto_recharge_modal
+from bot.slack.bolt_context import account_of, app_context
+from bot.slack.listeners.modals import open_auto_recharge_modal
+from bot.slack.replies import acting_user
 
 
-@guarded
-def open_auto_recharge(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
-    ack()
-    account = require_account(context, body, client, respond)
-    if account is None or not require_admin(
-        account, body, client, respond, "change auto-recharge settings"
-    ):
-        return
-    open_auto_recharge_modal(context, client, body["trigger_id"], account.id)
+def open_auto_recharge(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    open_auto_recharge_modal(context, client, body["trigger_id"], account_of(context).id)
 
 
-@guarded
-def add_card(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    ack()
-    account = require_account(context, body, client, None)
-    if account is None or not require_admin(account, body, client, None, "add a card"):
-        return
+def add_card(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """Pushed over the auto-recharge modal: the Stripe page that saves a card."""
     try:
-        url = stripe_gateway.create_card_checkout(app_context(context), account.id, user_id(body))
+        url = stripe_gateway.create_card_checkout(
+            app_context(context), account_of(context).id, acting_user(body)
+        )
     except Exception as exc:  # noqa: BLE001 - a Stripe failure is told, not swallowed
         message = blocks.error_message(
             f"Could not open the Stripe page to add a card: {blocks.failure_reason(exc)}"

@@ -1,4 +1,4 @@
-"""Reading a submitted modal's fields."""
+"""Reading the fields of a submitted modal (its `view.state.values`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,120 @@
+"""The auto-recharge modal (on/off, threshold, amount, monthly cap and the card) and what
+saving it says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack.blocks.base import (
+    ADD_CARD,
+    AUTO_RECHARGE_MODAL,
+    Block,
+    View,
+    _text,
+    button,
+    context_block,
+    money_input_text,
+    section,
+)
+from bot.slack.dashboard_data import Card, Dashboard
+from ledger.units import format_money
+
+
+def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
+    a, cur = d.auto, d.currency
+
+    def money_field(block_id: str, label: str, minor: int, hint: str) -> Block:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": f"{block_id}_input"}
+        if minor:
+            element["initial_value"] = money_input_text(minor, cur)
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "optional": True,
+            "label": _text(label, "plain_text"),
+            "hint": _text(hint, "plain_text"),
+            "element": element,
+        }
+
+    on = {"text": _text("On", "plain_text"), "value": "on"}
+    off = {"text": _text("Off", "plain_text"), "value": "off"}
+    card = (
+        section(
+            f"Card: *{d.card.label}*", accessory=button("Replace card", ADD_CARD), block_id="card"
+        )
+        if d.card
+        else section(
+            "No saved card: auto-recharge fails until one is added.",
+            accessory=button("Add a card", ADD_CARD, style="primary"),
+            block_id="card",
+        )
+    )
+    blocks = [
+        {
+            "type": "input",
+            "block_id": "enabled",
+            "label": _text("Auto-recharge", "plain_text"),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": "enabled_input",
+                "options": [on, off],
+                "initial_option": on if a.enabled else off,
+            },
+        },
+        money_field(
+            "threshold",
+            f"When the wallet drops below ({cur})",
+            a.threshold_minor,
+            "For example 10.00",
+        ),
+        money_field(
+            "amount",
+            f"Add this amount ({cur})",
+            a.amount_minor,
+            f"Between {format_money(d.topup_min_minor, cur)} and {format_money(d.topup_max_minor, cur)}",
+        ),
+        money_field(
+            "monthly_cap",
+            f"At most this much a month ({cur})",
+            a.monthly_cap_minor,
+            "The total auto-recharged in a calendar month",
+        ),
+        card,
+    ]
+    if a.paused:
+        blocks.append(
+            context_block("Paused after 3 failed attempts in a row: saving it on resumes it.")
+        )
+    return {
+        "type": "modal",
+        "callback_id": AUTO_RECHARGE_MODAL,
+        "private_metadata": metadata,
+        "title": _text("Auto-recharge", "plain_text"),
+        "submit": _text("Save", "plain_text"),
+        "close": _text("Cancel", "plain_text"),
+        "blocks": blocks,
+    }
+
+
+def auto_recharge_saved_text(
+    enabled: bool,
+    threshold_minor: int,
+    amount_minor: int,
+    cap_minor: int,
+    currency: str,
+    card: Card | None,
+) -> str:
+    if not enabled:
+        return ":white_check_mark: Auto-recharge is *off*. The wallet is only topped up by hand."
+    text = (
+        f":white_check_mark: Auto-recharge is *on*: when the wallet drops below"
+        f" {format_money(threshold_minor, currency)}, {format_money(amount_minor, currency)} is"
+        f" charged to {card.label if card else 'the saved card'}, at most"
+        f" {format_money(cap_minor, currency)} a month."
+    )
+    if card is None:
+        text += (
+            "\n:warning: No card is saved yet: add one, or recharges fail with"
+            " `missing_payment_method`."
+        )
+    return text
