@@ -11,12 +11,10 @@ from slack_sdk import WebClient
 
 from bot import stripe as stripe_gateway
 from bot.slack import blocks
-from bot.slack.bolt_context import account_of, app_context, in_transaction
+from bot.slack.bolt_context import account_of, app_context
 from bot.slack.dashboard_data import card_of
 from bot.slack.listeners.modals import open_topup_modal
 from bot.slack.replies import acting_user, tell
-from ledger.accounts import get_account
-from ledger.topups import check_topup
 from ledger.units import format_money
 
 
@@ -24,15 +22,11 @@ def open_topup(body: dict[str, Any], client: WebClient, context: BoltContext) ->
     open_topup_modal(context, client, body["trigger_id"], account_of(context).id)
 
 
-def _amount(
-    context: BoltContext, account_id: int, action: dict[str, Any]
-) -> tuple[int, str | None]:
-    """The button's amount, checked again (the limits may have changed), and its key."""
+def _amount(action: dict[str, Any]) -> tuple[int, str | None]:
+    """The button's amount and its key. The Stripe side checks the amount against the
+    account's limits (they may have changed) in the transaction that opens the payment."""
     value = json.loads(action.get("value") or "{}")
-    minor = in_transaction(
-        context, lambda s: check_topup(get_account(s, account_id), int(value["amount_minor"]))
-    )
-    return minor, value.get("key")
+    return int(value["amount_minor"]), value.get("key")
 
 
 def _show(
@@ -56,7 +50,7 @@ def pay(
     respond: Respond,
 ) -> None:
     account = account_of(context)
-    minor, _ = _amount(context, account.id, action)
+    minor, _ = _amount(action)
     amount = format_money(minor, account.currency)
     try:
         url = stripe_gateway.create_topup_checkout(
@@ -78,7 +72,7 @@ def charge_card(
     respond: Respond,
 ) -> None:
     account = account_of(context)
-    minor, key = _amount(context, account.id, action)
+    minor, key = _amount(action)
     amount = format_money(minor, account.currency)
     card = card_of(app_context(context), account.id)
     if card is None:
