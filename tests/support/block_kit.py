@@ -206,5 +206,5 @@ def unescaped_in(node: Any) -> list[str]:
 
 
 def as_shown(text: str) -> str:
-    """What Slack shows for escaped mrkdwn."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What Slack shows for escaped mrkdwn (its three entities, read in one pass)."""
+    return _ENTITY.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)], text)
