@@ -13,7 +13,10 @@ from bot.slack.blocks.base import (
     message,
     section,
 )
+from bot.slack.dashboard_data import RechargeAttempt
 
+#: An attempt that did not fail, in words.
+LAST_ATTEMPT = {"succeeded": "succeeded", "pending": "is still in progress"}
 #: What a fix page does, by the reason the last recharge failed.
 FIX_PAGES = {
     "setup": "Add or replace the card on Stripe's page",
@@ -49,14 +52,15 @@ def fix_page_message(mode: str, url: str, reason: str | None) -> Message:
     )
 
 
-def nothing_to_fix_message(status: str | None, timezone: str, at: object = None) -> Message:
+def nothing_to_fix_message(attempt: RechargeAttempt | None, timezone: str) -> Message:
     """Fix the payment pressed when the account's last recharge did not fail."""
-    if status is None:
+    if attempt is None:
         text = "There is nothing to fix: this account has no auto-recharge attempt."
     else:
-        when = f" on {day_text(at, timezone)}" if at is not None else ""
+        when = f" of {day_text(attempt.at, timezone)}" if attempt.at else ""
+        state = LAST_ATTEMPT.get(attempt.status, attempt.status)
         text = (
-            f"There is nothing to fix: the last auto-recharge attempt{when} {status}."
+            f"There is nothing to fix: the last auto-recharge attempt{when} {state}."
             " To replace the card anyway, use Auto-recharge settings → Replace card."
         )
     return message(text, [section(text)])
