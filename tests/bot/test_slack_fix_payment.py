@@ -25,12 +25,7 @@ from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models.payments import Recharge
 from ledger.recharges import last_recharge
-from tests.support.payments_support import (
-    SECRET_KEY,
-    checkout_fake,
-    localstripe_url,
-    new_card,
-)
+from tests.support.payments_support import SECRET_KEY, checkout_fake, localstripe_url, new_card
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import (
     ADMIN,
@@ -102,12 +97,7 @@ def test_the_alert_carries_a_button_and_no_link(slack, context, ids, localstripe
 
 @pytest.mark.parametrize("admin", [ADMIN, BILLING])
 def test_a_billing_admin_gets_a_card_page_of_their_own(
-    slack,
-    context,
-    ids,
-    checkout_fake,
-    localstripe_url,
-    admin,
+    slack, context, ids, checkout_fake, localstripe_url, admin
 ):
     from ledger.accounts import set_billing_admins
 
@@ -129,11 +119,7 @@ def test_a_billing_admin_gets_a_card_page_of_their_own(
 
 
 def test_anyone_else_is_told_who_can_and_nothing_is_opened(
-    slack,
-    context,
-    ids,
-    checkout_fake,
-    localstripe_url,
+    slack, context, ids, checkout_fake, localstripe_url
 ):
     alert = _fail_a_recharge(context, slack.fake, ids["account"], localstripe_url)
     shown = _press_fix(slack, alert, MEMBER)
@@ -152,11 +138,7 @@ def test_each_press_makes_a_new_page(slack, context, ids, checkout_fake, localst
 
 
 def test_a_card_needing_authentication_pays_the_recharge_on_checkout(
-    slack,
-    context,
-    ids,
-    checkout_fake,
-    localstripe_url,
+    slack, context, ids, checkout_fake, localstripe_url
 ):
     alert = _fail_a_recharge(
         context, slack.fake, ids["account"], localstripe_url, card="4000002500003155"
@@ -169,11 +151,7 @@ def test_a_card_needing_authentication_pays_the_recharge_on_checkout(
 
 
 def test_nothing_to_fix_once_a_later_recharge_succeeded(
-    slack,
-    context,
-    ids,
-    checkout_fake,
-    localstripe_url,
+    slack, context, ids, checkout_fake, localstripe_url
 ):
     alert = _fail_a_recharge(context, slack.fake, ids["account"], localstripe_url)
     later = utcnow() + timedelta(minutes=20)
@@ -189,11 +167,7 @@ def test_nothing_to_fix_once_a_later_recharge_succeeded(
 
 
 def test_old_fix_links_open_nothing_and_say_what_to_do(
-    slack,
-    context,
-    ids,
-    checkout_fake,
-    localstripe_url,
+    slack, context, ids, checkout_fake, localstripe_url
 ):
     _fail_a_recharge(context, slack.fake, ids["account"], localstripe_url)
     recharge = transaction(context.sessions, lambda s: last_recharge(s, ids["account"]))
