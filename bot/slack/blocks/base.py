@@ -67,8 +67,7 @@ BUTTON_TEXT = 75
 OPTION_TEXT = 75
 HEADER_TEXT = 150
 MODAL_TITLE = 24
-#: Blocks in one message, and in one modal or Home tab.
-MESSAGE_BLOCKS = 50
+#: Blocks in one modal or Home tab (a message takes 50).
 VIEW_BLOCKS = 100
 
 

@@ -12,6 +12,7 @@ from bot.slack.blocks.base import (
     OPEN_TOPUP,
     RECHARGE_REASONS,
     STOP_REASONS,
+    VIEW_BLOCKS,
     Block,
     Message,
     View,
@@ -178,7 +179,7 @@ def home_view(d: Dashboard, *, notice: str | None = None) -> View:
     blocks.append(context_block(md("Billing admins: workspace admins and owners, and {}.", admins)))
     if notice:
         blocks.insert(0, section(notice, block_id="notice"))
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS]}
 
 
 def alert_channel_notice(channel: str, error: str | None = None) -> Mrkdwn:
