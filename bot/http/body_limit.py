@@ -5,8 +5,8 @@ One pure ASGI middleware in front of the whole app (a prefix lookup per request,
 more). A body larger than its route's limit is refused with 413 on its Content-Length,
 before any route runs; streamed without one, as soon as the bytes read pass the limit.
 Either way at most the limit is ever held in memory. A body whose next bytes do not come
-within `read_timeout` seconds is answered 408, so a client cannot hold a request open by
-trickling its body.
+within `read_timeout` seconds (HTTP_READ_TIMEOUT) is answered 408, so a client cannot hold
+a request open by trickling its body.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ LIMITS: tuple[tuple[str, int], ...] = (
 )
 #: Every other route (pages, /healthz, OAuth redirects) takes no body worth the name.
 DEFAULT_LIMIT = 16 * KIB
-#: Seconds a body may pause between two of its chunks (the default of `HTTP_READ_TIMEOUT`).
-READ_TIMEOUT = 10.0
-
 _CLOSE = {"Connection": "close"}  # the rest of a refused body is not read
 
 
@@ -44,7 +41,7 @@ def limit_for(path: str) -> int:
 class BodyLimits:
     """Refuse bodies over their route's limit (413) and bodies that stall (408)."""
 
-    def __init__(self, app: ASGIApp, read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(self, app: ASGIApp, read_timeout: float) -> None:
         self.app, self.read_timeout = app, read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

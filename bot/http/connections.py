@@ -49,9 +49,7 @@ _WARN_EVERY_SECONDS = 60.0
 class GuardedConfig(uvicorn.Config):
     """uvicorn's config, with the limits the guarded protocols read."""
 
-    def __init__(
-        self, *args: Any, read_timeout: float = 10.0, max_connections: int = 4096, **kw: Any
-    ) -> None:
+    def __init__(self, *args: Any, read_timeout: float, max_connections: int, **kw: Any) -> None:
         kw.setdefault("http", protocol_class())
         kw.setdefault("h11_max_incomplete_event_size", MAX_HEADER_BYTES)
         super().__init__(*args, **kw)

@@ -119,10 +119,8 @@ def _one_line(exc: BaseException) -> str:
 def database_errors(app: FastAPI) -> tuple[type[BaseException], ...]:
     """SQLAlchemy's errors and the driver's own (the journal's fast path runs on the
     driver), for the app's engine."""
-    dbapi = getattr(app.state.context.engine.dialect, "dbapi", None)
-    driver = getattr(dbapi, "Error", None)
-    extra = (driver,) if isinstance(driver, type) and issubclass(driver, Exception) else ()
-    return (DBAPIError, PoolTimeout, *extra)
+    driver = app.state.context.engine.dialect.loaded_dbapi.Error
+    return (DBAPIError, PoolTimeout, driver)
 
 
 def install_error_handlers(app: FastAPI) -> None:

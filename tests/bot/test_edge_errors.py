@@ -19,7 +19,11 @@ from tests.support.api_helpers import make_api, snapshot
 from tests.support.factories import story
 from tests.support.payments_support import WEBHOOK_SECRET, sign
 from tests.support.payments_support import event as stripe_event
-from tests.support.slack_harness import fake_slack, settings_for  # noqa: F401  (fixture)
+from tests.support.slack_harness import (  # noqa: F401  (fixture)
+    fake_slack,
+    settings_for,
+    signed_headers,
+)
 
 MIB = 1024 * 1024
 #: Words of a driver's error or of SQL that must never reach a client.
@@ -81,27 +85,18 @@ def test_a_bug_on_any_route_is_a_500_in_the_same_shape(client, monkeypatch):
 
     monkeypatch.setattr(slack_routes, "dispatch_answering_on_ack", bug)
     monkeypatch.setattr(stripe_gateway, "handle_event", bug)
-    slack = _signed_slack(b'{"type": "event_callback", "event": {"type": "app_mention"}}')
-    error = assert_error(client.post("/slack/events", **slack), 500, "internal_error")
+    body = b'{"type": "event_callback", "event": {"type": "app_mention"}}'
+    signed = signed_headers(body, "application/json")
+    error = assert_error(
+        client.post("/slack/events", content=body, headers=signed), 500, "internal_error"
+    )
     assert "boom" not in error["message"]
     payload = stripe_event("customer.created", {"id": "cus_1"})
     signed = {"Stripe-Signature": sign(payload), "Content-Type": "application/json"}
-    error = assert_error(client.post("/stripe/webhook", content=payload, headers=signed), 500)
+    error = assert_error(
+        client.post("/stripe/webhook", content=payload, headers=signed), 500, "internal_error"
+    )
     assert "boom" not in error["message"]  # its traceback goes to the log (uvicorn's)
-
-
-def _signed_slack(body: bytes) -> dict:
-    import time
-
-    from tests.support.slack_harness import SECRET, signature
-
-    ts = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "X-Slack-Request-Timestamp": str(ts),
-        "X-Slack-Signature": signature(SECRET, ts, body.decode()),
-    }
-    return {"content": body, "headers": headers}
 
 
 def test_unconfigured_slack_and_stripe_answer_503_in_the_same_shape(sqlite_url, fake_slack):  # noqa: F811

@@ -7,8 +7,6 @@ FUZZ_EXAMPLES=1000 runs more examples than CI's 60 per test.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -28,7 +26,11 @@ from ledger.models.payments import StripeEvent
 from tests.support.api_helpers import snapshot
 from tests.support.factories import story
 from tests.support.payments_support import WEBHOOK_SECRET, sign
-from tests.support.slack_harness import SECRET, fake_slack, settings_for  # noqa: F401
+from tests.support.slack_harness import (  # noqa: F401  (fixture)
+    fake_slack,
+    settings_for,
+    signed_headers,
+)
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
@@ -91,16 +93,6 @@ def check(response, records, allowed=(400, 401)) -> None:
     for record in records:
         assert record.exc_info is None and "Traceback" not in record.getMessage(), record
     assert not [r for r in records if r.levelno >= logging.ERROR], records
-
-
-def slack_signed(body: bytes, content_type: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    mac = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
-    return {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": "v0=" + mac.hexdigest(),
-    }
 
 
 # -- /slack/events -------------------------------------------------------------------------
@@ -223,7 +215,9 @@ def test_signed_slack_junk_is_refused_quietly(edges, caplog, body, content_type)
     context, client = edges
     before = _state(context)
     caplog.clear()
-    response = client.post("/slack/events", content=body, headers=slack_signed(body, content_type))
+    response = client.post(
+        "/slack/events", content=body, headers=signed_headers(body, content_type)
+    )
     # 404: Bolt read it but no listener handles it (Slack's own retries then stop).
     check(response, caplog.records, allowed=(200, 400, 404))
     assert _state(context) == before

@@ -13,10 +13,10 @@ import pytest
 
 from tests.support.api_helpers import snapshot
 from tests.support.slack_harness import (  # noqa: F401  (fixtures)
-    SECRET,
     context,
     fake_slack,
     ids,
+    signed_headers,
     slack,
 )
 
@@ -66,20 +66,6 @@ def test_unsigned_junk_is_a_quiet_401(slack, fake_slack, caplog, body, headers):
     assert _unchanged(slack, fake_slack) == before
 
 
-def signed(body: bytes, content_type: str) -> dict[str, str]:
-    """Headers Slack would send with `body` (signed over its bytes as they are)."""
-    import hashlib
-    import hmac
-
-    ts = str(int(time.time()))
-    mac = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
-    return {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": "v0=" + mac.hexdigest(),
-    }
-
-
 SIGNED_JUNK = [
     pytest.param(b"payload=notjson", FORM, id="payload=notjson"),
     pytest.param(b"\xff\xfe\xfd", "application/json", id="xff-body"),
@@ -106,7 +92,7 @@ def test_signed_junk_is_a_400(slack, fake_slack, caplog, body, content_type):  #
     before = _unchanged(slack, fake_slack)
     with caplog.at_level(logging.DEBUG):
         response = slack.http.post(
-            "/slack/events", content=body, headers=signed(body, content_type)
+            "/slack/events", content=body, headers=signed_headers(body, content_type)
         )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "malformed_request"
@@ -117,6 +103,8 @@ def test_signed_junk_is_a_400(slack, fake_slack, caplog, body, content_type):  #
 def test_a_genuine_request_still_goes_through(slack):  # noqa: F811
     body = json.dumps({"type": "url_verification", "challenge": "c-1", "token": "t"})
     response = slack.http.post(
-        "/slack/events", content=body.encode(), headers=signed(body.encode(), "application/json")
+        "/slack/events",
+        content=body.encode(),
+        headers=signed_headers(body.encode(), "application/json"),
     )
     assert response.status_code == 200 and response.json() == {"challenge": "c-1"}
