@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.db import DEFAULT_URL
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
     port: int = 3000
     #: Run the scheduler inside `creditbot serve` (turn off when `creditbot scheduler` runs it).
     run_scheduler: bool = True
+    #: Seconds a client of `creditbot serve` may take to send its request headers, or pause
+    #: while sending a body, before the connection is closed (or the request answered 408).
+    http_read_timeout: float = Field(default=10.0, gt=0, le=3600)
+    #: Open connections one `creditbot serve` process keeps at most (also kept under the
+    #: process's open-file limit); past it the connection idle the longest is closed.
+    http_max_connections: int = Field(default=4096, ge=1)
 
 
 @lru_cache

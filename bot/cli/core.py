@@ -37,10 +37,12 @@ def db_upgrade(revision: str) -> None:
 @click.option("--port", type=int, default=None, help="Port (default: PORT, else 3000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="uvicorn workers.")
 def serve(host: str, port: int | None, workers: int) -> None:
-    """Serve Slack events, the Stripe webhook, the agent API and /healthz."""
-    import uvicorn
+    """Serve Slack events, the Stripe webhook, the agent API and /healthz.
 
+    Connections are bounded (HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT): see docs/security.md
+    for what a reverse proxy in front should add."""
     from bot.http.app import create_app
+    from bot.http.serving import serve as serve_http
     from bot.slack.installations import encryption_key_problem
 
     ctx = context()
@@ -48,11 +50,6 @@ def serve(host: str, port: int | None, workers: int) -> None:
     if problem:
         raise click.ClickException(problem)
     port = port or ctx.settings.port
-    if workers > 1:
-        # Each worker process builds its own app (and engine) from the environment.
-        from bot.http.serving import serve_workers
-
-        serve_workers(host, port, workers)
-        return
-    app = create_app(ctx)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # Each worker process builds its own app (and engine) from the environment.
+    app = create_app(ctx) if workers <= 1 else None
+    serve_http(ctx.settings, host, port, workers=workers, app=app)
