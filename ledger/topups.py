@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
+from ledger.agents import waiting_list
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, NotFound
 from ledger.journal import lock_account
@@ -223,6 +224,8 @@ def record_payment(
                 "credits": change.amount,
                 "wallet_balance": change.wallet_balance,
                 "requested_by": topup.requested_by,
+                # Stop agents the top-up cannot serve unless switched to Use balance.
+                "waiting_agents": waiting_list(session, account_id),
             },
             now=now,
             dedup_key=f"{Alert.TOPUP_RECEIVED}:{topup.id}",
