@@ -186,7 +186,7 @@ def decide(s: Snapshot, price: int, month: str) -> Decision:
     Within the account's budget; plan credits first; the rest from the wallet only for a
     `use_balance` agent; all or nothing. A refused charge stops the agent with its reason; a
     stopped agent stays refused until its reason clears (a new month clears a monthly
-    limit, room in the budget clears `account_budget`). Each alert fires when one of its
+    limit or `account_budget`). Each alert fires when one of its
     levels is crossed, so it fires once and re-arms when the condition clears.
     """
     new_month = s.month != month
@@ -200,8 +200,9 @@ def decide(s: Snapshot, price: int, month: str) -> Decision:
     reason = s.stop_reason if s.status == "stopped" else None
     if reason == "monthly_limit" and new_month:
         reason = None
-    if reason == "account_budget" and (budget_room is None or budget_room > 0):
-        reason = None
+    fresh_budget = new_month or s.account_month != month or s.monthly_budget is None
+    if reason == "account_budget" and fresh_budget:
+        reason = None  # raising the budget or a refund resumes agents then and there
     from_plan = from_wallet = 0
     if reason is None:
         may_take = plan_room(plan, s.monthly_limit, spend)

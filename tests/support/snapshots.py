@@ -131,9 +131,7 @@ def after(s: Snapshot, d: Any) -> Snapshot:
         plan_exhausted_alerted=s.plan_exhausted_alerted or d.flag_plan_exhausted,
         recharge_requested=s.recharge_requested or d.request_recharge,
         account_month=d.month if d.account_spend is not None else s.account_month,
-        account_month_spend=(
-            s.account_month_spend if d.account_spend is None else d.account_spend
-        ),
+        account_month_spend=(s.account_month_spend if d.account_spend is None else d.account_spend),
         plan_low_alerted=s.plan_low_alerted or d.flag_plan_low,
         wallet_low_alerted=s.wallet_low_alerted or d.flag_wallet_low,
     )
