@@ -70,7 +70,7 @@ def recharges_list(account_ref: str, limit: int, as_json: bool) -> None:
         "on" if account.auto_recharge_enabled else "off"
     )  # fmt: skip
     out = table(
-        "id", "created", "status", "amount", "reason", "decline", "payment", "fix",
+        "id", "created", "status", "amount", "reason", "decline", "payment",
         title=f"Recharges of {escape(account.name)} (auto-recharge {state})",
     )  # fmt: skip
     for r in rows:
@@ -82,12 +82,14 @@ def recharges_list(account_ref: str, limit: int, as_json: bool) -> None:
             r.reason or "",
             r.decline_code or "",
             r.payment_intent_id or "",
-            # The whole link, never cut: people copy it to fix the card.
-            r.fix_url or "",
         )
     console.print(out)
     if not rows:
         console.print("No recharge attempts yet.")
+    # Each link whole on a line of its own, never cut or folded: people copy it.
+    for r in rows:
+        if r.fix_url:
+            console.print(f"fix recharge {r.id}: {r.fix_url}", soft_wrap=True, highlight=False)
 
 
 @recharges.command("run")
