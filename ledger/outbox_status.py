@@ -98,15 +98,14 @@ def retry_alerts(
     account_id: int | None = None,
     now: datetime | None = None,
 ) -> list[int]:
-    """Make failed alerts due now (those of `ids`, or every failed one of the account or of
-    all accounts), without waiting for their backoff. Returns their ids."""
+    """Make undelivered alerts due now (those of `ids`, or every one of the account or of
+    all accounts), without waiting for their backoff. An account's alerts after a failed
+    one are held back to keep their order, so they go again too. Returns their ids."""
     now = now or utcnow()
     chosen = list(ids)
     stmt = select(OutboxMessage.id).where(_is_alert, _undelivered)
     if chosen:
         stmt = stmt.where(OutboxMessage.id.in_(chosen))
-    else:
-        stmt = stmt.where(OutboxMessage.last_error.is_not(None))
     if account_id is not None:
         stmt = stmt.where(OutboxMessage.account_id == account_id)
     found = list(session.execute(stmt.order_by(OutboxMessage.id)).scalars())

@@ -118,8 +118,8 @@ def alerts_list(
     help="Only make them due now; the scheduler posts them within seconds.",
 )
 def alerts_retry(alert_ids: tuple[int, ...], account_ref: str | None, no_deliver: bool) -> None:
-    """Send failed alerts again now (ALERT_IDS, or every failed one), without waiting for
-    their backoff. Exits 1 if any still fails."""
+    """Send undelivered alerts now (ALERT_IDS, or every one), without waiting for their
+    backoff. Exits 1 if any still fails."""
     from bot.slack.alerts import deliver_due_alerts
 
     ids = run(lambda s: retry_alerts(s, ids=alert_ids, account_id=_account_id(s, account_ref)))
