@@ -24,7 +24,7 @@ import pytest
 from tests.support.api_server import free_port
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -115,30 +115,49 @@ def test_readme_commands_work_as_written_in_a_fresh_clone(tmp_path):
 
         script = []
         for n, line in enumerate(lines):
-            run = f"{line} --help" if line.startswith(LONG_RUNNING) else line
+            command = line.split(" #", 1)[0].rstrip()
+            run = f"{command} --help" if command.startswith(LONG_RUNNING) else line
             script.append(f'{{ {run}\n}} 2>&1; echo "@@ {n} $?"')
-        done = subprocess.run(["bash", "-c", "\n".join(script)], cwd=clone, env=env,
-                              capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
-        outputs = re.split(r"^@@ (\d+) (\d+)$", done.stdout, flags=re.M)
+        shell = subprocess.Popen(["bash", "-c", "\n".join(script)], cwd=clone, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True)  # fmt: skip
+        try:
+            stdout, stderr = shell.communicate(timeout=600)
+        finally:
+            _stop(shell)
+        outputs = re.split(r"^@@ (\d+) (\d+)$", stdout, flags=re.M)
         codes = {int(n): int(code) for n, code in zip(outputs[1::3], outputs[2::3], strict=True)}
         said = dict(zip(range(len(lines)), outputs[0::3], strict=False))
-        assert sorted(codes) == list(range(len(lines))), done.stdout[-3000:] + done.stderr
+        assert sorted(codes) == list(range(len(lines))), stdout[-3000:] + stderr
         for n, line in enumerate(lines):
             expected = 1 if line.startswith(FAILS_UNCONFIGURED) else 0
             assert codes[n] == expected, f"{line!r} exited {codes[n]}:\n{said[n]}"
             assert "Traceback" not in said[n], f"{line!r}:\n{said[n]}"
-        assert "database at sqlite:///" in said[lines.index("creditbot db upgrade")]
-        assert "Stripe is not configured" in said[lines.index("creditbot stripe reconcile")]
-        shown = json.loads(said[lines.index("creditbot accounts show Acme --json")])
-        assert shown["timezone"] == "Europe/Madrid" and shown["agents"][0]["name"] == "support-bot"
+
+        def output_of(command: str) -> str:
+            return said[next(n for n, line in enumerate(lines) if line.startswith(command))]
+
+        assert "database at sqlite:///" in output_of("creditbot db upgrade")
+        assert "Stripe is not configured" in output_of("creditbot stripe reconcile")
+        shown = json.loads(output_of("creditbot accounts show Acme --json"))
+        assert shown["timezone"] == "Europe/Madrid" and shown["slack_team_id"] == "T123"
+        assert "support-bot" in output_of("creditbot agents list --account Acme")
         statement = (clone / "statement.csv").read_text().splitlines()
         assert statement[0].startswith("entry,time,kind") and len(statement) > 2
         assert (tmp_path / "data" / "creditbot.db").exists()
         assert not (clone / "creditbot.db").exists()
     finally:
-        try:
-            os.killpg(serving.pid, signal.SIGTERM)
-            serving.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(serving.pid, signal.SIGKILL)
+        _stop(serving)
         log.close()
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End `process` and everything it started (its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
