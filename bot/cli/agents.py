@@ -120,16 +120,10 @@ def list_(account_ref: str, as_json: bool) -> None:
 
 
 def agent_json(agent: AgentView) -> dict[str, Any]:
-    """An agent for scripts, with the field names of the agent API."""
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "status": agent.status,
-        "stop_reason": agent.stop_reason,
-        "behaviour": agent.behaviour,
-        "monthly_limit_millicredits": agent.monthly_limit,
-        "month_spend_millicredits": agent.month_spend,
-    }
+    """An agent for scripts: exactly what the agent API answers for it."""
+    from bot.http.api.schemas import AgentOut
+
+    return AgentOut.of(agent).model_dump()
 
 
 def agents_table(agents_now: list[AgentView]) -> Table:

@@ -163,12 +163,3 @@ def test_serve_logs_the_findings_once_it_answers(sqlite_url, monkeypatch):
     assert "ERROR:     creditbot doctor FAIL stripe: Stripe is not configured" in log
     assert "INFO:     creditbot doctor ok   database: sqlite:///" in log
     assert "problem(s): slack, slack requests, stripe, stripe webhook, scheduler" in log
-
-
-def test_stripe_reconcile_without_a_key_says_it_did_nothing(creditbot, sqlite_url):
-    creditbot.env(DATABASE_URL=sqlite_url, STRIPE_SECRET_KEY="")
-    result = creditbot("stripe", "reconcile", code=1)
-    assert result.stderr.strip() == (
-        "Nothing reconciled: Stripe is not configured (STRIPE_SECRET_KEY is not set)."
-    )
-    assert "reconciled:" not in result.stdout
