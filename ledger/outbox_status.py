@@ -48,12 +48,7 @@ def list_alerts(
     limit: int = 50,
 ) -> list[OutboxMessage]:
     """Alerts in any of `states`, newest first (of one account, of one kind)."""
-    stmt = (
-        select(OutboxMessage)
-        .where(_is_alert)
-        .order_by(OutboxMessage.id.desc())
-        .limit(limit)
-    )
+    stmt = select(OutboxMessage).where(_is_alert).order_by(OutboxMessage.id.desc()).limit(limit)
     wanted = list(states)
     if set(wanted) != set(ALERT_STATES):
         stmt = stmt.where(or_(*(_state_filter(s) for s in wanted)))
