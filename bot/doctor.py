@@ -124,35 +124,37 @@ def check_slack_token(context: AppContext) -> Finding:
 
 
 def _check_installs(context: AppContext) -> Finding:
+    from bot.slack.installations import encryption_key_problem, installation_store
     from ledger.models.slack import SlackBot
 
-    def read(session: Session) -> list[tuple[str, str]]:
-        rows = session.execute(
-            select(SlackBot.team_id, SlackBot.bot_token).order_by(SlackBot.installed_at.desc())
-        ).all()
-        latest: dict[str, str] = {}
-        for team, token in rows:
-            if team and token and team not in latest:
-                latest[team] = token
-        return list(latest.items())
-
-    bots = transaction(context.sessions, read)
-    if not bots:
+    problem = encryption_key_problem(context)
+    if problem:
+        return Finding("slack", FAIL, problem,
+                       "set CREDITBOT_ENCRYPTION_KEYS to the key that encrypted them")  # fmt: skip
+    teams = transaction(
+        context.sessions,
+        lambda s: sorted(t for t in s.execute(select(SlackBot.team_id).distinct()).scalars() if t),
+    )
+    if not teams:
         return Finding(
             "slack", WARN, "OAuth installs are on, but no workspace has installed creditbot",
             f"send people to {context.settings.public_url.rstrip('/')}/slack/install",
         )  # fmt: skip
+    store = installation_store(context)
     refused = []
-    for team, token in bots:
-        answer, problem = _auth_test(context, token)
-        if answer is None and problem is not None:
-            refused.append(f"{team} ({problem.message})")
+    for team in teams:
+        bot = store.find_bot(enterprise_id=None, team_id=team)
+        if bot is None or not bot.bot_token:
+            continue  # uninstalled: the "slack installs" finding reports it
+        answer, problem_found = _auth_test(context, bot.bot_token)
+        if answer is None and problem_found is not None:
+            refused.append(f"{team} ({problem_found.message})")
     if refused:
         return Finding(
             "slack", FAIL, f"Slack refused the bot token of {', '.join(refused)}",
             "ask that workspace to install creditbot again (/slack/install)",
         )  # fmt: skip
-    return Finding("slack", OK, f"{len(bots)} workspace(s) installed; every bot token works")
+    return Finding("slack", OK, f"{len(teams)} workspace(s) installed; every bot token works")
 
 
 def check_slack_requests(context: AppContext) -> Finding:

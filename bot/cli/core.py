@@ -27,13 +27,16 @@ def db_upgrade(revision: str) -> None:
     from sqlalchemy.exc import DBAPIError
 
     from ledger.migrate import head_revision, upgrade
+    from ledger.slack_tokens import EncryptionKeyError
 
     ctx = build_context()
     path = sqlite_file(ctx.engine.url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        upgrade(ctx.engine, revision)
+        upgrade(ctx.engine, revision, encryption_keys=ctx.settings.creditbot_encryption_keys)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
     except DBAPIError as exc:
         state = unreachable(ctx.engine.url, exc)
         raise DatabaseNotReady(state.problem or "", state.hint) from exc
@@ -56,8 +59,12 @@ def serve(host: str, port: int | None, workers: int) -> None:
 
     from bot.http.app import create_app
     from bot.http.startup_report import report_when_serving
+    from bot.slack.installations import encryption_key_problem
 
     ctx = context()
+    problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
+    if problem:
+        raise click.ClickException(problem)
     port = port or ctx.settings.port
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     report_when_serving(ctx, f"http://{local}:{port}")

@@ -1,7 +1,7 @@
 """slack workspaces that uninstalled the app
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 The table of ledger/models/slack.py `SlackUninstall`: workspaces creditbot stops posting to
 after `app_uninstalled` or `tokens_revoked`, reported by `creditbot doctor`.
 """
@@ -13,8 +13,8 @@ from alembic import op
 
 import ledger.models.base
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
