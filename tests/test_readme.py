@@ -32,7 +32,12 @@ ACTIVATE = "source .venv/bin/activate"
 #: Lines that run until stopped.
 LONG_RUNNING = ("creditbot serve", "creditbot scheduler")
 #: Lines that exit 1 on a fresh instance, as the README says: nothing configured yet.
-FAILS_UNCONFIGURED = ("creditbot doctor", "creditbot stripe reconcile", "creditbot slack socket")
+FAILS_UNCONFIGURED = (
+    "creditbot doctor",
+    "creditbot stripe reconcile",
+    "creditbot slack socket",
+    "creditbot slack rotate-key",
+)
 #: How long installing a fresh venv and starting may take on a busy 2-core machine.
 START_TIMEOUT = 600
 
