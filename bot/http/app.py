@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from bot.context import AppContext, build_context
 from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
@@ -42,7 +43,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         async with scheduler_hooks.lifespan(app, context):
             yield
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from creditbot's own static files, not a CDN: /docs works offline.
+    app = FastAPIOffline(
         title="creditbot",
         version="1.0.0",
         description="Credits ledger for AI agents: authorise and charge work, read balances.",
