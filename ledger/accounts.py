@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ledger import audit
+from ledger import audit, policy
 from ledger.agents import AgentView, agent_view, list_agents
 from ledger.alert_levels import set_alert_levels
 from ledger.audit import Actor
@@ -132,6 +132,10 @@ class BalanceView:
     cycle_start: date | None
     next_renewal_at: datetime | None
     agents: list[AgentView]
+    #: The monthly budget of all agents together (None: none) and what they spent of it
+    #: this calendar month.
+    monthly_budget: int | None = None
+    month_spend: int = 0
 
 
 def balance(session: Session, account_id: int, *, now: datetime | None = None) -> BalanceView:
@@ -154,6 +158,8 @@ def balance(session: Session, account_id: int, *, now: datetime | None = None) -
         cycle_start=account.cycle_start,
         next_renewal_at=account.next_renewal_at,
         agents=[agent_view(a, current) for a in list_agents(session, account_id)],
+        monthly_budget=account.monthly_budget,
+        month_spend=policy.spend_in(current, account.account_month, account.account_month_spend),
     )
 
 

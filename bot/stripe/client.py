@@ -17,6 +17,11 @@ API_VERSION = "2026-10-28.endive"
 _clients: dict[tuple[str, str], stripe.StripeClient] = {}
 
 
+class StripeFailed(Exception):
+    """Stripe could not be reached or refused a request: nothing was charged. The message
+    says what Stripe said (for adapters that answer it, such as the API's 502)."""
+
+
 def client(context: AppContext) -> stripe.StripeClient:
     """A Stripe client for the configured key, pinned API version and `STRIPE_API_BASE`."""
     settings = context.settings
