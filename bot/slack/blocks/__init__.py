@@ -17,12 +17,17 @@ from bot.slack.blocks.agent_modal import (
     no_agents_text,
 )
 from bot.slack.blocks.alerts import alert_message
-from bot.slack.blocks.auto_recharge_modal import auto_recharge_modal, auto_recharge_saved_text
+from bot.slack.blocks.auto_recharge_modal import (
+    auto_recharge_modal,
+    auto_recharge_saved_text,
+    recharge_now_text,
+)
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
     AGENT_SELECT,
     AGENT_USE_BALANCE,
+    AGENTS_USE_BALANCE_ALL,
     AUTO_RECHARGE_MODAL,
     BEHAVIOURS,
     FIX_PAYMENT,
@@ -30,9 +35,11 @@ from bot.slack.blocks.base import (
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_LINK,
+    OPEN_SPEND_CONTROLS,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     RESUME_CAUSES,
+    SPEND_CONTROLS_MODAL,
     STOP_REASONS,
     TOPUP_CHARGE_CARD,
     TOPUP_MODAL,
@@ -76,6 +83,11 @@ from bot.slack.blocks.dashboard import (
     forecast_text,
     home_view,
 )
+from bot.slack.blocks.spend_controls_modal import (
+    LEVEL_FIELDS,
+    spend_controls_modal,
+    spend_controls_saved_text,
+)
 from bot.slack.blocks.topup import (
     charge_confirm,
     charge_started_text,
@@ -86,12 +98,17 @@ from bot.slack.blocks.topup import (
     topup_offer_message,
     topup_value,
 )
+from bot.slack.blocks.until_top_up import switched_text, until_top_up_blocks
 
 __all__ = [
     "ADD_CARD",
     "AGENT_MODAL",
     "AGENT_SELECT",
     "AGENT_USE_BALANCE",
+    "AGENTS_USE_BALANCE_ALL",
+    "LEVEL_FIELDS",
+    "OPEN_SPEND_CONTROLS",
+    "SPEND_CONTROLS_MODAL",
     "AUTO_RECHARGE_MODAL",
     "BEHAVIOURS",
     "Block",
@@ -154,10 +171,15 @@ __all__ = [
     "nothing_to_fix_message",
     "percent",
     "plain",
+    "recharge_now_text",
     "refusal_text",
     "section",
+    "spend_controls_modal",
+    "spend_controls_saved_text",
+    "switched_text",
     "topup_modal",
     "topup_offer_blocks",
     "topup_offer_message",
     "topup_value",
+    "until_top_up_blocks",
 ]

@@ -10,6 +10,9 @@ Revises: 0008
 - api_keys: a scope, `runtime` for every existing key;
 - topups: the admin API's Idempotency-Key and the Checkout page it answered;
 - audit_events: the append-only audit trail (triggers refuse UPDATE and DELETE).
+
+On SQLite, batch mode rebuilds accounts, agents and entries, which other rows refer to:
+`ledger.migrate` runs migrations with foreign keys off and checks them before committing.
 """
 
 from __future__ import annotations

@@ -1,52 +1,36 @@
-"""The auto-recharge modal: on/off, threshold, amount and monthly cap; errors are shown
-on the field they concern (`response_action: errors`)."""
+"""The auto-recharge modal: on/off, threshold, add an amount or top up to a balance, and
+the monthly cap; errors are shown on the field they concern (`response_action: errors`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
+from bot.forms import AUTO_RECHARGE_FIELDS, auto_recharge_fields, recharge_target_field
 from bot.slack import blocks
 from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.dashboard_data import card_of
 from bot.slack.listeners.views.fields import selected, text_value
+from bot.slack.replies import acting_user
+from ledger.audit import Actor
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import FieldError, InvalidInput
-from ledger.units import parse_money
-
-FIELDS = ("threshold", "amount", "monthly_cap")
+from ledger.errors import FieldError
 
 
-def _money(text: str, currency: str) -> int | None:
-    """Minor units, 0 for a blank or zero field (the ledger says whether 0 is allowed)."""
-    if not text:
-        return 0
-    try:
-        return parse_money(text, currency)
-    except InvalidInput:
-        try:
-            if Decimal(text.strip().lstrip("$€£¥").replace(",", "")) == 0:
-                return 0
-        except InvalidOperation:
-            pass
-        raise
-
-
-def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+def auto_recharge_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
     account = account_of(context)
     enabled = selected(view, "enabled", "enabled_input") == "on"
-    values: dict[str, int | None] = {}
-    errors: dict[str, str] = {}
-    for name in FIELDS:
-        text = text_value(view, name, f"{name}_input")
-        try:
-            values[name] = _money(text, account.currency)
-        except InvalidInput as exc:
-            errors[name] = str(exc)
-        if name == "monthly_cap" and not text:
-            values[name] = None  # keep the cap as it is
+    mode = selected(view, "mode", "mode_input") or "add"
+    texts = {name: text_value(view, name, f"{name}_input") for name in AUTO_RECHARGE_FIELDS}
+    values, errors = auto_recharge_fields(texts, account.currency)
+    target, target_error = recharge_target_field(
+        text_value(view, "target", "target_input"), account.currency
+    )
+    if target_error:
+        errors["target"] = target_error
     if errors:
         ack(response_action="errors", errors=errors)
         return
@@ -60,6 +44,9 @@ def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext
                 threshold_minor=values["threshold"] or 0,
                 amount_minor=values["amount"] or 0,
                 monthly_cap_minor=values["monthly_cap"],
+                mode=mode,
+                target_minor=target or 0,
+                actor=Actor.slack(acting_user(body)),
             ),
         )
     except FieldError as exc:
@@ -72,5 +59,6 @@ def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext
         saved.monthly_cap_minor,
         account.currency,
         card_of(app_context(context), account.id),
+        target_minor=saved.target_minor if saved.mode == "target" else None,
     )
     ack(response_action="update", view=blocks.info_modal("Auto-recharge", text))
