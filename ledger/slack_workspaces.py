@@ -6,7 +6,6 @@ Plain functions over a session, like the rest of the ledger; nothing here talks 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -70,26 +69,15 @@ def claim_due_alerts(
     lease: timedelta = timedelta(minutes=2),
     limit: int = 50,
 ) -> list[OutboxMessage]:
-    """Due `alert.*` messages, leased to this deliverer: they are not offered again for
-    `lease`, so the caller can post them to Slack outside any database transaction (no lock
-    held while Slack is slow) and another replica does not post them too. A deliverer that
-    dies mid-way lets the lease run out and the messages come back."""
-    now = now or utcnow()
-    messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
-    if messages:
-        defer(session, [m.id for m in messages], now + lease)
-    return messages
+    """Due `alert.*` messages, leased to this deliverer (`outbox.claim_due`): posted to
+    Slack outside any database transaction, and by one replica only."""
+    return outbox.claim_due(
+        session, kind_prefix=outbox.ALERT_PREFIX, lease=lease, now=now, limit=limit
+    )
 
 
-def defer(session: Session, message_ids: Iterable[int], until: datetime) -> None:
-    """Offer these undelivered messages again at `until` (not counted as an attempt)."""
-    ids = list(message_ids)
-    if ids:
-        session.execute(
-            update(_outbox)
-            .where(_outbox.c.id.in_(ids), _outbox.c.delivered_at.is_(None))
-            .values(available_at=until)
-        )
+#: Offer undelivered messages again later (kept here for the Slack deliverer's imports).
+defer = outbox.defer
 
 
 def is_delivered(session: Session, message_id: int) -> bool:

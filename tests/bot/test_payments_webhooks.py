@@ -145,7 +145,7 @@ def test_localstripe_signed_payment_intent_webhooks_reach_the_server(
     for acc, number in ((ok, "4242424242424242"), (bad, "4000000000000341")):
         _auto_recharge(context, acc)
         _card(context, localstripe_url, acc, number)
-    assert gateway.sweep_auto_recharge(context) == 2
+    assert gateway.sweep_auto_recharge(context).started == 2
     types = wait_until(
         lambda: (
             {t for _, t in _events(context)}
@@ -310,7 +310,7 @@ def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe
     _auto_recharge(context, needs_auth)
     ensure_customer(context, declined)  # no card at all
     _card(context, localstripe_url, needs_auth, "4000002500003155")
-    assert gateway.sweep_auto_recharge(context) == 2
+    assert gateway.sweep_auto_recharge(context).started == 2
     fixes = {}
     for acc in (declined, needs_auth):
         recharge = transaction(context.sessions, lambda s, acc=acc: last_recharge(s, acc))

@@ -10,6 +10,7 @@ from ledger.accounts import AccountSettings, BalanceView, balance, create_accoun
 from ledger.agents import add_agent
 from ledger.charges import Charge, charge
 from ledger.db import transaction
+from ledger.models import Account
 from ledger.units import credits
 from ledger.wallet import credit_wallet
 
@@ -68,3 +69,25 @@ def minute(
 
 def view(sessions: sessionmaker[Session], ids: dict[str, int], now: datetime = NOW) -> BalanceView:
     return transaction(sessions, lambda s: balance(s, ids["account"], now=now))
+
+
+def auto_recharge_without_card(
+    sessions: sessionmaker[Session],
+    account_id: int,
+    *,
+    threshold_minor: int = 1000,
+    amount_minor: int = 2000,
+    cap_minor: int = 50000,
+) -> None:
+    """Auto-recharge on with no saved card, as an account saved it before turning it on
+    needed a card: what rule 9's `missing_payment_method` failure is for. (Saving the
+    settings now refuses this, so the columns are written directly.)"""
+
+    def work(s: Session) -> None:
+        account = s.get(Account, account_id)
+        account.auto_recharge_enabled = True
+        account.auto_recharge_threshold_minor = threshold_minor
+        account.auto_recharge_amount_minor = amount_minor
+        account.auto_recharge_monthly_cap_minor = cap_minor
+
+    transaction(sessions, work)
