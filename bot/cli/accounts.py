@@ -11,7 +11,7 @@ from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings
 from ledger.auto_recharge import auto_recharge as auto_recharge_settings
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NoSavedCard
 from ledger.units import currency_exponent, format_credits, format_money, parse_money
 
 
@@ -205,16 +205,23 @@ def configure(
         recharge = (recharge_threshold, recharge_amount, recharge_cap)
         if auto_recharge is not None or any(v is not None for v in recharge):
             current = auto_recharge_settings(account)
-            update_auto_recharge(
-                session,
-                account.id,
-                enabled=current.enabled if auto_recharge is None else auto_recharge,
-                threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
-                or current.threshold_minor,
-                amount_minor=_money(recharge_amount, money, "--recharge-amount")
-                or current.amount_minor,
-                monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
-            )
+            try:
+                update_auto_recharge(
+                    session,
+                    account.id,
+                    enabled=current.enabled if auto_recharge is None else auto_recharge,
+                    threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
+                    or current.threshold_minor,
+                    amount_minor=_money(recharge_amount, money, "--recharge-amount")
+                    or current.amount_minor,
+                    monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
+                )
+            except NoSavedCard as exc:  # nothing is saved: the transaction rolls back
+                raise click.ClickException(
+                    f"{exc} Open the page from `creditbot stripe add-card --account"
+                    f" {account.id}` (or press “Add a card” in Slack's auto-recharge settings),"
+                    " then turn auto-recharge on."
+                ) from exc
         return account.id
 
     _show(run(work))

@@ -136,6 +136,19 @@ def stripe_reconcile(days: int) -> None:
     console.print(f"reconciled: {count} missed payment(s) credited")
 
 
+@stripe_group.command("add-card")
+@account_option
+def stripe_add_card(account_ref: str) -> None:
+    """Print a Stripe page where the account's card is added or replaced (auto-recharge
+    and one-click top-ups charge it). The page expires within the hour."""
+    from bot import stripe as stripe_gateway
+
+    account = run(lambda s: get_account(s, account_ref))
+    with _clear_errors():
+        url = stripe_gateway.create_card_checkout(context(), account.id, "cli")
+    console.print(f"Add or replace the card of {account.name} on Stripe: {url}")
+
+
 @stripe_group.command("sweep")
 def stripe_sweep() -> None:
     """Act on recharge requests and start recharges for wallets under their threshold.

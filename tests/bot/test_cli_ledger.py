@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from bot.cli import cli, environment
 from bot.config import get_settings
-from ledger.db import make_engine
+from ledger.accounts import get_account
+from ledger.db import make_engine, transaction
+from ledger.stripe_records import save_card
 
 
 @pytest.fixture
@@ -116,8 +118,26 @@ def test_export_is_a_statement_with_running_balances(run):
     assert rows[0]["plan_change"] == "100" and rows[2]["detail"] == "correction"
 
 
+def _save_a_card(account_ref):
+    """What Stripe's card setup page records once the card is saved."""
+
+    def work(session):
+        account = get_account(session, account_ref)
+        save_card(
+            session,
+            account.id,
+            customer_id="cus_1",
+            payment_method_id="pm_1",
+            brand="visa",
+            last4="4242",
+        )
+
+    transaction(environment.context().sessions, work)
+
+
 def test_configure_changes_rates_limits_and_auto_recharge(run):
     run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    _save_a_card("Acme")
     out = run(
         "accounts", "configure", "Acme", "--message-rate", "2", "--per-second", "--topup-min", "5",
         "--auto-recharge", "--recharge-threshold", "20", "--recharge-amount", "50",
@@ -149,3 +169,23 @@ def test_configure_changes_rates_limits_and_auto_recharge(run):
     assert "1 a message" in run("accounts", "show", "Fresh").output, (
         "the valid rate was not saved either"
     )
+
+
+def test_turning_auto_recharge_on_without_a_saved_card_says_save_a_card_first(run):
+    # Issue 10 item 3: it was accepted silently; every attempt then failed at once.
+    run("accounts", "create", "--name", "Acme")
+    bad = run(
+        "accounts", "configure", "Acme", "--message-rate", "3", "--auto-recharge",
+        "--recharge-threshold", "20", "--recharge-amount", "50", ok=False,
+    )  # fmt: skip
+    assert bad.exit_code == 1
+    assert "Save a card first" in bad.output
+    assert "creditbot stripe add-card --account 1" in bad.output
+    shown = run("accounts", "show", "Acme").output
+    assert "Auto-recharge: off" in shown and "1 a message" in shown, "nothing was saved"
+    _save_a_card("Acme")
+    on = run(
+        "accounts", "configure", "Acme", "--auto-recharge",
+        "--recharge-threshold", "20", "--recharge-amount", "50",
+    ).output  # fmt: skip
+    assert "Auto-recharge: on; below $20.00 add $50.00" in on

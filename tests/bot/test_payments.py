@@ -21,7 +21,7 @@ from ledger.recharges import RETRY_AFTER_FAILURE, last_recharge
 from ledger.stripe_records import stripe_customer
 from ledger.topups import list_topups
 from ledger.units import credits
-from tests.support.factories import story
+from tests.support.factories import auto_recharge_without_card, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
@@ -119,8 +119,8 @@ def test_pressing_pay_opens_the_topup_in_one_transaction_before_the_stripe_call(
 def test_off_session_recharge_succeeds_after_the_charge_returns(context, localstripe_url):  # noqa: F811
     ids = story(context.sessions, plan=0, wallet=5)
     acc = ids["account"]
-    _auto_recharge(context, acc)  # under 10.00 worth (1,000 credits), add 20.00
     customer, method = saved_card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)  # under 10.00 worth (1,000 credits), add 20.00
 
     result = transaction(
         context.sessions,
@@ -154,8 +154,8 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
     localstripe_url,  # noqa: F811
 ):
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     saved_card(context, localstripe_url, acc, "4000000000000002")
+    _auto_recharge(context, acc)
 
     assert gateway.sweep_auto_recharge(context).started == 1
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
@@ -171,7 +171,7 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
 
 def test_recharge_without_a_card_fails_at_once_without_calling_stripe(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
+    auto_recharge_without_card(context.sessions, acc)  # on from before cards were required
     customer = ensure_customer(context, acc)  # a customer, but no card
     assert gateway.recharge_now(context, acc) == "failed: missing_payment_method"
     assert _intents_of(localstripe_url, customer) == []
@@ -182,8 +182,8 @@ def test_recharge_without_a_card_fails_at_once_without_calling_stripe(context, l
 
 def test_card_needing_authentication_fails_with_a_link_to_fix_it(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     saved_card(context, localstripe_url, acc, "4000002500003155")
+    _auto_recharge(context, acc)
     assert gateway.recharge_now(context, acc) == "failed"
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.reason == "authentication_required"
@@ -193,8 +193,8 @@ def test_card_needing_authentication_fails_with_a_link_to_fix_it(context, locals
 
 def test_three_declines_in_a_row_pause_auto_recharge(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     customer, _ = saved_card(context, localstripe_url, acc, "4000000000000341")
+    _auto_recharge(context, acc)
     now = None
     for attempt in range(3):
         last = transaction(context.sessions, lambda s: last_recharge(s, acc))
@@ -209,7 +209,7 @@ def test_three_declines_in_a_row_pause_auto_recharge(context, localstripe_url): 
     assert len(_intents_of(localstripe_url, customer)) == 3
 
 
-def test_one_click_topup_with_thesaved_card(context, localstripe_url):  # noqa: F811
+def test_one_click_topup_with_the_saved_card(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions)["account"]
     assert gateway.charge_saved_card(context, acc, 1500, "click-1", "U1").reason == (
         "missing_payment_method"
@@ -230,8 +230,8 @@ def test_stripe_unreachable_is_retried_with_backoff_under_the_same_key(
     localstripe_url,  # noqa: F811
 ):
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     customer, _ = saved_card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     down = payments_context(context.settings.database_url, "http://127.0.0.1:9")
     try:
         assert gateway.sweep_auto_recharge(down).started == 1

@@ -23,7 +23,7 @@ from ledger.recharges import last_recharge, request_recharge
 from ledger.stripe_records import stripe_customer
 from ledger.units import credits
 from ledger.wallet import debit_wallet
-from tests.support.factories import story
+from tests.support.factories import auto_recharge_without_card, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     disable_localstripe_webhook,
@@ -143,8 +143,8 @@ def test_localstripe_signed_payment_intent_webhooks_reach_the_server(
     ok = story(context.sessions, wallet=5, team="T1")["account"]
     bad = story(context.sessions, wallet=5, team="T2")["account"]
     for acc, number in ((ok, "4242424242424242"), (bad, "4000000000000341")):
-        _auto_recharge(context, acc)
         _card(context, localstripe_url, acc, number)
+        _auto_recharge(context, acc)
     assert gateway.sweep_auto_recharge(context).started == 2
     types = wait_until(
         lambda: (
@@ -169,8 +169,8 @@ def test_out_of_order_and_duplicate_webhooks_act_on_the_current_state(
 ):
     context = served.context
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     disable_localstripe_webhook(localstripe_url)
     # The worker made the Stripe call, then died before recording the answer.
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
@@ -235,8 +235,8 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
     disable_localstripe_webhook(localstripe_url)
     session_id = _session_id(gateway.create_topup_checkout(context, acc, 3000, "U1"))
     checkout_fake.complete(session_id, send=False)  # paid, but the webhook never came
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
     charge_attempt(context, job)  # a recharge charged whose answer was lost
     assert _wallet(context, acc) == credits(5)
@@ -306,10 +306,10 @@ def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe
     context = served.context
     declined = story(context.sessions, wallet=5, team="T1")["account"]
     needs_auth = story(context.sessions, wallet=5, team="T2")["account"]
-    _auto_recharge(context, declined)
-    _auto_recharge(context, needs_auth)
+    auto_recharge_without_card(context.sessions, declined)  # on from before cards were required
     ensure_customer(context, declined)  # no card at all
     _card(context, localstripe_url, needs_auth, "4000002500003155")
+    _auto_recharge(context, needs_auth)
     assert gateway.sweep_auto_recharge(context).started == 2
     fixes = {}
     for acc in (declined, needs_auth):

@@ -12,6 +12,7 @@ from ledger.agents import update_agent
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Agent
+from ledger.stripe_records import save_card
 from ledger.units import credits
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import MEMBER, OWNER, buttons, open_home_tab, texts
@@ -23,6 +24,21 @@ def _account(context, ids):
 
 def _agent(context, agent_id):
     return transaction(context.sessions, lambda s: s.get(Agent, agent_id))
+
+
+def _save_a_card(context, ids):
+    """What Stripe's card setup page records once the card is saved."""
+    transaction(
+        context.sessions,
+        lambda s: save_card(
+            s,
+            ids["account"],
+            customer_id="cus_1",
+            payment_method_id="pm_1",
+            brand="visa",
+            last4="4242",
+        ),
+    )
 
 
 def _open_auto_recharge(slack, fake_slack, user="UADMIN"):
@@ -45,6 +61,7 @@ def test_auto_recharge_modal_shows_settings_and_no_card(slack, fake_slack):
 
 
 def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, context, ids):
+    _save_a_card(context, ids)
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(
         view, {"enabled": "on", "threshold": "$10", "amount": "50", "monthly_cap": "200"}
@@ -52,8 +69,7 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
     assert body["response_action"] == "update"
     assert texts(body["view"]["blocks"]) == (
         ":white_check_mark: Auto-recharge is *on*: when the wallet drops below $10.00, $50.00 is"
-        " charged to the saved card, at most $200.00 a month.\n:warning: No card is saved yet:"
-        " add one, or recharges fail with `missing_payment_method`."
+        " charged to Visa •••• 4242, at most $200.00 a month."
     )
     account = _account(context, ids)
     assert (account.auto_recharge_enabled, account.auto_recharge_threshold_minor,
@@ -68,7 +84,8 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
     assert _account(context, ids).auto_recharge_enabled is False
 
 
-def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch):
+def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch, context, ids):
+    _save_a_card(context, ids)
     monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("mastercard", "4444"))
     view = _open_auto_recharge(slack, fake_slack)
     assert "Card: *Mastercard •••• 4444*" in texts(view["blocks"])
@@ -108,6 +125,22 @@ def test_auto_recharge_invalid_field_errors_inline(
     assert (after.auto_recharge_enabled, after.auto_recharge_threshold_minor, after.auto_recharge_amount_minor,
             after.auto_recharge_monthly_cap_minor) == (before.auto_recharge_enabled, before.auto_recharge_threshold_minor,
                                                        before.auto_recharge_amount_minor, before.auto_recharge_monthly_cap_minor)  # fmt: skip
+
+
+def test_turning_auto_recharge_on_without_a_card_says_save_a_card_first(
+    slack, fake_slack, context, ids
+):
+    # Issue 10 item 3: it was saved silently; every attempt then failed at once.
+    view = _open_auto_recharge(slack, fake_slack)
+    body = slack.submit(view, {"enabled": "on", "threshold": "10", "amount": "50"}).json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["enabled"]
+    assert body["errors"]["enabled"].startswith("Save a card first: press “Add a card” below")
+    assert "Add a card" in buttons(view["blocks"]), "the button that opens card setup"
+    account = _account(context, ids)
+    assert (account.auto_recharge_enabled, account.auto_recharge_threshold_minor) == (False, 0)
+    # Turning it off (or leaving it off) needs no card.
+    assert slack.submit(view, {"enabled": "off"}).json()["response_action"] == "update"
 
 
 def test_auto_recharge_errors_on_several_fields_at_once(slack, fake_slack):
@@ -264,9 +297,10 @@ def test_buttons_from_the_home_tab_refuse_in_a_modal(slack, fake_slack):
 # -- the Home tab after a save ------------------------------------------------------------
 
 
-def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, ids):
+def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, context, ids):
     """Someone looking at the Home tab while saving a modal sees the change without
     reopening the tab (it is published after the modal is answered)."""
+    _save_a_card(context, ids)
     open_home_tab(slack, fake_slack)
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(

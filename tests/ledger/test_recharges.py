@@ -28,12 +28,27 @@ from ledger.recharges import (
 from ledger.stripe_records import save_card
 from ledger.units import credits
 from ledger.wallet import debit_wallet
-from tests.support.factories import NOW, story
+from tests.support.factories import NOW, auto_recharge_without_card, story
 from tests.support.ledger_reads import pending_alerts, wallet_of
 
 
 def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=True):
+    if not card:
+        auto_recharge_without_card(
+            sessions, account_id, threshold_minor=threshold, amount_minor=amount, cap_minor=cap
+        )
+        return
+
     def work(s):
+        save_card(
+            s,
+            account_id,
+            customer_id=f"cus_{account_id}",
+            payment_method_id="pm_1",
+            brand="visa",
+            last4="4242",
+            now=NOW,
+        )
         update_auto_recharge(
             s,
             account_id,
@@ -42,16 +57,6 @@ def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=
             amount_minor=amount,
             monthly_cap_minor=cap,
         )
-        if card:
-            save_card(
-                s,
-                account_id,
-                customer_id=f"cus_{account_id}",
-                payment_method_id="pm_1",
-                brand="visa",
-                last4="4242",
-                now=NOW,
-            )
 
     transaction(sessions, work)
 
@@ -131,9 +136,14 @@ def test_three_failures_in_a_row_pause_auto_recharge_and_saving_settings_resumes
     assert len(paused) == 1 and paused[0]["failures"] == 3
     now += timedelta(hours=1)
     assert _request(sessions, acc, now).skipped == "auto-recharge is paused"
-    # The admin saves the settings again: it un-pauses and counts failures afresh.
-    _auto(sessions, acc, card=False)
-    assert _request(sessions, acc, now).failed is not None
+    # The admin saves a card and the settings again: it un-pauses and counts failures
+    # afresh (a fourth failure in a row does not pause it again).
+    _auto(sessions, acc)
+    job = _request(sessions, acc, now).job
+    failed = transaction(
+        sessions, lambda s: recharge_failed(s, job.recharge_id, reason="card_declined", now=now)
+    )
+    assert failed.status == "failed"
     assert not transaction(sessions, lambda s: get_account(s, acc).auto_recharge_paused)
 
 

@@ -13,7 +13,7 @@ from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.dashboard_data import card_of
 from bot.slack.listeners.views.fields import selected, text_value
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import FieldError, InvalidInput
+from ledger.errors import FieldError, InvalidInput, NoSavedCard
 from ledger.units import parse_money
 
 FIELDS = ("threshold", "amount", "monthly_cap")
@@ -62,6 +62,10 @@ def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext
                 monthly_cap_minor=values["monthly_cap"],
             ),
         )
+    except NoSavedCard:
+        # Nothing is saved; the modal's own "Add a card" button opens the card setup.
+        ack(response_action="errors", errors={"enabled": blocks.SAVE_A_CARD_FIRST})
+        return
     except FieldError as exc:
         ack(response_action="errors", errors={exc.field: str(exc)})
         return
