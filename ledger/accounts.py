@@ -10,12 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.agents import AgentView, agent_view, list_agents
+from ledger.currencies import currency, default_monthly_cap, default_topup_range
 from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
 from ledger.journal import lock_account
 from ledger.models import Account
 from ledger.renewals import renew_cycle
-from ledger.units import MILLI, credits_to_money, currency_exponent
+from ledger.units import MILLI, credits_to_money
 
 
 @dataclass
@@ -39,17 +40,37 @@ class AccountSettings:
 def _validate(s: AccountSettings) -> None:
     if not s.name.strip():
         raise InvalidInput("An account needs a name.")
-    if len(s.currency) != 3 or not s.currency.isalpha():
-        raise InvalidInput(f"{s.currency!r} is not a currency code (try USD or EUR).")
+    currency(s.currency)
     zone(s.timezone)
     if s.plan_credits < 0:
         raise InvalidInput("Plan credits per cycle cannot be negative.")
     if s.cycle_anchor_day is not None and not 1 <= s.cycle_anchor_day <= 31:
         raise InvalidInput("The cycle start day is a day of the month, 1 to 31.")
-    if s.call_minute_rate <= 0 or s.message_rate <= 0:
-        raise InvalidInput("Rates must be greater than zero.")
-    if s.credits_per_unit <= 0:
-        raise InvalidInput("The credit price must be greater than zero.")
+    _check_rate(s.call_minute_rate)
+    _check_rate(s.message_rate)
+    _check_price(s.credits_per_unit)
+
+
+#: Largest rate, in milli-credits (a million credits a message or minute), and largest credit
+#: price: bigger is a typo, and keeps every charge and top-up within 64-bit integers.
+MAX_RATE = 10**9
+MAX_CREDIT_PRICE = 10**6
+
+
+def _check_rate(milli: int) -> int:
+    if not 0 < milli <= MAX_RATE:
+        raise InvalidInput(
+            f"Rates must be greater than zero and at most {MAX_RATE // MILLI:,} credits."
+        )
+    return milli
+
+
+def _check_price(credits_per_unit: int) -> int:
+    if not 0 < credits_per_unit <= MAX_CREDIT_PRICE:
+        raise InvalidInput(
+            f"The credit price must be greater than zero and at most {MAX_CREDIT_PRICE:,}."
+        )
+    return credits_per_unit
 
 
 def create_account(
@@ -60,11 +81,18 @@ def create_account(
     _validate(settings)
     today = local_date(now, settings.timezone)
     anchor = settings.cycle_anchor_day or today.day
-    scale = 10 ** currency_exponent(settings.currency)
+    money = currency(settings.currency)
+    low, high = settings.topup_min_minor, settings.topup_max_minor
+    if low is None or high is None:
+        defaults = default_topup_range(money.code)
+        low = defaults.min_minor if low is None else low
+        high = defaults.max_minor if high is None else high
+    if low <= 0 or high < low:
+        raise InvalidInput("The top-up minimum must be above zero and at most the maximum.")
     account = Account(
         name=settings.name.strip(),
         slack_team_id=settings.slack_team_id or None,
-        currency=settings.currency.upper(),
+        currency=money.code,
         timezone=settings.timezone,
         plan_credits_per_cycle=settings.plan_credits,
         cycle_anchor_day=anchor,
@@ -72,8 +100,9 @@ def create_account(
         message_rate=settings.message_rate,
         per_second_billing=settings.per_second_billing,
         credits_per_unit=settings.credits_per_unit,
-        topup_min_minor=settings.topup_min_minor or 10 * scale,
-        topup_max_minor=settings.topup_max_minor or 1_000 * scale,
+        topup_min_minor=low,
+        topup_max_minor=high,
+        auto_recharge_monthly_cap_minor=default_monthly_cap(money.code, low, high),
         plan_grant=0,
         plan_balance=0,
         wallet_balance=0,
@@ -181,15 +210,11 @@ def configure_account(
         account.plan_credits_per_cycle = plan_credits
     for field, value in (("call_minute_rate", call_minute_rate), ("message_rate", message_rate)):
         if value is not None:
-            if value <= 0:
-                raise InvalidInput("Rates must be greater than zero.")
-            setattr(account, field, value)
+            setattr(account, field, _check_rate(value))
     if per_second_billing is not None:
         account.per_second_billing = per_second_billing
     if credits_per_unit is not None:
-        if credits_per_unit <= 0:
-            raise InvalidInput("The credit price must be greater than zero.")
-        account.credits_per_unit = credits_per_unit
+        account.credits_per_unit = _check_price(credits_per_unit)
     low = account.topup_min_minor if topup_min_minor is None else topup_min_minor
     high = account.topup_max_minor if topup_max_minor is None else topup_max_minor
     if low <= 0 or high < low:

@@ -27,7 +27,12 @@ def accounts() -> None:
 @accounts.command("create")
 @click.option("--name", required=True, help="The team's name.")
 @click.option("--slack-team", default=None, help="Slack team id (T...), if known.")
-@click.option("--currency", default="USD", show_default=True, help="ISO currency code.")
+@click.option(
+    "--currency",
+    default="USD",
+    show_default=True,
+    help="ISO 4217 currency code (USD, EUR, JPY...).",
+)
 @click.option(
     "--timezone", default="UTC", show_default=True, help="IANA time zone for cycles and months."
 )
@@ -67,8 +72,12 @@ def accounts() -> None:
     show_default=True,
     help="Credits bought by 1.00 of the currency.",
 )
-@click.option("--topup-min", default=None, help="Smallest top-up (money, default 10.00).")
-@click.option("--topup-max", default=None, help="Largest top-up (money, default 1,000.00).")
+@click.option(
+    "--topup-min", default=None, help="Smallest top-up (money; default 10.00 USD or about that)."
+)
+@click.option(
+    "--topup-max", default=None, help="Largest top-up (money; default 1,000.00 USD or about that)."
+)
 def create(
     name: str,
     slack_team: str | None,

@@ -13,7 +13,8 @@ from bot.cli import cli, environment
 from bot.config import get_settings
 from ledger.accounts import get_account
 from ledger.db import make_engine, transaction
-from ledger.stripe_records import save_card
+from tests.support.factories import card_saved
+from tests.support.hostile_input import NOT_AMOUNTS
 
 
 @pytest.fixture
@@ -119,20 +120,8 @@ def test_export_is_a_statement_with_running_balances(run):
 
 
 def _save_a_card(account_ref):
-    """What Stripe's card setup page records once the card is saved."""
-
-    def work(session):
-        account = get_account(session, account_ref)
-        save_card(
-            session,
-            account.id,
-            customer_id="cus_1",
-            payment_method_id="pm_1",
-            brand="visa",
-            last4="4242",
-        )
-
-    transaction(environment.context().sessions, work)
+    sessions = environment.context().sessions
+    card_saved(sessions, transaction(sessions, lambda s: get_account(s, account_ref).id))
 
 
 def test_configure_changes_rates_limits_and_auto_recharge(run):
@@ -189,3 +178,33 @@ def test_turning_auto_recharge_on_without_a_saved_card_says_save_a_card_first(ru
         "--recharge-threshold", "20", "--recharge-amount", "50",
     ).output  # fmt: skip
     assert "Auto-recharge: on; below $20.00 add $50.00" in on
+
+
+def test_hostile_amounts_on_the_command_line_get_a_clear_error(run):
+    # Issue 10 item 13: 'Infinity' as credits ended in an OverflowError traceback.
+    run("accounts", "create", "--name", "Acme")
+    run("agents", "add", "--account", "Acme", "support")
+    for typed in NOT_AMOUNTS:
+        for args in (
+            ["accounts", "create", "--name", "X", "--plan-credits", typed],
+            ["accounts", "configure", "Acme", "--message-rate", typed],
+            ["accounts", "configure", "Acme", "--recharge-threshold", typed],
+            ["accounts", "configure", "Acme", "--topup-max", typed],
+            ["wallet", "adjust", "--account", "Acme", "--credits", typed, "--reason", "x"],
+            ["agents", "update", "--account", "Acme", "support", "--limit", typed],
+        ):
+            refused = run(*args, ok=False)
+            assert refused.exit_code in (1, 2), (args, refused.output)
+            assert "Error" in refused.output and "Traceback" not in refused.output, args
+    shown = run("accounts", "show", "Acme").output
+    assert "Wallet: 0 credits" in shown and "1 a message" in shown
+    assert "No account 'X'" in run("accounts", "show", "X", ok=False).output  # not created
+
+
+def test_currencies_take_their_own_minor_units_and_default_range(run):
+    out = run("accounts", "create", "--name", "Saigon", "--currency", "VND").output
+    assert "Top-ups: ₫200,000 to ₫20,000,000" in out  # not "10.00 VND"
+    out = run("accounts", "configure", "Saigon", "--topup-min", "250,000").output
+    assert "Top-ups: ₫250,000 to ₫20,000,000" in out  # zero-decimal: not 25,000,000
+    bad = run("accounts", "create", "--name", "Nowhere", "--currency", "ZZZ", ok=False)
+    assert bad.exit_code == 1 and "'ZZZ' is not a currency code" in bad.output

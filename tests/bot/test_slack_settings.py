@@ -12,8 +12,9 @@ from ledger.agents import update_agent
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Agent
-from ledger.stripe_records import save_card
 from ledger.units import credits
+from tests.support.factories import card_saved
+from tests.support.hostile_input import NOT_AMOUNTS
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import MEMBER, OWNER, buttons, open_home_tab, texts
 
@@ -24,21 +25,6 @@ def _account(context, ids):
 
 def _agent(context, agent_id):
     return transaction(context.sessions, lambda s: s.get(Agent, agent_id))
-
-
-def _save_a_card(context, ids):
-    """What Stripe's card setup page records once the card is saved."""
-    transaction(
-        context.sessions,
-        lambda s: save_card(
-            s,
-            ids["account"],
-            customer_id="cus_1",
-            payment_method_id="pm_1",
-            brand="visa",
-            last4="4242",
-        ),
-    )
 
 
 def _open_auto_recharge(slack, fake_slack, user="UADMIN"):
@@ -61,7 +47,7 @@ def test_auto_recharge_modal_shows_settings_and_no_card(slack, fake_slack):
 
 
 def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, context, ids):
-    _save_a_card(context, ids)
+    card_saved(context.sessions, ids["account"])
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(
         view, {"enabled": "on", "threshold": "$10", "amount": "50", "monthly_cap": "200"}
@@ -85,7 +71,7 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
 
 
 def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch, context, ids):
-    _save_a_card(context, ids)
+    card_saved(context.sessions, ids["account"])
     monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("mastercard", "4444"))
     view = _open_auto_recharge(slack, fake_slack)
     assert "Card: *Mastercard •••• 4444*" in texts(view["blocks"])
@@ -300,7 +286,7 @@ def test_buttons_from_the_home_tab_refuse_in_a_modal(slack, fake_slack):
 def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, context, ids):
     """Someone looking at the Home tab while saving a modal sees the change without
     reopening the tab (it is published after the modal is answered)."""
-    _save_a_card(context, ids)
+    card_saved(context.sessions, ids["account"])
     open_home_tab(slack, fake_slack)
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(
@@ -322,3 +308,29 @@ def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, con
         "*A*: :large_green_circle: active\n0 of 1,500 credits this month (0%) · Use the wallet when plan credits run out"
         in texts(published.args["view"]["blocks"])
     )
+
+
+def test_hostile_amounts_get_an_inline_error_on_each_auto_recharge_field(
+    slack, fake_slack, context, ids
+):
+    # Issue 10 item 13: some raised past the listener (10^19 overflowed the database)
+    # and left the modal unanswered; '€50' was taken as $50.
+    card_saved(context.sessions, ids["account"])
+    view = _open_auto_recharge(slack, fake_slack)
+    good = {"enabled": "on", "threshold": "10", "amount": "50", "monthly_cap": "200"}
+    for field in ("threshold", "amount", "monthly_cap"):
+        for typed in NOT_AMOUNTS:
+            body = slack.submit(view, {**good, field: typed}).json()
+            assert body["response_action"] == "errors", (field, typed)
+            assert list(body["errors"]) == [field], (field, typed)
+    assert _account(context, ids).auto_recharge_enabled is False
+
+
+def test_hostile_limits_get_an_inline_error(slack, fake_slack, context, ids):
+    view = _open_agents(slack, fake_slack)
+    for typed in NOT_AMOUNTS:
+        body = slack.submit(view, {"behaviour": "use_balance", "limit": typed}).json()
+        assert body["errors"] == {
+            f"limit:{ids['a']}": f"{typed!r} is not a limit: enter a whole number of credits above 0, or leave it blank for none."
+        }
+    assert _agent(context, ids["a"]).monthly_limit is None

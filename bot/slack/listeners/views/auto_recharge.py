@@ -3,7 +3,6 @@ on the field they concern (`response_action: errors`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -19,19 +18,9 @@ from ledger.units import parse_money
 FIELDS = ("threshold", "amount", "monthly_cap")
 
 
-def _money(text: str, currency: str) -> int | None:
+def _money(text: str, currency: str) -> int:
     """Minor units, 0 for a blank or zero field (the ledger says whether 0 is allowed)."""
-    if not text:
-        return 0
-    try:
-        return parse_money(text, currency)
-    except InvalidInput:
-        try:
-            if Decimal(text.strip().lstrip("$€£¥").replace(",", "")) == 0:
-                return 0
-        except InvalidOperation:
-            pass
-        raise
+    return parse_money(text, currency, allow_zero=True) if text else 0
 
 
 def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
