@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,6 +16,7 @@ from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
 from ledger.journal import lock_account
 from ledger.models import Account
+from ledger.names import check_name, check_text
 from ledger.renewals import renew_cycle
 from ledger.units import MILLI, credits_to_money
 
@@ -37,9 +39,23 @@ class AccountSettings:
     topup_max_minor: int | None = None
 
 
+_ACCOUNT_NAME = "An account's name"
+#: A Slack workspace (T...) or Enterprise Grid (E...) id.
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{1,31}")
+
+
+def check_team_id(team_id: str) -> str:
+    """A Slack team id as typed (spaces around it dropped), or a clear error."""
+    text = (team_id or "").strip()
+    if not _TEAM_ID.fullmatch(text):
+        raise InvalidInput(f"{text!r} is not a Slack team id (they look like T0123ABCD).")
+    return text
+
+
 def _validate(s: AccountSettings) -> None:
-    if not s.name.strip():
-        raise InvalidInput("An account needs a name.")
+    check_name(s.name, what=_ACCOUNT_NAME, max_length=200)
+    if s.slack_team_id:
+        check_team_id(s.slack_team_id)
     currency(s.currency)
     zone(s.timezone)
     if s.plan_credits < 0:
@@ -90,8 +106,8 @@ def create_account(
     if low <= 0 or high < low:
         raise InvalidInput("The top-up minimum must be above zero and at most the maximum.")
     account = Account(
-        name=settings.name.strip(),
-        slack_team_id=settings.slack_team_id or None,
+        name=check_name(settings.name, what=_ACCOUNT_NAME, max_length=200),
+        slack_team_id=check_team_id(settings.slack_team_id) if settings.slack_team_id else None,
         currency=money.code,
         timezone=settings.timezone,
         plan_credits_per_cycle=settings.plan_credits,
@@ -201,9 +217,7 @@ def configure_account(
     """
     account = lock_account(session, account_id)
     if name is not None:
-        if not name.strip():
-            raise InvalidInput("An account needs a name.")
-        account.name = name.strip()
+        account.name = check_name(name, what=_ACCOUNT_NAME, max_length=200)
     if plan_credits is not None:
         if plan_credits < 0:
             raise InvalidInput("Plan credits per cycle cannot be negative.")
@@ -234,10 +248,12 @@ def configure_account(
 
 def set_alert_channel(session: Session, account_id: int, channel_id: str | None) -> None:
     account = lock_account(session, account_id)
-    account.alert_channel_id = channel_id or None
+    channel = check_text(channel_id or "", what="A Slack channel id", max_length=32, required=False)
+    account.alert_channel_id = channel or None
 
 
 def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
     """The Slack users (besides workspace admins and owners) who may top up and change settings."""
     account = lock_account(session, account_id)
-    account.billing_admins = sorted({u.strip() for u in user_ids if u.strip()})
+    users = (check_text(u, what="A Slack user id", max_length=32, required=False) for u in user_ids)
+    account.billing_admins = sorted({u for u in users if u})

@@ -18,6 +18,7 @@ from ledger.cycles import month_key, utcnow
 from ledger.errors import InvalidInput, UnknownAccount, UnknownAgent
 from ledger.journal import lock_account, resume_agents
 from ledger.models import BEHAVIOURS, STOP_REASONS, Account, Agent
+from ledger.names import check_name
 from ledger.units import AmountError, parse_credits
 
 
@@ -63,10 +64,7 @@ def _validate_limit(limit: int | None) -> int | None:
 
 
 def _validate_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("An agent's name is 1 to 100 characters.")
-    return name
+    return check_name(name, what="An agent's name")
 
 
 def get_agent(session: Session, account_id: int, ref: int | str) -> Agent:

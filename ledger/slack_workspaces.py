@@ -12,20 +12,25 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts import AccountSettings, account_for_team, create_account, get_account
+from ledger.accounts import (
+    AccountSettings,
+    account_for_team,
+    check_team_id,
+    create_account,
+    get_account,
+)
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput
 from ledger.models import Account, OutboxMessage
 from ledger.models.slack import SlackHomeView
+from ledger.names import without_refused
 
 _outbox = OutboxMessage.__table__
 
 
 def link_team(session: Session, account_ref: int | str, team_id: str) -> Account:
     """Link Slack workspace `team_id` to an existing account (replacing its old link)."""
-    team_id = (team_id or "").strip()
-    if not team_id.startswith(("T", "E")) or len(team_id) > 32:
-        raise InvalidInput(f"{team_id!r} is not a Slack team id (they look like T0123ABCD).")
+    team_id = check_team_id(team_id)
     account = get_account(session, account_ref)
     other = account_for_team(session, team_id)
     if other is not None and other.id != account.id:
@@ -54,7 +59,8 @@ def account_for_install(
     account = account_for_team(session, team_id)
     if account is not None:
         return account, False
-    name = (team_name or "").strip() or f"Slack {team_id}"
+    # Slack's name for the workspace, less anything an account name may not hold.
+    name = without_refused(team_name or "").strip()[:200] or f"Slack {team_id}"
     account = create_account(session, AccountSettings(name=name, slack_team_id=team_id), now=now)
     return account, True
 
