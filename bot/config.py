@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     slack_client_secret: str = ""
     #: Channel id for alerts of accounts that have not picked one in the App Home tab.
     slack_alert_channel: str = ""
+    #: Fernet keys, comma-separated, for the Slack tokens of OAuth installs: the first
+    #: encrypts, all decrypt (ledger/slack_tokens.py).
+    creditbot_encryption_keys: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"

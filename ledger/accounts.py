@@ -255,5 +255,7 @@ def set_alert_channel(session: Session, account_id: int, channel_id: str | None)
 def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
     """The Slack users (besides workspace admins and owners) who may top up and change settings."""
     account = lock_account(session, account_id)
-    users = (check_text(u, what="A Slack user id", max_length=32, required=False) for u in user_ids)
+    users = (
+        check_text(u, what="A Slack user id", max_length=255, required=False) for u in user_ids
+    )
     account.billing_admins = sorted({u for u in users if u})

@@ -18,9 +18,21 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision` (the newest by default)."""
+def upgrade(engine: Engine, revision: str = "head", *, encryption_keys: str | None = None) -> None:
+    """Bring the database to `revision` (the newest by default). `encryption_keys`
+    (CREDITBOT_ENCRYPTION_KEYS) encrypt the Slack tokens already stored (0007); without
+    them the environment's are used."""
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["encryption_keys"] = encryption_keys
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str, *, encryption_keys: str | None = None) -> None:
+    """Take the database back to `revision`."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        config.attributes["encryption_keys"] = encryption_keys
+        command.downgrade(config, revision)

@@ -22,9 +22,13 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Create or migrate the database named by DATABASE_URL (SQLite file by default)."""
     from ledger.migrate import upgrade
+    from ledger.slack_tokens import EncryptionKeyError
 
     ctx = context()
-    upgrade(ctx.engine, revision)
+    try:
+        upgrade(ctx.engine, revision, encryption_keys=ctx.settings.creditbot_encryption_keys)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
     console.print(f"database at {ctx.engine.url.render_as_string()} is at revision {revision}")
 
 
@@ -37,8 +41,12 @@ def serve(host: str, port: int | None, workers: int) -> None:
     import uvicorn
 
     from bot.http.app import create_app
+    from bot.slack.installations import encryption_key_problem
 
     ctx = context()
+    problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
+    if problem:
+        raise click.ClickException(problem)
     port = port or ctx.settings.port
     if workers > 1:
         # Each worker process builds its own app (and engine) from the environment.

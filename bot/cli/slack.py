@@ -1,5 +1,6 @@
 """`creditbot` commands of the slack part: link workspaces to accounts, name billing
-admins and the alert channel, run Socket Mode, deliver alerts by hand."""
+admins and the alert channel, run Socket Mode, deliver alerts by hand, and the keys that
+encrypt the tokens of OAuth installs."""
 
 from __future__ import annotations
 
@@ -86,11 +87,15 @@ def socket() -> None:
     # Imported here: other commands start without loading the Slack app.
     from bot.slack.answering import AnsweringSocketModeHandler
     from bot.slack.app import configured, create_slack_app
+    from bot.slack.installations import encryption_key_problem
 
     ctx = context()
     missing = configured(ctx.settings, socket_mode=True)
     if missing:
         raise click.ClickException(f"Slack is not configured for Socket Mode: {missing}.")
+    problem = encryption_key_problem(ctx)
+    if problem:
+        raise click.ClickException(problem)
     app = create_slack_app(ctx, socket_mode=True)
     console.print("creditbot Slack app connecting in Socket Mode")
     AnsweringSocketModeHandler(app, ctx.settings.slack_app_token).start()
@@ -103,3 +108,32 @@ def deliver_alerts() -> None:
 
     delivered = deliver_due_alerts(context())
     console.print(f"{delivered} alert(s) delivered")
+
+
+@slack.command("new-key")
+def new_key_command() -> None:
+    """Print a new key for CREDITBOT_ENCRYPTION_KEYS (it encrypts the Slack tokens of OAuth
+    installs). To rotate: put it first in the list, run `creditbot slack rotate-key`, then
+    drop the old key."""
+    from ledger.slack_tokens import new_key
+
+    click.echo(new_key())
+
+
+@slack.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored Slack token with the first key of CREDITBOT_ENCRYPTION_KEYS
+    (the others only need to decrypt them; drop them afterwards)."""
+    from bot.slack.installations import token_cipher
+    from ledger.slack_tokens import ENV, EncryptionKeyError, rotate_tokens
+
+    ctx = context()
+    try:
+        cipher = token_cipher(ctx)
+        if cipher is None:
+            raise EncryptionKeyError(f"{ENV} is not set: there is no key to encrypt with.")
+        with ctx.engine.begin() as connection:
+            rotated = rotate_tokens(connection, cipher)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"{rotated} Slack token(s) encrypted with the first key of {ENV}")

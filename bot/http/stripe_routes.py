@@ -1,5 +1,5 @@
-"""The Stripe webhook, the Checkout success and cancel pages, and the fix links of failed
-recharges: named handlers on a module-level router."""
+"""The Stripe webhook, the Checkout success and cancel pages, and the retired fix links of
+failed recharges: named handlers on a module-level router."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from typing import Annotated
 
 import stripe
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot import stripe as stripe_gateway
 from bot.context import AppContext
-from ledger.db import transaction
-from ledger.errors import LedgerError, NotFound
-from ledger.recharges import get_recharge
+from ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -95,24 +93,15 @@ def checkout_cancel() -> HTMLResponse:
 
 
 @router.get("/stripe/fix/{key}")
-def fix_recharge(key: str, context: Context) -> Response:
-    """The link of a failed recharge alert: a fresh Checkout page, made when clicked.
-    A card that needs authentication pays the recharge on Checkout (which also saves
-    the card again); a declined or missing card is replaced in setup mode."""
-    try:
-        recharge = transaction(context.sessions, lambda s: get_recharge(s, key))
-    except NotFound:
-        return _page("Link not found", "This link is not valid.", status=404)
-    if recharge.status != "failed":
-        return _page("Nothing to fix", "This recharge did not fail; nothing to do.")
-    try:
-        if recharge.reason == "authentication_required":
-            url = stripe_gateway.create_topup_checkout(
-                context, recharge.account_id, recharge.amount_minor, "fix-link"
-            )
-        else:
-            url = stripe_gateway.create_card_checkout(context, recharge.account_id, "fix-link")
-    except (LedgerError, stripe.StripeError) as exc:
-        log.error("fix link %s failed: %s", key, exc)
-        return _page("Try again later", "Stripe could not open a page just now.", 503)
-    return RedirectResponse(url, status_code=303)
+def fix_link_retired(key: str) -> HTMLResponse:
+    """The address failed recharges record. It used to open a Stripe page for anyone who
+    had it (it was posted in the alert channel), so it opens nothing now, for any key, and
+    says where the fix is."""
+    return _page(
+        "Fix the payment in Slack",
+        "This link no longer opens a payment page. To fix a failed auto-recharge, a billing"
+        " admin presses Fix the payment on the alert in Slack, or Replace card in the"
+        " auto-recharge settings (from /balance). The Stripe page it opens is theirs alone"
+        " and expires within the hour.",
+        status=410,
+    )

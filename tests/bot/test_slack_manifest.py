@@ -22,6 +22,8 @@ def test_manifest_matches_the_app():
     assert settings["interactivity"] == {
         "is_enabled": True,
         "request_url": "https://YOUR-HOST/slack/events",
+        # the agent select searches agents by name beyond 100 (external_select)
+        "message_menu_options_url": "https://YOUR-HOST/slack/events",
     }
     assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert features["app_home"]["home_tab_enabled"] is True

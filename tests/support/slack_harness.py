@@ -26,6 +26,8 @@ from tests.support.factories import story
 from tests.support.fake_slack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+#: CREDITBOT_ENCRYPTION_KEYS of the tests: encrypts the tokens of OAuth installs.
+TOKEN_KEY = "VNwolPM7V8E_tSaTWC_cifLeR_Rg_BUIW6E6hzFw_ME="
 TEAM = "T0001"
 ADMIN, OWNER, MEMBER, BILLING = "UADMIN", "UOWNER", "UMEMBER", "UBILLING"
 
@@ -169,6 +171,7 @@ def settings_for(db_url: str, fake: FakeSlack, **extra: Any) -> Settings:
         slack_client_id="",
         slack_client_secret="",
         slack_alert_channel="",
+        creditbot_encryption_keys=TOKEN_KEY,
         public_url="http://127.0.0.1",
         run_scheduler=False,
     )
