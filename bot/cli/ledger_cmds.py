@@ -7,6 +7,7 @@ import sys
 import click
 
 from bot.cli.environment import console, run
+from bot.cli.output import emit_json, json_option
 from ledger.accounts import get_account
 from ledger.statement import to_csv
 from ledger.verify import verify
@@ -23,7 +24,8 @@ def ledger() -> None:
 
 @ledger.command("verify")
 @click.option("--account", "account_ref", default=None, help="Only this account.")
-def verify_cmd(account_ref: str | None) -> None:
+@json_option
+def verify_cmd(account_ref: str | None, as_json: bool) -> None:
     """Check that every balance equals the sum of its postings. Exits 1 naming each account that differs."""
 
     def work(session):  # noqa: ANN001, ANN202
@@ -31,6 +33,20 @@ def verify_cmd(account_ref: str | None) -> None:
         return verify(session, account_id)
 
     problems = run(work)
+    if as_json:
+        emit_json(
+            {
+                "ok": not problems,
+                "mismatches": [
+                    {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
+                     "cached_millicredits": p.cached, "posted_millicredits": p.posted}
+                    for p in problems
+                ],
+            }
+        )  # fmt: skip
+        if problems:
+            sys.exit(1)
+        return
     if problems:
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)

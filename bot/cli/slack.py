@@ -9,6 +9,7 @@ import click
 from bot.cli.accounts import accounts
 from bot.cli.environment import console, context, run
 from bot.cli.options import account_option
+from bot.cli.output import emit_json
 from ledger.accounts import get_account, set_alert_channel, set_billing_admins
 from ledger.slack_workspaces import link_team, release_alerts, unlink_team
 
@@ -74,7 +75,7 @@ def alert_channel(account_ref: str, channel_id: str | None) -> None:
 
 @click.group()
 def slack() -> None:
-    """The Slack app: Socket Mode and alert delivery."""
+    """The Slack app: Socket Mode, alert delivery, previews of what it shows."""
 
 
 @slack.command("socket")
@@ -99,6 +100,35 @@ def socket() -> None:
     app = create_slack_app(ctx, socket_mode=True)
     console.print("creditbot Slack app connecting in Socket Mode")
     AnsweringSocketModeHandler(app, ctx.settings.slack_app_token).start()
+
+
+@slack.command("preview")
+@click.argument("surface")
+@account_option
+def preview_cmd(surface: str, account_ref: str) -> None:
+    """Print a Slack surface's Block Kit JSON for the account, and a Block Kit Builder link
+    (on stderr) to see it without a workspace.
+
+    SURFACE: balance, home, topup-modal, auto-recharge-modal, agent-modal, an alert kind
+    (plan_low, plan_exhausted, wallet_low, limit_80, limit_100, agent_stopped,
+    agent_resumed, topup_received, recharge_succeeded, recharge_failed,
+    auto_recharge_paused, refund_shortfall, cycle_renewed), or all.
+    """
+    # Imported here: other commands start without loading the Slack app.
+    from bot.slack.preview import SURFACES, preview
+
+    names = SURFACES if surface == "all" else (surface.removeprefix("alert."),)
+    if names[0] not in SURFACES:
+        raise click.BadParameter(
+            f"choose one of {', '.join(SURFACES)} or all", param_hint="SURFACE"
+        )
+    account_id = run(lambda s: get_account(s, account_ref).id)
+    made = preview(context(), account_id, names)
+    if surface == "all":
+        emit_json({s.name: s.payload for s in made})
+        return
+    emit_json(made[0].payload)
+    click.echo(f"Block Kit Builder: {made[0].builder_link()}", err=True)
 
 
 @slack.command("deliver-alerts")

@@ -14,12 +14,16 @@ from starlette.concurrency import run_in_threadpool
 
 from bot import stripe as stripe_gateway
 from bot.context import AppContext
+from bot.http.errors import error_response
+from bot.stripe import webhooks
+from bot.stripe.signed_events import EventRefused, read_event
 from ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
 #: Stripe signs `t=<unix time>`; older signatures are refused (replays).
 TOLERANCE_SECONDS = 300
+_RETRY = {"Retry-After": "60"}
 
 
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
@@ -50,31 +54,47 @@ def register(app: FastAPI, context: AppContext) -> None:
 
 @router.post("/stripe/webhook")
 async def stripe_webhook(request: Request, context: Context) -> Response:
-    payload = await request.body()  # the raw bytes Stripe signed
-    signature = request.headers.get("stripe-signature", "")
+    """A Stripe event: 200 once acted on (or ignored, or a duplicate), 400 when it is not a
+    signed Stripe event creditbot can read, 503 when Stripe should send it again."""
     secret = context.settings.stripe_webhook_secret
     if not secret:
-        return JSONResponse({"error": "STRIPE_WEBHOOK_SECRET is not set"}, status_code=500)
-    try:
-        event = stripe.Webhook.construct_event(
-            payload, signature, secret, tolerance=TOLERANCE_SECONDS
+        return error_response(
+            503, "stripe_not_configured", "Stripe webhooks are off: set STRIPE_WEBHOOK_SECRET."
         )
-    except (stripe.SignatureVerificationError, ValueError) as exc:
-        log.warning("refused a Stripe webhook: %s", exc)
-        return JSONResponse({"error": "invalid signature"}, status_code=400)
-    data = event.to_dict()
-    obj = (data.get("data") or {}).get("object") or {}
+    payload = await request.body()  # the raw bytes Stripe signed, at most the route's limit
+    try:
+        event = read_event(
+            payload, request.headers.get("stripe-signature", ""), secret, TOLERANCE_SECONDS
+        )
+    except EventRefused as refused:
+        log.warning("refused a Stripe webhook: %s", refused.message)
+        return error_response(400, refused.code, refused.message)
     try:
         outcome = await run_in_threadpool(
-            stripe_gateway.handle_event, context, data["id"], data["type"], obj
+            stripe_gateway.handle_event, context, event.id, event.type, event.object
         )
     except LedgerError as exc:
-        log.error("Stripe event %s (%s) refused: %s", data["id"], data["type"], exc)
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        log.error("Stripe event %s (%s) refused: %s", event.id, event.type, exc)
+        return error_response(400, exc.code, str(exc))
     except stripe.StripeError as exc:
-        # Re-reading the object failed: answer 5xx so Stripe sends the event again.
-        log.error("Stripe event %s not processed: %s", data["id"], exc)
-        return JSONResponse({"error": "stripe unavailable, retry"}, status_code=503)
+        if not webhooks.unknown_object(exc):
+            # Re-reading the object failed: answer 5xx so Stripe sends the event again.
+            log.error("Stripe event %s not processed: %s", event.id, exc)
+            return error_response(
+                503, "stripe_unavailable", "Stripe could not be asked: retry.", _RETRY
+            )
+        outcome = await run_in_threadpool(
+            webhooks.give_up_on_unknown_object, context, event.id, event.type, event.created
+        )
+        if outcome is None:  # a bounded retry: Stripe is asked again for a while
+            log.warning("Stripe event %s: Stripe does not know its object (yet)", event.id)
+            return error_response(
+                503,
+                "unknown_object",
+                "Stripe does not know this event's object: send it again. After "
+                f"{webhooks.UNKNOWN_OBJECT_RETRY_SECONDS} s it is recorded and acknowledged.",
+                _RETRY,
+            )
     return JSONResponse({"received": True, "outcome": outcome})
 
 

@@ -9,9 +9,11 @@ import logging
 
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from ledger.db import transaction
+from ledger.models import Account
 from ledger.slack_tokens import (
     ENV,
     TOKEN_COLUMNS,
@@ -20,7 +22,7 @@ from ledger.slack_tokens import (
     TokenCipher,
     key_problem,
 )
-from ledger.slack_workspaces import account_for_install
+from ledger.slack_workspaces import account_for_install, forget_uninstall
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +48,12 @@ class CreditbotInstallationStore(SQLAlchemyInstallationStore):
         super().save(installation)
         team_id = installation.team_id
         if team_id:
-            account, created = transaction(
-                self._context.sessions,
-                lambda s: account_for_install(s, team_id, installation.team_name),
-            )
+
+            def work(session: Session) -> tuple[Account, bool]:
+                forget_uninstall(session, team_id)  # installed again: post there again
+                return account_for_install(session, team_id, installation.team_name)
+
+            account, created = transaction(self._context.sessions, work)
             if created:
                 log.info("workspace %s installed: new account %s", team_id, account.id)
 

@@ -110,3 +110,18 @@ class SlackHomeView(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlackUninstall(Base):
+    """A workspace that uninstalled the app or revoked its bot token: creditbot stops
+    posting there, keeps its alerts, and says so (`creditbot doctor`, `alerts list`) until
+    it is installed again (OAuth) or SLACK_BOT_TOKEN holds another token."""
+
+    __tablename__ = "slack_uninstalls"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: `app_uninstalled` or `tokens_revoked`.
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 of the single bot token that was in force (none with OAuth installs).
+    token_digest: Mapped[str | None] = mapped_column(String(64))

@@ -103,7 +103,7 @@ def test_oauth_install_creates_an_account_and_the_workspace_works(oauth_context,
 def test_install_routes_explain_when_oauth_is_off(slack):
     response = slack.http.get("/slack/install")
     assert response.status_code == 404
-    assert "SLACK_CLIENT_ID" in response.json()["detail"]
+    assert "SLACK_CLIENT_ID" in response.json()["error"]["message"]
 
 
 # -- CLI ----------------------------------------------------------------------------------

@@ -210,7 +210,8 @@ def test_migration_takes_the_key_from_the_environment(before_0007, monkeypatch):
 
 def test_db_upgrade_without_a_key_says_what_to_do(before_0007, monkeypatch):
     db, _ = before_0007
-    monkeypatch.setattr("bot.cli.core.context", lambda: _context(db, ""))
+    # `db upgrade` builds its context without the database check other commands make.
+    monkeypatch.setattr("bot.cli.core.build_context", lambda: _context(db, ""))
     monkeypatch.delenv("CREDITBOT_ENCRYPTION_KEYS", raising=False)
     result = CliRunner().invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 1

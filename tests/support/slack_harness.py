@@ -37,6 +37,18 @@ def signature(secret: str, timestamp: int | str, body: str) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
+def signed_headers(body: bytes, content_type: str, secret: str = SECRET) -> dict[str, str]:
+    """The headers Slack would send with `body`, signed over its bytes as they are (which
+    need not be UTF-8), now."""
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": "v0=" + mac.hexdigest(),
+    }
+
+
 class Slack:
     """What Slack would send to creditbot, signed, through the real server."""
 
