@@ -78,20 +78,35 @@ def auto_recharge_without_card(
     *,
     threshold_minor: int = 1000,
     amount_minor: int = 2000,
-    cap_minor: int = 50000,
+    cap_minor: int | None = 50000,
 ) -> None:
     """Auto-recharge on with no saved card, as an account saved it before turning it on
     needed a card: what rule 9's `missing_payment_method` failure is for. (Saving the
     settings now refuses this, so the columns are written directly.)"""
+    transaction(
+        sessions,
+        lambda s: turn_on_without_card(
+            s, account_id, threshold_minor=threshold_minor, amount_minor=amount_minor,
+            cap_minor=cap_minor,
+        ),
+    )  # fmt: skip
 
-    def work(s: Session) -> None:
-        account = s.get(Account, account_id)
-        account.auto_recharge_enabled = True
-        account.auto_recharge_threshold_minor = threshold_minor
-        account.auto_recharge_amount_minor = amount_minor
+
+def turn_on_without_card(
+    session: Session,
+    account_id: int,
+    *,
+    threshold_minor: int,
+    amount_minor: int,
+    cap_minor: int | None = None,
+) -> None:
+    """`auto_recharge_without_card` in the caller's transaction (a cap of None keeps it)."""
+    account = session.get(Account, account_id)
+    account.auto_recharge_enabled = True
+    account.auto_recharge_threshold_minor = threshold_minor
+    account.auto_recharge_amount_minor = amount_minor
+    if cap_minor is not None:
         account.auto_recharge_monthly_cap_minor = cap_minor
-
-    transaction(sessions, work)
 
 
 def card_saved(sessions: sessionmaker[Session], account_id: int) -> None:
