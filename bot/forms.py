@@ -4,7 +4,6 @@ same text gets the same answer and the same error on the same field in both."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 
 from ledger.errors import InvalidInput
 from ledger.units import parse_money
@@ -15,17 +14,7 @@ AUTO_RECHARGE_FIELDS = ("threshold", "amount", "monthly_cap")
 
 def money_field(text: str, currency: str) -> int:
     """Minor units, 0 for a blank or zero field (the ledger says whether 0 is allowed)."""
-    if not text:
-        return 0
-    try:
-        return parse_money(text, currency)
-    except InvalidInput:
-        try:
-            if Decimal(text.strip().lstrip("$€£¥").replace(",", "")) == 0:
-                return 0
-        except InvalidOperation:
-            pass
-        raise
+    return parse_money(text, currency, allow_zero=True) if text else 0
 
 
 def auto_recharge_fields(

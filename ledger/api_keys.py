@@ -24,6 +24,7 @@ from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, NotFound
 from ledger.models import Account
 from ledger.models.api import ApiKey
+from ledger.names import check_text
 
 SCHEME = "cb_"
 SCOPES = ("runtime", "admin")
@@ -79,9 +80,8 @@ def create_key(
     now: datetime | None = None,
 ) -> NewApiKey:
     """A new key for the account. Keep the returned secret: only its hash is stored."""
-    name = (name or "").strip() or "default"
-    if len(name) > 100:
-        raise InvalidInput("An API key's name is at most 100 characters.")
+    name = check_text(name or "", what="An API key's name", max_length=100, required=False)
+    name = name or "default"
     if scope not in SCOPES:
         raise InvalidInput(f"{scope!r} is not a scope: choose 'runtime' or 'admin'.")
     now = now or utcnow()

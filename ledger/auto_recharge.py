@@ -5,10 +5,11 @@ it starts are `ledger.recharges`.
 
 Two modes (docs/payments.md):
 
-- **add**: add a fixed amount when the wallet drops below the threshold. The amount must
-  be at least the threshold, so one recharge lifts even an empty wallet back to it
-  (issue 10 item 2: a smaller amount could never close the gap, and the card would be
-  charged again and again until the monthly cap);
+- **add**: add a fixed amount when the wallet drops below the threshold -- or more, when
+  that amount could not lift the wallet back to the threshold: the charge is sized so one
+  recharge closes the gap (issue 10 item 2: a smaller amount never would, and the card
+  would be charged again and again until the monthly cap). Sized at the moment of the
+  recharge, so settings saved before this rule are safe too;
 - **target**: top the wallet back up to a target balance (above the threshold); what that
   costs is computed at the moment of the recharge, within the top-up minimum and maximum
   and what the monthly cap still allows.
@@ -25,11 +26,12 @@ from sqlalchemy.orm import Session
 from ledger import audit
 from ledger.audit import Actor
 from ledger.cycles import local_date, local_midnight, utcnow
-from ledger.errors import FieldError, UnknownAccount
+from ledger.errors import FieldError, NoSavedCard, UnknownAccount
 from ledger.journal import lock_account
 from ledger.models import Account
 from ledger.models.core import RECHARGE_MODES
 from ledger.models.payments import Recharge
+from ledger.stripe_records import has_saved_card
 from ledger.units import MILLI, currency_exponent, format_money, money_to_credits
 
 
@@ -81,7 +83,8 @@ def update_auto_recharge(
     now: datetime | None = None,
 ) -> AutoRecharge:
     """Save auto-recharge settings (money in minor units). Saving them on again un-pauses it.
-    `mode` and `target_minor` left out keep theirs.
+    `mode` and `target_minor` left out keep theirs. Turning it on needs a saved card
+    (`NoSavedCard`): without one every attempt would fail.
 
     Errors name the field they concern in `FieldError.field` so a modal can show them
     beside it.
@@ -109,13 +112,6 @@ def update_auto_recharge(
                 "amount",
                 f"A recharge is between {format_money(check[0], money)} and {format_money(check[1], money)}.",
             )
-        if enabled and amount_minor < threshold_minor:
-            raise FieldError(
-                "amount",
-                f"Add at least the threshold ({format_money(threshold_minor, money)}): a smaller"
-                " recharge cannot lift an empty wallet back above it, and would be charged"
-                " again and again. Or top the wallet up to a balance instead.",
-            )
         least = amount_minor
     else:
         if target < 0 or amount_minor < 0:
@@ -132,6 +128,8 @@ def update_auto_recharge(
             "monthly_cap",
             f"The monthly cap must be at least {what} ({format_money(least, money)}).",
         )
+    if enabled and not has_saved_card(session, account_id):
+        raise NoSavedCard()
     account.auto_recharge_enabled = enabled
     account.auto_recharge_threshold_minor = threshold_minor
     account.auto_recharge_amount_minor = amount_minor
@@ -180,27 +178,39 @@ class RechargeAmount:
     skipped: str | None = None
     #: The monthly cap made it smaller than the mode asked for.
     capped: bool = False
+    #: An 'add' recharge charges more than its amount: what lifts the wallet back to the
+    #: threshold.
+    raised: bool = False
 
 
 def recharge_amount(account: Account, recharged_this_month: int) -> RechargeAmount:
-    """How much one recharge charges at this moment (rule 9): the fixed amount, or what
-    tops the wallet back up to the target within the top-up minimum and maximum; never
-    past the monthly cap. A fixed amount the cap cannot take is not made at all (as it
-    always was); a target recharge takes what the cap still allows, down to the minimum."""
+    """How much one recharge charges at this moment (rule 9), never past the top-up maximum
+    or the monthly cap:
+
+    - add: the amount, or more when the amount would leave the wallet under the threshold
+      (what lifts it back to it). A fixed amount the cap cannot take is not made at all (as
+      it always was); the part above it is cut to what the cap still allows;
+    - target: what tops the wallet back up to the target, at least the top-up minimum,
+      cut to what the cap still allows (down to the minimum).
+    """
     cap_left = account.auto_recharge_monthly_cap_minor - recharged_this_month
     low, high = account.topup_min_minor, account.topup_max_minor
+    price = account.currency, account.credits_per_unit
     if account.auto_recharge_mode != "target":
         amount = account.auto_recharge_amount_minor
         if amount > cap_left:
             return RechargeAmount(None, "monthly_cap_reached")
-        return RechargeAmount(amount)
-    target = money_to_credits(
-        account.auto_recharge_target_minor, account.currency, account.credits_per_unit
-    )
+        threshold = money_to_credits(account.auto_recharge_threshold_minor, *price)
+        gap = credits_cost(threshold - account.wallet_balance, *price)
+        if gap <= amount:
+            return RechargeAmount(amount)
+        sized = min(gap, high, cap_left)
+        return RechargeAmount(sized, capped=sized < min(gap, high), raised=sized > amount)
+    target = money_to_credits(account.auto_recharge_target_minor, *price)
     short = target - account.wallet_balance
     if short <= 0:
         return RechargeAmount(None, "not_needed")
-    amount = min(high, max(low, credits_cost(short, account.currency, account.credits_per_unit)))
+    amount = min(high, max(low, credits_cost(short, *price)))
     if amount > cap_left:
         if cap_left < low:
             return RechargeAmount(None, "monthly_cap_reached")

@@ -14,6 +14,7 @@ from ledger.cycles import utcnow
 from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
 from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Entry
+from ledger.names import check_text
 from ledger.recovery import note_recovery
 from ledger.units import format_credits
 
@@ -45,6 +46,7 @@ def credit_wallet(
     that stopped because the wallet was empty. An adjustment goes into the audit trail."""
     if kind not in _SOURCES:
         raise InvalidInput(f"Unknown wallet credit kind {kind!r}.")
+    memo = _memo(memo)
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidInput("A wallet credit must be more than zero credits.")
     now = now or utcnow()
@@ -87,6 +89,7 @@ def debit_wallet(
     """
     if kind not in _SOURCES:
         raise InvalidInput(f"Unknown wallet debit kind {kind!r}.")
+    memo = _memo(memo)
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidInput("A wallet debit must be more than zero credits.")
     now = now or utcnow()
@@ -129,6 +132,13 @@ def _audit(
             session, account_id, actor, "wallet.adjustment", {},
             {"amount": amount, "key": key, "memo": memo}, now=now, always=True,
         )  # fmt: skip
+
+
+def _memo(memo: str | None) -> str | None:
+    """A reason kept in the journal (an admin's, or a payment's reference)."""
+    if memo is None:
+        return None
+    return check_text(memo, what="A reason", max_length=500, required=False) or None
 
 
 def _replay(

@@ -23,6 +23,7 @@ from bot.stripe.checkout import (
 )
 from bot.stripe.client import StripeFailed
 from bot.stripe.recharges import (
+    RechargeRun,
     SavedCardCharge,
     charge_saved_card,
     process_recharge_requests,
@@ -34,6 +35,7 @@ from bot.stripe.webhooks import handle_event
 
 __all__ = [
     "CheckoutPage",
+    "RechargeRun",
     "SavedCardCharge",
     "StripeFailed",
     "charge_saved_card",

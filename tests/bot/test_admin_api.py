@@ -13,7 +13,7 @@ from bot.stripe.customers import ensure_customer, save_payment_method
 from ledger.api_keys import create_key
 from ledger.db import transaction
 from ledger.units import credits
-from tests.support.factories import story
+from tests.support.factories import card_saved, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
@@ -95,6 +95,9 @@ def test_settings_are_read_and_changed_with_the_clis_parsers_and_errors(api):
     assert bad.status_code == 422
     assert bad.json()["error"]["fields"][0]["field"] == "topup_max"
     assert "'abc' is not an amount" in bad.json()["error"]["message"]
+    for typo in ("two", "1,0,0", "²"):  # the one credits parser refuses each, as the CLI does
+        refused = api.call("PATCH", "/v1/account", json={"message_rate": typo})
+        assert refused.status_code == 422, typo
     euros = api.call("PATCH", "/v1/account", json={"message_rate": "two"})
     assert (
         euros.status_code == 422 and euros.json()["error"]["fields"][0]["field"] == "message_rate"
@@ -133,13 +136,12 @@ def test_the_budget_story_through_the_api(api):
 
 
 def test_auto_recharge_to_a_target_and_what_it_would_cost_now(api):
-    refused = api.call("PUT", "/v1/account/auto-recharge",
-                       json={"enabled": True, "threshold": "50", "amount": "20"})  # fmt: skip
-    assert refused.status_code == 422
-    assert refused.json()["error"]["fields"] == [
-        {"field": "amount", "message": refused.json()["error"]["message"]}
-    ]
-    assert "at least the threshold ($50.00)" in refused.json()["error"]["message"]
+    card_saved(api.sessions, api.ids["account"])
+    add = api.call("PUT", "/v1/account/auto-recharge",
+                   json={"enabled": True, "threshold": "50", "amount": "20"})  # fmt: skip
+    assert add.status_code == 200, add.text
+    # $20 cannot lift the empty wallet back to $50: a recharge now charges what does.
+    assert (add.json()["amount_minor"], add.json()["recharge_now_minor"]) == (2000, 5000)
     saved = api.call("PUT", "/v1/account/auto-recharge",
                      json={"enabled": True, "mode": "target", "threshold": "20", "target": "$75"})  # fmt: skip
     assert saved.status_code == 200, saved.text

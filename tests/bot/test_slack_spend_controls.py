@@ -15,6 +15,7 @@ from ledger.models import Account, Agent
 from ledger.topups import record_payment
 from ledger.units import credits
 from ledger.wallet import debit_wallet
+from tests.support.factories import card_saved
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import ADMIN, MEMBER, buttons, open_home_tab, response_posts, texts
 
@@ -176,9 +177,12 @@ def test_auto_recharge_to_a_target_shows_what_a_recharge_costs_now(slack, fake_s
     by_id = {b.get("block_id"): b for b in view["blocks"]}
     assert by_id["mode"]["element"]["initial_option"]["value"] == "add"
     assert "A recharge is made only while auto-recharge is on." in texts(view["blocks"])
+    card_saved(context.sessions, ids["account"])
     small = slack.submit(view, {"enabled": "on", "threshold": "50", "amount": "20"}).json()
-    assert small["response_action"] == "errors"
-    assert "Add at least the threshold ($50.00)" in small["errors"]["amount"]
+    assert "$20.00 cannot lift an empty wallet back to $50.00" in texts(small["view"]["blocks"])
+    # The wallet holds 500 credits ($5.00): a recharge now buys the $45.00 it lacks.
+    raised = _open(slack, fake_slack, "open_auto_recharge")
+    assert "A recharge now would charge $45.00 (more than the $20.00 set" in texts(raised["blocks"])
     low = slack.submit(
         view, {"enabled": "on", "mode": "target", "threshold": "10", "target": "5"}
     ).json()
@@ -186,7 +190,7 @@ def test_auto_recharge_to_a_target_shows_what_a_recharge_costs_now(slack, fake_s
     saved = slack.submit(
         view, {"enabled": "on", "mode": "target", "threshold": "10", "target": "75"}
     ).json()
-    assert "what tops it back up to $75.00 is charged to the saved card" in texts(
+    assert "what tops it back up to $75.00 is charged to Visa •••• 4242" in texts(
         saved["view"]["blocks"]
     )
     # The wallet holds 500 credits ($5.00): a recharge now buys the $70.00 it lacks.

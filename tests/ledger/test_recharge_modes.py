@@ -34,7 +34,7 @@ def _account(**changes) -> Account:
         currency="USD", credits_per_unit=100, wallet_balance=credits(300),
         topup_min_minor=1000, topup_max_minor=100_000, auto_recharge_monthly_cap_minor=50_000,
         auto_recharge_mode="target", auto_recharge_target_minor=5000,
-        auto_recharge_amount_minor=2000,
+        auto_recharge_amount_minor=2000, auto_recharge_threshold_minor=1000,
     )  # fmt: skip
     values.update(changes)
     return Account(**values)
@@ -109,23 +109,53 @@ def test_any_target_recharge_keeps_its_bounds(wallet, target, low, span, cap, do
 
 
 def _save(sessions, acc, **settings):
-    return transaction(
+    """Auto-recharge turned on, with a card saved first (as turning it on needs)."""
+
+    def work(s):
+        save_card(s, acc, customer_id="cus_1", payment_method_id="pm_1", brand="visa",
+                  last4="4242", now=NOW)  # fmt: skip
+        return update_auto_recharge(s, acc, enabled=True, actor=Actor.slack("UADMIN"), **settings)
+
+    return transaction(sessions, work)
+
+
+def test_an_amount_that_cannot_close_the_gap_is_raised_to_what_does():
+    # $20 set, threshold $50, the wallet holds $3 worth: $47 lifts it back to $50.
+    add = _account(auto_recharge_mode="add", auto_recharge_threshold_minor=5000)
+    sized = recharge_amount(add, 0)
+    assert (sized.amount_minor, sized.raised, sized.capped) == (4700, True, False)
+    empty = _account(auto_recharge_mode="add", auto_recharge_threshold_minor=5000, wallet_balance=0)
+    assert recharge_amount(empty, 0).amount_minor == 5000
+    # Within what the monthly cap still allows; a cap that cannot take the amount set at
+    # all makes no recharge (as before).
+    assert recharge_amount(add, 50_000 - 3000).amount_minor == 3000
+    assert recharge_amount(add, 50_000 - 3000).capped
+    assert recharge_amount(add, 50_000 - 1999).skipped == "monthly_cap_reached"
+    # An amount that closes the gap is charged as set.
+    enough = _account(auto_recharge_mode="add", auto_recharge_threshold_minor=300)
+    assert (recharge_amount(enough, 0).amount_minor, recharge_amount(enough, 0).raised) == (
+        2000,
+        False,
+    )
+
+
+def test_one_sized_recharge_lifts_the_wallet_back_to_the_threshold(sessions):
+    acc = story(sessions, plan=0, wallet=5)["account"]
+    saved = _save(sessions, acc, threshold_minor=5000, amount_minor=2000)
+    assert (saved.mode, saved.amount_minor) == ("add", 2000), "saved as set"
+    job = transaction(sessions, lambda s: request_recharge(s, acc, trigger="sweep", now=NOW)).job
+    assert job.amount_minor == 4995
+    transaction(
         sessions,
-        lambda s: update_auto_recharge(
-            s, acc, enabled=True, actor=Actor.slack("UADMIN"), **settings
-        ),  # fmt: skip
+        lambda s: recharge_succeeded(s, job.recharge_id, payment_intent_id="pi_s",
+                                     amount_minor=job.amount_minor, currency="usd", now=NOW),
+    )  # fmt: skip
+    assert wallet_of(sessions, acc) == credits(5000)
+    again = transaction(
+        sessions,
+        lambda s: request_recharge(s, acc, trigger="sweep", now=NOW + timedelta(minutes=1)),
     )
-
-
-def test_an_amount_under_the_threshold_is_refused_on_the_amount_field(sessions):
-    acc = story(sessions)["account"]
-    with pytest.raises(FieldError) as refused:
-        _save(sessions, acc, threshold_minor=5000, amount_minor=2000)
-    assert refused.value.field == "amount" and "at least the threshold ($50.00)" in str(
-        refused.value
-    )
-    saved = _save(sessions, acc, threshold_minor=5000, amount_minor=5000)
-    assert (saved.mode, saved.amount_minor) == ("add", 5000)
+    assert again.skipped == "the wallet is not under the threshold", "one recharge was enough"
 
 
 def test_a_target_at_or_under_the_threshold_is_refused_on_the_target_field(sessions):

@@ -18,6 +18,7 @@ from bot.slack.blocks.agent_modal import (
 )
 from bot.slack.blocks.alerts import alert_message
 from bot.slack.blocks.auto_recharge_modal import (
+    SAVE_A_CARD_FIRST,
     auto_recharge_modal,
     auto_recharge_saved_text,
     recharge_now_text,
@@ -121,6 +122,7 @@ __all__ = [
     "OPEN_TOPUP",
     "RECHARGE_REASONS",
     "RESUME_CAUSES",
+    "SAVE_A_CARD_FIRST",
     "STOP_REASONS",
     "TOPUP_CHARGE_CARD",
     "TOPUP_MODAL",

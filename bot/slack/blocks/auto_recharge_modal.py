@@ -20,6 +20,13 @@ from bot.slack.blocks.base import (
 from bot.slack.dashboard_data import Card, Dashboard
 from ledger.units import format_money
 
+#: Turning auto-recharge on with no saved card: said on the on/off field; the modal's
+#: "Add a card" button (block `card`) is right below it.
+SAVE_A_CARD_FIRST = (
+    "Save a card first: press “Add a card” below, then save again. Auto-recharge charges"
+    " the saved card, and none is saved yet."
+)
+
 
 def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
     a, cur = d.auto, d.currency
@@ -124,8 +131,16 @@ def recharge_now_text(d: Dashboard) -> str:
     if now is None or not d.auto.enabled:
         return "A recharge is made only while auto-recharge is on."
     if now.amount_minor is not None:
-        capped = " (all the monthly cap still allows)" if now.capped else ""
-        return f"A recharge now would charge {format_money(now.amount_minor, cur)}{capped}."
+        why = ""
+        if now.raised:
+            why = (
+                f" (more than the {format_money(d.auto.amount_minor, cur)} set: what lifts the"
+                " wallet back to the threshold"
+            )
+            why += ", as far as the monthly cap allows)" if now.capped else ")"
+        elif now.capped:
+            why = " (all the monthly cap still allows)"
+        return f"A recharge now would charge {format_money(now.amount_minor, cur)}{why}."
     if now.skipped == "not_needed":
         return "The wallet is at its target balance: a recharge now would charge nothing."
     return "The monthly cap is reached: no recharge until next month."
@@ -155,6 +170,12 @@ def auto_recharge_saved_text(
         f" charged to {card.label if card else 'the saved card'}, at most"
         f" {format_money(cap_minor, currency)} a month."
     )
+    if target_minor is None and amount_minor < threshold_minor:
+        text += (
+            f"\n:information_source: {format_money(amount_minor, currency)} cannot lift an empty"
+            f" wallet back to {format_money(threshold_minor, currency)}: a recharge then charges"
+            " what does, so one recharge is enough."
+        )
     if card is None:
         text += (
             "\n:warning: No card is saved yet: add one, or recharges fail with"

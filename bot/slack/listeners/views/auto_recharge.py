@@ -15,7 +15,7 @@ from bot.slack.listeners.views.fields import selected, text_value
 from bot.slack.replies import acting_user
 from ledger.audit import Actor
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import FieldError
+from ledger.errors import FieldError, NoSavedCard
 
 
 def auto_recharge_submitted(
@@ -49,6 +49,10 @@ def auto_recharge_submitted(
                 actor=Actor.slack(acting_user(body)),
             ),
         )
+    except NoSavedCard:
+        # Nothing is saved; the modal's own "Add a card" button opens the card setup.
+        ack(response_action="errors", errors={"enabled": blocks.SAVE_A_CARD_FIRST})
+        return
     except FieldError as exc:
         ack(response_action="errors", errors={exc.field: str(exc)})
         return
