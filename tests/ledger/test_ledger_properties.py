@@ -5,6 +5,9 @@ replays, next to a simple model of the rules.
 After every step: balances equal the model and their postings, nothing is negative, every
 transfer is one-sided-free, a replayed key changed nothing, and the account's month spend
 (what its budget counts) is the model's and its agents' own.
+
+Longer than most modules on purpose: the model and the machine's rules are one thing, read
+side by side.
 """
 
 from __future__ import annotations
