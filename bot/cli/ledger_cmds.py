@@ -24,7 +24,8 @@ def ledger() -> None:
 @ledger.command("verify")
 @click.option("--account", "account_ref", default=None, help="Only this account.")
 def verify_cmd(account_ref: str | None) -> None:
-    """Check that every balance equals the sum of its postings. Exits 1 naming each account that differs."""
+    """Check that every balance equals the sum of its postings and the usage rollup equals the
+    journal. Exits 1 naming each account that differs."""
 
     def work(session):  # noqa: ANN001, ANN202
         account_id = get_account(session, account_ref).id if account_ref else None
@@ -35,7 +36,7 @@ def verify_cmd(account_ref: str | None) -> None:
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)
         sys.exit(1)
-    console.print("ledger ok: every balance equals its postings")
+    console.print("ledger ok: every balance equals its postings, and usage equals the journal")
 
 
 @ledger.command("export")

@@ -2,12 +2,15 @@
 
 Every balance change is one entry of balanced transfers posted through `post` (the gate,
 ledger/journal/gate.py); the cached plan and wallet balances move with it and never go
-below zero. Writers lock the account first (`lock_account`, or `read_for_charge` on the
-charge path), decide, then post. The prebuilt statements that make the charge path fast
-(ledger/journal/_sql.py, run by ledger/journal/_driver.py) are private to this package.
+below zero, and usage lands in the usage rollup with it. Writers lock the account first
+(`lock_account`, or `read_for_charge` on the charge path), decide, then post. The prebuilt
+statements that make the charge path fast (ledger/journal/_sql.py, run by
+ledger/journal/_driver.py) are private to this package.
 """
 
 from ledger.agent_status import resume_agents
+from ledger.journal._rollup import KINDS as USAGE_KINDS
+from ledger.journal._rollup import UsageKey
 from ledger.journal.gate import (
     CACHED,
     Move,
@@ -25,6 +28,8 @@ __all__ = [
     "Overdraft",
     "Posted",
     "Posting",
+    "USAGE_KINDS",
+    "UsageKey",
     "find_entry",
     "lock_account",
     "post",

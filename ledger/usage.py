@@ -1,0 +1,138 @@
+"""Usage by agent, day and unit, plan vs wallet: read from the usage rollup.
+
+The rollup (`usage_days`, ledger/models/usage.py) holds one row per agent, local day
+(account time zone) and unit, written by the journal's gate with every charge and refund
+(ledger/journal/_rollup.py). Every question here reads it, never the journal, so a query
+over any range costs a few rows per day whatever the journal's size. Whether it agrees
+with the journal is ledger/usage_check.py's to say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from ledger.errors import InvalidInput
+from ledger.models import Agent, UsageDay
+
+#: What a usage report can be grouped by.
+GROUPS = ("agent", "day", "unit")
+UNITS = ("message", "call_minute")
+#: Longest range one query may ask for (ten years of days): larger is a typo.
+MAX_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Usage of one group (the fields not grouped by are None), in milli-credits."""
+
+    agent_id: int | None
+    agent: str | None
+    day: date | None
+    unit: str | None
+    messages: int
+    call_minutes: int
+    from_plan: int
+    from_wallet: int
+
+    @property
+    def total(self) -> int:
+        return self.from_plan + self.from_wallet
+
+
+def check_range(start: date, end: date) -> None:
+    """A range of local days, first and last included."""
+    if start > end:
+        raise InvalidInput(f"The range starts ({start}) after it ends ({end}).")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"Ask for at most {MAX_DAYS} days at a time.")
+
+
+def check_groups(group_by: Sequence[str]) -> tuple[str, ...]:
+    """The groups in their canonical order (agent, day, unit), each known and once."""
+    unknown = [g for g in group_by if g not in GROUPS]
+    if unknown:
+        raise InvalidInput(f"Cannot group by {unknown[0]!r}: use agent, day and/or unit.")
+    return tuple(g for g in GROUPS if g in group_by)
+
+
+def usage(
+    session: Session,
+    account_id: int,
+    start: date,
+    end: date,
+    group_by: Sequence[str] = GROUPS,
+) -> list[UsageRow]:
+    """The account's usage from `start` to `end` (local days, both included), one row per
+    group, in group order; groups with no usage are left out."""
+    check_range(start, end)
+    groups = check_groups(group_by)
+    u = UsageDay
+    columns = {"agent": u.agent_id, "day": u.day, "unit": u.unit}
+    keys = [columns[g] for g in groups]
+    stmt = (
+        select(
+            *keys,
+            func.sum(case((u.unit == "message", u.quantity), else_=0)),
+            func.sum(case((u.unit == "call_minute", u.quantity), else_=0)),
+            func.sum(u.from_plan),
+            func.sum(u.from_wallet),
+        )
+        .where(u.account_id == account_id, u.day >= start, u.day <= end)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    names = agent_names(session, account_id) if "agent" in groups else {}
+    rows = []
+    for row in session.execute(stmt):
+        found = dict(zip(groups, row[: len(groups)], strict=True))
+        messages, minutes, plan, wallet = (int(v or 0) for v in row[len(groups) :])
+        if not (messages or minutes or plan or wallet):
+            continue
+        agent_id = found.get("agent")
+        rows.append(
+            UsageRow(
+                agent_id=agent_id,
+                agent=names.get(agent_id) if agent_id is not None else None,
+                day=_as_date(found.get("day")),
+                unit=found.get("unit"),
+                messages=messages,
+                call_minutes=minutes,
+                from_plan=plan,
+                from_wallet=wallet,
+            )
+        )
+    return rows
+
+
+def used(session: Session, account_id: int, start: date, end: date) -> int:
+    """Milli-credits used (net of refunds, both sources) from `start` to `end` included."""
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(UsageDay.from_plan + UsageDay.from_wallet), 0)).where(
+                UsageDay.account_id == account_id, UsageDay.day >= start, UsageDay.day <= end
+            )
+        ).scalar_one()
+    )
+
+
+def agent_names(session: Session, account_id: int) -> dict[int, str]:
+    return dict(
+        session.execute(select(Agent.id, Agent.name).where(Agent.account_id == account_id)).all()
+    )
+
+
+def last_days(today: date, days: int) -> tuple[date, date]:
+    """The `days` local days ending with `today`."""
+    return today - timedelta(days=days - 1), today
+
+
+def _as_date(value: object) -> date | None:
+    # SQLite answers a grouped DATE column as text.
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
