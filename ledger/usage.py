@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ledger.errors import InvalidInput
-from ledger.models import Agent, UsageDay
+from ledger.cycles import local_date, utcnow
+from ledger.errors import InvalidInput, UnknownAccount
+from ledger.models import Account, Agent, UsageDay
 
 #: What a usage report can be grouped by.
 GROUPS = ("agent", "day", "unit")
 UNITS = ("message", "call_minute")
 #: Longest range one query may ask for (ten years of days): larger is a typo.
 MAX_DAYS = 3660
+#: The range a report covers when none is asked for: the last 30 days, today included.
+DEFAULT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,57 @@ def usage(
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Usage of an account over a range of its local days, grouped, with the totals."""
+
+    account_id: int
+    timezone: str
+    start: date
+    end: date
+    group_by: tuple[str, ...]
+    rows: list[UsageRow]
+    total: UsageRow
+
+
+def usage_report(
+    session: Session,
+    account_id: int,
+    start: date | None = None,
+    end: date | None = None,
+    group_by: Sequence[str] = GROUPS,
+    *,
+    now: datetime | None = None,
+) -> UsageReport:
+    """`usage` for the API, the CLI and the billing page: the range defaults to the last
+    30 local days (today included), or 30 days to `end` or from `start`."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise UnknownAccount(f"No account {account_id}.")
+    if end is None:
+        today = local_date(now or utcnow(), account.timezone)
+        end = today if start is None else min(today, start + timedelta(days=DEFAULT_DAYS - 1))
+        end = max(end, start or end)
+    if start is None:
+        start = end - timedelta(days=DEFAULT_DAYS - 1)
+    groups = check_groups(group_by)
+    rows = usage(session, account_id, start, end, groups)
+    return UsageReport(account_id, account.timezone, start, end, groups, rows, _total(rows))
+
+
+def _total(rows: Sequence[UsageRow]) -> UsageRow:
+    return UsageRow(
+        None,
+        None,
+        None,
+        None,
+        sum(r.messages for r in rows),
+        sum(r.call_minutes for r in rows),
+        sum(r.from_plan for r in rows),
+        sum(r.from_wallet for r in rows),
+    )
 
 
 def used(session: Session, account_id: int, start: date, end: date) -> int:

@@ -13,6 +13,7 @@ from bot.cli import (
     payments,
     scheduler,
     slack,
+    usage,
     wallet,
 )
 
@@ -26,7 +27,18 @@ def cli() -> None:
     """
 
 
-for part in (core, accounts, agents, wallet, ledger_cmds, api_keys, slack, payments, scheduler):
+for part in (
+    core,
+    accounts,
+    agents,
+    wallet,
+    ledger_cmds,
+    usage,
+    api_keys,
+    slack,
+    payments,
+    scheduler,
+):
     part.register(cli)
 
 
