@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from ledger.cycles import local_date, utcnow
@@ -29,9 +30,10 @@ MAX_DAYS = 3660
 DEFAULT_DAYS = 30
 
 
-@dataclass(frozen=True)
-class UsageRow:
-    """Usage of one group (the fields not grouped by are None), in milli-credits."""
+class UsageRow(NamedTuple):
+    """Usage of one group (the fields not grouped by are None), in milli-credits.
+
+    A NamedTuple, not a dataclass: a 90-day report of a busy account is thousands of them."""
 
     agent_id: int | None
     agent: str | None
@@ -80,36 +82,44 @@ def usage(
     stmt = (
         select(
             *keys,
-            func.sum(case((u.unit == "message", u.quantity), else_=0)),
-            func.sum(case((u.unit == "call_minute", u.quantity), else_=0)),
-            func.sum(u.from_plan),
-            func.sum(u.from_wallet),
+            _sum(case((u.unit == "message", u.quantity), else_=0)),
+            _sum(case((u.unit == "call_minute", u.quantity), else_=0)),
+            _sum(u.from_plan),
+            _sum(u.from_wallet),
         )
         .where(u.account_id == account_id, u.day >= start, u.day <= end)
         .group_by(*keys)
         .order_by(*keys)
     )
     names = agent_names(session, account_id) if "agent" in groups else {}
+    # Where each group's value is in a result row (None: not grouped by it).
+    at = {g: (groups.index(g) if g in groups else None) for g in GROUPS}
+    n = len(groups)
     rows = []
-    for row in session.execute(stmt):
-        found = dict(zip(groups, row[: len(groups)], strict=True))
-        messages, minutes, plan, wallet = (int(v or 0) for v in row[len(groups) :])
+    # Core, not the ORM: plain tuples, no identity map (a report can be thousands of rows).
+    for row in session.connection().execute(stmt).all():
+        messages, minutes, plan, wallet = row[n:]
         if not (messages or minutes or plan or wallet):
             continue
-        agent_id = found.get("agent")
+        agent_id = None if at["agent"] is None else row[at["agent"]]
         rows.append(
             UsageRow(
-                agent_id=agent_id,
-                agent=names.get(agent_id) if agent_id is not None else None,
-                day=_as_date(found.get("day")),
-                unit=found.get("unit"),
-                messages=messages,
-                call_minutes=minutes,
-                from_plan=plan,
-                from_wallet=wallet,
+                agent_id,
+                names.get(agent_id) if agent_id is not None else None,
+                None if at["day"] is None else _as_date(row[at["day"]]),
+                None if at["unit"] is None else row[at["unit"]],
+                messages,
+                minutes,
+                plan,
+                wallet,
             )
         )
     return rows
+
+
+def _sum(column: Any) -> Any:
+    """A sum as a 64-bit integer on both databases (PostgreSQL sums bigints as numeric)."""
+    return cast(func.coalesce(func.sum(column), 0), BigInteger)
 
 
 @dataclass(frozen=True)
