@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bot.context import AppContext, build_context
-from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
+from bot.http import api, scheduler_hooks, slack_routes, stripe_routes, usage_routes
 from ledger.db import ping
 
 
@@ -45,4 +45,5 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     api.register(app, context)
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
+    usage_routes.register(app, context)
     return app
