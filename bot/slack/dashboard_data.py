@@ -5,7 +5,7 @@ The Block Kit that shows it is built in blocks/dashboard.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -115,7 +115,9 @@ def load_dashboard(
             topup_max_minor=account.topup_max_minor,
             now=now,
             usage=usage,
-            chart_url=chart_url(context, account_id, usage.end, now=now),
         )
 
-    return transaction(context.sessions, read)
+    dashboard = transaction(context.sessions, read)
+    # Signing may read the server's secret: in a transaction of its own, after this one.
+    url = chart_url(context, account_id, dashboard.usage.end, now=now)  # type: ignore[union-attr]
+    return replace(dashboard, chart_url=url)
