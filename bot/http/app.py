@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from bot import web
 from bot.context import AppContext, build_context
 from bot.http import api, scheduler_hooks, slack_routes, stripe_routes, usage_routes
 from ledger.db import ping
@@ -46,4 +47,5 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
     usage_routes.register(app, context)
+    web.register(app, context)
     return app
