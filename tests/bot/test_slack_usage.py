@@ -11,12 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.context import build_context
 from ledger.agents import update_agent
 from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
+from ledger.models.web import WebSession
 from ledger.units import credits
 from tests.support.factories import story
 from tests.support.slack_harness import *  # noqa: F403
@@ -139,3 +141,23 @@ def test_balance_has_the_usage_section(fake_slack, context, ids):
     assert any(b["type"] == "image" for b in reply["blocks"])
     assert "*Last 30 days:* 125 credits" in texts(reply["blocks"])
     assert {"Open billing page", "Top up"} <= set(buttons(reply["blocks"]))
+
+
+@pytest.mark.parametrize("user, can_edit", [(MEMBER, False), ("UADMIN", True)])
+def test_open_billing_page_gives_the_presser_a_single_use_link(
+    fake_slack, context, ids, user, can_edit
+):
+    with Server(context) as server:
+        slack = Slack(server.url, fake_slack, context)
+        _, url = slack.click("open_billing_page", user=user)
+        [reply] = response_posts(fake_slack, url)
+        link = buttons(reply["blocks"])["Open billing page"]["url"]
+        assert link.startswith(f"{PUBLIC}/billing/{ids['account']}/sign-in/")
+        assert "yours alone and works once, for 10 minutes" in reply["text"]
+        first = httpx.get(local(link, server), follow_redirects=False)
+        assert first.status_code == 303 and "creditbot_billing=" in first.headers["set-cookie"]
+        assert httpx.get(local(link, server)).status_code == 403
+    sessions = transaction(
+        context.sessions, lambda s: s.execute(select(WebSession)).scalars().all()
+    )
+    assert [(w.slack_user_id, w.can_edit) for w in sessions] == [(user, can_edit)]
