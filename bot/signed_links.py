@@ -21,16 +21,17 @@ from ledger.web_access import server_secret
 
 #: How long a chart or statement link works.
 LINK_TTL = timedelta(hours=1)
-_secrets: dict[int, bytes] = {}
+_CACHED = "_signed_links_key"
 
 
 def link_key(context: AppContext) -> bytes:
     """SECRET_KEY, or the server's own secret (made once, read once per process)."""
     if context.settings.secret_key:
         return context.settings.secret_key.encode()
-    key = _secrets.get(id(context))
+    key: bytes | None = getattr(context, _CACHED, None)
     if key is None:
-        key = _secrets[id(context)] = transaction(context.sessions, server_secret).encode()
+        key = transaction(context.sessions, server_secret).encode()
+        setattr(context, _CACHED, key)  # read once per process and database
     return key
 
 

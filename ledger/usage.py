@@ -149,12 +149,15 @@ def usage_report(
     account = session.get(Account, account_id)
     if account is None:
         raise UnknownAccount(f"No account {account_id}.")
-    if end is None:
-        today = local_date(now or utcnow(), account.timezone)
-        end = today if start is None else min(today, start + timedelta(days=DEFAULT_DAYS - 1))
-        end = max(end, start or end)
-    if start is None:
-        start = end - timedelta(days=DEFAULT_DAYS - 1)
+    span = timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        if end is None:
+            today = local_date(now or utcnow(), account.timezone)
+            end = today if start is None else max(start, min(today, start + span))
+        if start is None:
+            start = end - span
+    except OverflowError:  # a range at the edge of the calendar (year 1 or 9999)
+        raise InvalidInput("Ask for days between the years 1 and 9999.") from None
     groups = check_groups(group_by)
     rows = usage(session, account_id, start, end, groups)
     return UsageReport(account_id, account.timezone, start, end, groups, rows, _total(rows))

@@ -106,3 +106,10 @@ def test_usage_is_in_the_openapi_document(api):
     operation = api.client.get("/openapi.json").json()["paths"]["/v1/usage"]["get"]
     assert {p["name"] for p in operation["parameters"]} == {"from", "to", "group_by"}
     assert {"200", "401", "422"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize("params", [{"from": "9999-12-31"}, {"to": "0001-01-02"}])
+def test_ranges_at_the_edge_of_the_calendar_are_422(api, params):
+    answer = api.get("/v1/usage", params=params)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"] == "Ask for days between the years 1 and 9999."
