@@ -161,3 +161,22 @@ def test_open_billing_page_gives_the_presser_a_single_use_link(
         context.sessions, lambda s: s.execute(select(WebSession)).scalars().all()
     )
     assert [(w.slack_user_id, w.can_edit) for w in sessions] == [(user, can_edit)]
+
+
+def test_agent_names_cannot_inject_markup_into_usage(fake_slack, context, ids):
+    from ledger.agents import add_agent
+
+    evil = "<!channel> <https://evil.example/pay|Acme billing> & co"
+
+    def work(s):
+        agent = add_agent(s, ids["account"], evil, behaviour="use_balance")
+        charge(s, ids["account"], agent.id, "message", 2, idempotency_key="evil", now=utcnow())
+
+    transaction(context.sessions, work)
+    with Server(context) as server:
+        slack = Slack(server.url, fake_slack, context)
+        _, url = slack.command("/usage")
+        [reply] = response_posts(fake_slack, url)
+    escaped = "&lt;!channel&gt; &lt;https://evil.example/pay|Acme billing&gt; &amp; co"
+    assert evil not in texts(reply["blocks"]) and evil not in reply["text"]
+    assert escaped in texts(reply["blocks"]) and escaped in reply["text"]

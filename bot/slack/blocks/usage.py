@@ -136,11 +136,11 @@ def usage_section(summary: UsageSummary, chart_url: str | None) -> list[Block]:
 def usage_summary_text(summary: UsageSummary) -> str:
     """The plain-text fallback of /usage."""
     by_agent = "; ".join(
-        f"{r.agent}: {format_credits(r.total)}" for r in summary.by_agent[:TOP_AGENTS]
+        f"{escape(r.agent or '')}: {format_credits(r.total)}" for r in summary.by_agent[:TOP_AGENTS]
     )
     t = summary.total
     return (
-        f"{summary.account_name}: {format_credits(t.total)} credits used in the last "
+        f"{escape(summary.account_name)}: {format_credits(t.total)} credits used in the last "
         f"{summary.days} days ({format_credits(t.from_plan)} plan, "
         f"{format_credits(t.from_wallet)} wallet)."
         + (f" By agent: {by_agent}." if by_agent else "")
