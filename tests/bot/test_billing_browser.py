@@ -87,6 +87,7 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
     amount.send_keys("25")
     browser.find_element(By.CSS_SELECTOR, "#topup button").click()
     wait_until(lambda: browser.current_url.startswith(f"{checkout_fake.url}/pay/cs_test_"))
+    assert text_of(browser, "#amount") == "Pay 25.00 USD"
     screenshot(browser, "billing-4-checkout")
     [created] = checkout_fake.created
     assert created["data"]["line_items"][0]["price_data"]["unit_amount"] == "2500"
