@@ -35,7 +35,6 @@ from ledger.models import Account, Agent, UsageDay
 
 #: What a usage report can be grouped by.
 GROUPS = ("agent", "day", "unit")
-UNITS = ("message", "call_minute")
 #: Longest range one query may ask for (ten years of days): larger is a typo.
 MAX_DAYS = 3660
 #: The range a report covers when none is asked for: the last 30 days, today included.
@@ -112,10 +111,10 @@ _GROUP_ORDER = itemgetter(0, 2, 3)
 @cache
 def _report_statement(groups: tuple[str, ...]) -> DriverStatement:
     """The report's SQL for a grouping, built once and run on the driver (a report can be
-    thousands of rows: SQLAlchemy's rows would cost more than the query). Every row is (agent, day, unit, messages,
-    call minutes, plan, wallet), NULL where not grouped by. It groups in the key's order
-    (day before agent before unit), so the index serves it without a sort; the rows are put
-    in group order afterwards."""
+    thousands of rows: SQLAlchemy's rows would cost more than the query). Every row is
+    (agent, day, unit, messages, call minutes, plan, wallet), NULL where not grouped by. It
+    groups in the key's order (day before agent before unit), so the index serves it
+    without a sort; the rows are put in group order afterwards."""
     u = UsageDay
     columns = {"agent": u.agent_id, "day": u.day, "unit": u.unit}
     keys = [columns[g] for g in ("day", "agent", "unit") if g in groups]
@@ -210,15 +209,3 @@ def agent_names(session: Session, account_id: int) -> dict[int, str]:
     return dict(
         session.execute(select(Agent.id, Agent.name).where(Agent.account_id == account_id)).all()
     )
-
-
-def last_days(today: date, days: int) -> tuple[date, date]:
-    """The `days` local days ending with `today`."""
-    return today - timedelta(days=days - 1), today
-
-
-def _as_date(value: object) -> date | None:
-    # SQLite answers a grouped DATE column as text.
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
