@@ -104,6 +104,11 @@ def get_account(session: Session, ref: int | str) -> Account:
     return found[0]
 
 
+def list_accounts(session: Session) -> list[Account]:
+    """Every account, oldest first."""
+    return list(session.execute(select(Account).order_by(Account.id)).scalars())
+
+
 def account_for_team(session: Session, team_id: str) -> Account | None:
     return session.execute(
         select(Account).where(Account.slack_team_id == team_id)

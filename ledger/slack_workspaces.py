@@ -1,5 +1,6 @@
 """What the Slack app keeps in the ledger's database: which workspace belongs to which
-account, who looks at the App Home tab, and claiming alert messages for delivery.
+account, who looks at the App Home tab, claiming alert messages for delivery, and which
+workspaces uninstalled the app.
 
 Plain functions over a session, like the rest of the ledger; nothing here talks to Slack.
 """
@@ -17,7 +18,7 @@ from ledger.accounts import AccountSettings, account_for_team, create_account, g
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput
 from ledger.models import Account, OutboxMessage
-from ledger.models.slack import SlackHomeView
+from ledger.models.slack import SlackHomeView, SlackUninstall
 
 _outbox = OutboxMessage.__table__
 
@@ -158,3 +159,60 @@ def home_views(
     if account_id is not None:
         stmt = stmt.where(SlackHomeView.account_id == account_id)
     return list(session.execute(stmt).scalars())
+
+
+# -- uninstalls ---------------------------------------------------------------------------
+
+#: The Slack events after which creditbot may no longer post to a workspace.
+UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked")
+
+
+def record_uninstall(
+    session: Session,
+    team_id: str,
+    event: str,
+    *,
+    token_digest: str | None = None,
+    now: datetime | None = None,
+) -> SlackUninstall:
+    """Remember that workspace `team_id` took creditbot's access away (the latest event)."""
+    if event not in UNINSTALL_EVENTS:
+        raise InvalidInput(f"{event!r} is not one of {', '.join(UNINSTALL_EVENTS)}")
+    row = session.get(SlackUninstall, team_id)
+    if row is None:
+        row = SlackUninstall(team_id=team_id)
+        session.add(row)
+    row.event = event
+    row.at = now or utcnow()
+    row.token_digest = token_digest
+    session.flush()
+    return row
+
+
+def forget_uninstall(session: Session, team_id: str) -> bool:
+    """The workspace installed the app again; True if it had been uninstalled."""
+    row = session.get(SlackUninstall, team_id)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row is not None
+
+
+def uninstalls(session: Session) -> list[SlackUninstall]:
+    """Every workspace that uninstalled the app or revoked its token, latest first."""
+    return list(
+        session.execute(select(SlackUninstall).order_by(SlackUninstall.at.desc())).scalars()
+    )
+
+
+def silencing_uninstall(
+    session: Session, *, team_id: str | None, token_digest: str | None
+) -> SlackUninstall | None:
+    """The uninstall that keeps creditbot from posting: with one bot token
+    (`token_digest`), one recorded while that same token was in force; with OAuth
+    installs, the workspace's own."""
+    if token_digest is not None:
+        return session.execute(
+            select(SlackUninstall).where(SlackUninstall.token_digest == token_digest).limit(1)
+        ).scalar_one_or_none()
+    return session.get(SlackUninstall, team_id) if team_id else None

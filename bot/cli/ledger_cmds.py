@@ -7,9 +7,14 @@ import sys
 import click
 
 from bot.cli.environment import console, run
+from bot.cli.output import emit_json, json_option
 from ledger.accounts import get_account
 from ledger.statement import to_csv
-from ledger.verify import verify
+from ledger.usage_check import UsageMismatch
+from ledger.verify import Mismatch, verify
+
+#: The figures of a usage rollup row, as --json names them.
+_USAGE = ("quantity", "from_plan_millicredits", "from_wallet_millicredits")
 
 
 def register(cli: click.Group) -> None:
@@ -23,7 +28,8 @@ def ledger() -> None:
 
 @ledger.command("verify")
 @click.option("--account", "account_ref", default=None, help="Only this account.")
-def verify_cmd(account_ref: str | None) -> None:
+@json_option
+def verify_cmd(account_ref: str | None, as_json: bool) -> None:
     """Check that every balance equals the sum of its postings and the usage rollup equals the
     journal. Exits 1 naming each account that differs."""
 
@@ -32,6 +38,26 @@ def verify_cmd(account_ref: str | None) -> None:
         return verify(session, account_id)
 
     problems = run(work)
+    if as_json:
+        emit_json(
+            {
+                "ok": not problems,
+                "mismatches": [
+                    {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
+                     "cached_millicredits": p.cached, "posted_millicredits": p.posted}
+                    for p in problems if isinstance(p, Mismatch)
+                ],
+                "usage_mismatches": [
+                    {"account_id": p.account_id, "day": p.day.isoformat(), "agent_id": p.agent_id,
+                     "unit": p.unit, "rollup": dict(zip(_USAGE, p.rollup, strict=True)),
+                     "journal": dict(zip(_USAGE, p.journal, strict=True))}
+                    for p in problems if isinstance(p, UsageMismatch)
+                ],
+            }
+        )  # fmt: skip
+        if problems:
+            sys.exit(1)
+        return
     if problems:
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)

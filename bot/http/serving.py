@@ -1,9 +1,10 @@
-"""Serving the app with several uvicorn worker processes.
+"""Serving the app under uvicorn: one process, or several worker processes, each with the
+connection limits of bot/http/connections.py.
 
 uvicorn binds the shared socket of its workers without naming TCP as its protocol, so
 asyncio does not turn on TCP_NODELAY for the connections the workers accept. Every
 response then waits ~40 ms for the client's delayed ACK between its headers and its body.
-This binds the socket as TCP, then hands it to uvicorn's worker supervisor.
+`ServeConfig` binds the socket as TCP, then hands it to uvicorn's worker supervisor.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import inspect
 import socket
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
+
+from bot.config import Settings
+from bot.http.connections import GuardedConfig, connection_limit
 
 #: Import string of the app factory the workers call (each builds its own engine and pool).
 APP_FACTORY = "bot.http.app:create_app"
 
 
-class _TcpConfig(uvicorn.Config):
+class ServeConfig(GuardedConfig):
     def bind_socket(self) -> socket.socket:
         sock = super().bind_socket()
         if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
@@ -28,10 +33,32 @@ class _TcpConfig(uvicorn.Config):
         return sock
 
 
-def serve_workers(host: str, port: int, workers: int, log_level: str = "info") -> None:
-    """Run `workers` processes of the app on host:port until stopped."""
-    config = _TcpConfig(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    app: FastAPI | None = None,
+    log_level: str = "info",
+) -> None:
+    """Serve `app` (or, with several `workers`, one app per process) on host:port until
+    stopped."""
+    limits = {
+        "read_timeout": settings.http_read_timeout,
+        "max_connections": connection_limit(settings.http_max_connections),
+    }
+    if workers <= 1 and app is not None:
+        uvicorn.Server(ServeConfig(app, host=host, port=port, log_level=log_level, **limits)).run()
+        return
+    config = ServeConfig(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        **limits,
     )
     sock = config.bind_socket()
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36

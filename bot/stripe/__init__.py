@@ -14,7 +14,7 @@ The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; 
 them up on this package at call time, so a test can replace one here.
 """
 
-from bot.stripe.checkout import create_card_checkout, create_topup_checkout
+from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
 from bot.stripe.recharges import (
     SavedCardCharge,
     charge_saved_card,
@@ -29,6 +29,7 @@ __all__ = [
     "SavedCardCharge",
     "charge_saved_card",
     "create_card_checkout",
+    "create_fix_checkout",
     "create_topup_checkout",
     "handle_event",
     "process_recharge_requests",

@@ -8,7 +8,6 @@ import io
 from sqlalchemy import text
 
 from ledger.db import make_engine
-from tests.support.cli import *  # noqa: F403  (the `run` fixture)
 
 
 def test_every_command_has_help(run):

@@ -1,6 +1,7 @@
 """/stripe/webhook on a real server (uvicorn on loopback): Checkout through a loopback fake
 signed with Stripe's scheme, localstripe's own signed PaymentIntent events, duplicates,
-out-of-order delivery, forged and stale signatures, refunds, reconciliation, fix links."""
+out-of-order delivery, forged and stale signatures, refunds, reconciliation. (Fixing a
+failed recharge is a Slack button now: tests/bot/test_slack_fix_payment.py.)"""
 
 from __future__ import annotations
 
@@ -300,26 +301,3 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     assert _wallet(context, acc) == 0  # never negative
     [alert] = _alerts(context, "alert.refund_shortfall")
     assert alert["shortfall"] == credits(1500) and alert["taken"] == credits(500)
-
-
-def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe_url):  # noqa: F811
-    context = served.context
-    declined = story(context.sessions, wallet=5, team="T1")["account"]
-    needs_auth = story(context.sessions, wallet=5, team="T2")["account"]
-    _auto_recharge(context, declined)
-    _auto_recharge(context, needs_auth)
-    ensure_customer(context, declined)  # no card at all
-    _card(context, localstripe_url, needs_auth, "4000002500003155")
-    assert gateway.sweep_auto_recharge(context) == 2
-    fixes = {}
-    for acc in (declined, needs_auth):
-        recharge = transaction(context.sessions, lambda s, acc=acc: last_recharge(s, acc))
-        r = httpx.get(recharge.fix_url.replace(context.settings.public_url, served.url))
-        assert r.status_code == 303
-        fixes[recharge.reason] = checkout_fake.created[-1]["data"]
-    assert fixes["missing_payment_method"]["mode"] == "setup"
-    assert fixes["authentication_required"]["mode"] == "payment"
-    assert fixes["authentication_required"]["line_items"][0]["price_data"]["unit_amount"] == (
-        "2000"
-    )
-    assert httpx.get(f"{served.url}/stripe/fix/recharge-unknown").status_code == 404

@@ -193,7 +193,7 @@ def test_slack_routes_without_configuration_say_what_is_missing(sqlite_url, fake
     with Server(ctx) as server, httpx.Client(base_url=server.url) as client:
         response = client.post("/slack/events", content=b"{}")
         assert response.status_code == 503
-        assert "SLACK_SIGNING_SECRET is not set" in response.json()["detail"]
+        assert "SLACK_SIGNING_SECRET is not set" in response.json()["error"]["message"]
         assert client.get("/slack/install").status_code == 503
 
 

@@ -271,3 +271,31 @@ def test_link_buttons_are_only_acknowledged(slack, fake_slack, gateway):
         "auth.test"
     }
     assert gateway == []
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "said"),
+    [(1000, 2000, "The largest top-up is $20.00."), (6000, 100_000, "The smallest top-up is $60.00.")],
+)  # fmt: skip
+def test_pay_after_the_limits_changed_tells_the_new_limit_and_opens_nothing(
+    slack, fake_slack, context, ids, monkeypatch, low, high, said
+):
+    """The offer was made under the old limits; Pay checks the amount again when pressed."""
+    from bot.stripe import checkout
+    from ledger.accounts import configure_account
+    from ledger.topups import list_topups
+
+    stripe_calls = []
+    monkeypatch.setattr(checkout, "client", lambda context: stripe_calls.append(context))
+    _, url = slack.command("/topup", "50")
+    pay = buttons(response_posts(fake_slack, url)[0]["blocks"])["Pay $50.00"]
+    transaction(  # an operator changes the limits meanwhile
+        context.sessions,
+        lambda s: configure_account(s, ids["account"], topup_min_minor=low, topup_max_minor=high),
+    )
+    _, message_url = slack.click(pay["action_id"], pay["value"])
+    [shown] = response_posts(fake_slack, message_url)
+    assert f"Could not open the payment page for $50.00: {said}" in shown["text"]
+    assert not [b for b in buttons(shown["blocks"]) if b.startswith("Open payment page")]
+    assert stripe_calls == []  # no Checkout page was asked for
+    assert transaction(context.sessions, lambda s: list_topups(s, ids["account"])) == []

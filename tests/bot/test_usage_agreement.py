@@ -23,7 +23,6 @@ from ledger.models import Agent, Entry, Transfer
 from ledger.units import format_credits
 from ledger.web_access import issue_sign_in_link
 from tests.support.api_helpers import make_api
-from tests.support.cli import *  # noqa: F403  (the `run` fixture)
 from tests.support.factories import story
 
 NOW = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)

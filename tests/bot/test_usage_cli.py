@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from ledger.charges import charge
 from ledger.db import make_engine, make_session_factory, transaction
-from tests.support.cli import *  # noqa: F403  (the `run` fixture)
 from tests.support.factories import NOW, story
 
 

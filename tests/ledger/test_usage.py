@@ -139,7 +139,7 @@ def test_the_migration_fills_the_rollup_from_the_journal(db_url):
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
+        command.downgrade(config, "0008")  # the revision before the rollup
     upgrade(engine)
     assert rollup(sessions, ids["account"]) == before != {}
     assert transaction(sessions, verify) == []

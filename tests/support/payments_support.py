@@ -28,6 +28,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.context import AppContext, build_context
+from tests.support.waiting import wait_until  # noqa: F401  (payments tests import it from here)
 
 with warnings.catch_warnings():  # localstripe registers its routes on import
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -52,17 +53,6 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def wait_until(predicate: Any, timeout: float = 8.0) -> Any:
-    """Poll until `predicate()` is truthy; returns its value (or fails the test)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 # --- localstripe ------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from bot.context import AppContext
 from bot.http.api import agents, balance, calls, messages, usage
-from bot.http.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from bot.http.api.errors import PREFIX, install_error_handlers
 from bot.http.api.unit_of_work import UnitOfWork
 
@@ -21,9 +20,8 @@ ROUTERS = (agents.router, messages.router, calls.router, balance.router, usage.r
 
 
 def register(app: FastAPI, context: AppContext) -> None:
-    """Add the /v1 routes, their error bodies and the request body limit."""
+    """Add the /v1 routes and their error bodies (body limits: bot/http/body_limit.py)."""
     app.state.api_unit_of_work = UnitOfWork(context)
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, tags=["agent runtime"])
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)

@@ -1,7 +1,8 @@
 """Usage in Slack: `/usage`, and the usage section of `/balance` and the App Home -- the
 last 30 days as a chart image (with its words for screen readers and notifications), the
 agents' month spend against their limits, the run-out forecast, a statement download per
-month and the billing page."""
+month and the billing page. Texts are plain strings: blocks.base escapes them where they
+become mrkdwn, so an agent's name cannot carry markup."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from bot.slack.blocks.base import (
     OPEN_LINK,
     Block,
     Message,
-    _text,
     actions,
     button,
     context_block,
     credits_text,
     day_text,
     header,
+    message,
     percent,
+    plain,
     section,
 )
 from bot.usage_summary import UsageSummary
@@ -29,11 +31,6 @@ OPEN_BILLING_PAGE = "open_billing_page"
 STATEMENT_MONTH = "statement_month"
 #: Agents listed with their month spend.
 TOP_AGENTS = 5
-
-
-def escape(text: str) -> str:
-    """A user's string made literal in mrkdwn: no links, mentions or markup from it."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def forecast_words(f: Forecast, tz: str) -> str:
@@ -70,7 +67,7 @@ def chart_block(summary: UsageSummary, url: str) -> Block:
         "type": "image",
         "image_url": url,
         "alt_text": chart_alt_text(summary)[:2000],
-        "title": _text(f"Credits used per day, last {summary.days} days", "plain_text"),
+        "title": plain(f"Credits used per day, last {summary.days} days"),
     }
 
 
@@ -84,7 +81,7 @@ def totals_text(summary: UsageSummary) -> str:
 
 
 def month_spend_line(agent: AgentView) -> str:
-    name = escape(agent.name)
+    name = agent.name  # plain text: escaped where it becomes mrkdwn (blocks.base)
     if agent.monthly_limit:
         return (
             f"*{name}*: {format_credits(agent.month_spend)} of "
@@ -108,10 +105,8 @@ def statement_select(months: list[str]) -> dict:
     return {
         "type": "static_select",
         "action_id": STATEMENT_MONTH,
-        "placeholder": _text("Download statement", "plain_text"),
-        "options": [
-            {"text": _text(f"Statement {m} (CSV)", "plain_text"), "value": m} for m in months[:100]
-        ],
+        "placeholder": plain("Download statement"),
+        "options": [{"text": plain(f"Statement {m} (CSV)"), "value": m} for m in months[:100]],
     }
 
 
@@ -136,11 +131,11 @@ def usage_section(summary: UsageSummary, chart_url: str | None) -> list[Block]:
 def usage_summary_text(summary: UsageSummary) -> str:
     """The plain-text fallback of /usage."""
     by_agent = "; ".join(
-        f"{escape(r.agent or '')}: {format_credits(r.total)}" for r in summary.by_agent[:TOP_AGENTS]
+        f"{r.agent}: {format_credits(r.total)}" for r in summary.by_agent[:TOP_AGENTS]
     )
     t = summary.total
     return (
-        f"{escape(summary.account_name)}: {format_credits(t.total)} credits used in the last "
+        f"{summary.account_name}: {format_credits(t.total)} credits used in the last "
         f"{summary.days} days ({format_credits(t.from_plan)} plan, "
         f"{format_credits(t.from_wallet)} wallet)."
         + (f" By agent: {by_agent}." if by_agent else "")
@@ -158,17 +153,14 @@ def usage_message(summary: UsageSummary, chart_url: str | None) -> Message:
         context_block(forecast_words(summary.forecast, summary.timezone)),
         usage_actions(summary.months),
     ]
-    return {"text": usage_summary_text(summary), "blocks": blocks}
+    return message(usage_summary_text(summary), blocks)
 
 
 def statement_link_message(month: str, url: str) -> Message:
     text = f"Your statement of {month} is ready: the link works for an hour."
-    return {
-        "text": text,
-        "blocks": [
-            section(text, accessory=button(f"Download {month} (CSV)", OPEN_LINK, url=url)),
-        ],
-    }
+    return message(
+        text, [section(text, accessory=button(f"Download {month} (CSV)", OPEN_LINK, url=url))]
+    )
 
 
 def billing_link_message(url: str, can_edit: bool, minutes: int) -> Message:

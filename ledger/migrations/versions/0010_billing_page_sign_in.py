@@ -1,7 +1,7 @@
 """billing page sign-in
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Tables of ledger/models/web.py: single-use sign-in links, browser sessions of the billing
 page, and the server's own secret for signed links.
 """
@@ -13,8 +13,8 @@ from alembic import op
 
 import ledger.models.base
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

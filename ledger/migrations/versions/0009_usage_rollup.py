@@ -1,7 +1,7 @@
 """usage rollup
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 The usage rollup of ledger/models/usage.py (usage by account, local day, agent and unit,
 plan vs wallet), filled from the journal's existing usage and refund entries.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0005"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
