@@ -42,17 +42,7 @@ def verify_cmd(account_ref: str | None, as_json: bool) -> None:
         emit_json(
             {
                 "ok": not problems,
-                "mismatches": [
-                    {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
-                     "cached_millicredits": p.cached, "posted_millicredits": p.posted}
-                    for p in problems if isinstance(p, Mismatch)
-                ],
-                "usage_mismatches": [
-                    {"account_id": p.account_id, "day": p.day.isoformat(), "agent_id": p.agent_id,
-                     "unit": p.unit, "rollup": dict(zip(_USAGE, p.rollup, strict=True)),
-                     "journal": dict(zip(_USAGE, p.journal, strict=True))}
-                    for p in problems if isinstance(p, UsageMismatch)
-                ],
+                "mismatches": [_mismatch_json(p) for p in problems],
             }
         )  # fmt: skip
         if problems:
@@ -63,6 +53,17 @@ def verify_cmd(account_ref: str | None, as_json: bool) -> None:
             click.echo(f"MISMATCH {problem}", err=True)
         sys.exit(1)
     console.print("ledger ok: every balance equals its postings, and usage equals the journal")
+
+
+def _mismatch_json(p: Mismatch | UsageMismatch) -> dict[str, object]:
+    if isinstance(p, Mismatch):
+        return {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
+                "cached_millicredits": p.cached, "posted_millicredits": p.posted}  # fmt: skip
+    # a usage rollup row that differs from the journal
+    return {"account_id": p.account_id, "book": "usage_rollup", "day": p.day.isoformat(),
+            "agent_id": p.agent_id, "unit": p.unit,
+            "rollup": dict(zip(_USAGE, p.rollup, strict=True)),
+            "journal": dict(zip(_USAGE, p.journal, strict=True))}  # fmt: skip
 
 
 @ledger.command("export")

@@ -1,6 +1,6 @@
 """The signed links of the usage surfaces: the chart image Slack fetches and a month's
 statement as CSV (bot/usage_links.py makes them). A link that was altered or is past its
-expiry is refused with 403 and nothing else."""
+expiry is refused with 403 `link_refused`, in the one error shape, and nothing else."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.charts import usage_chart_png
 from bot.context import AppContext
+from bot.http.errors import error_response
 from bot.signed_links import valid
 from bot.usage_links import chart_path, statement_path
 from bot.usage_summary import load_usage_summary
@@ -41,7 +42,7 @@ def register(app: FastAPI, context: AppContext) -> None:
 
 
 def refused() -> Response:
-    return PlainTextResponse("This link is not valid or has expired.", status_code=403)
+    return error_response(403, "link_refused", "This link is not valid or has expired.")
 
 
 @router.get("/usage/{account_id}/chart.png")

@@ -104,7 +104,8 @@ def test_usage_shows_the_chart_agents_and_forecast(fake_slack, context, ids):
         assert chart.content.startswith(b"\x89PNG")
         query = parse_qs(urlsplit(image["image_url"]).query)
         tampered = image["image_url"].replace(query["to"][0], "2020-01-01")
-        assert httpx.get(local(tampered, server)).status_code == 403
+        refused = httpx.get(local(tampered, server))
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "link_refused"
         past = image["image_url"].replace(
             query["expires"][0], str(int(datetime.now(UTC).timestamp()) - 1)
         )

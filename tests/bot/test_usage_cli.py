@@ -7,6 +7,8 @@ import io
 import json
 from datetime import timedelta
 
+from sqlalchemy import text
+
 from ledger.charges import charge
 from ledger.db import make_engine, make_session_factory, transaction
 from tests.support.factories import NOW, story
@@ -71,3 +73,21 @@ def test_bad_groups_and_ranges_are_clear_errors(run, db_url):
     assert out.exit_code == 2 and "use agent, day and/or unit" in out.output
     out = run("usage", "--account", "Acme", "--from", "2026-11-10", "--to", "2026-11-01", ok=False)
     assert out.exit_code == 1 and "starts (2026-11-10) after it ends (2026-11-01)" in out.output
+
+
+def test_ledger_verify_names_a_usage_rollup_row_that_drifted(run, db_url):
+    seed(db_url)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE usage_days SET from_plan = from_plan + 1 WHERE unit = 'message'"))
+    engine.dispose()
+    out = run("ledger", "verify", "--json", ok=False)
+    assert out.exit_code == 1
+    [problem] = json.loads(out.stdout)["mismatches"]
+    assert problem["book"] == "usage_rollup" and problem["day"] == "2026-11-08"
+    assert (
+        problem["rollup"]["from_plan_millicredits"]
+        == problem["journal"]["from_plan_millicredits"] + 1
+    )
+    plain = run("ledger", "verify", ok=False)
+    assert "usage of agent" in plain.output and "in the rollup but" in plain.output
