@@ -5,7 +5,7 @@ Every service that changes a setting takes the `Actor` who asked and calls `reco
 same transaction as the change, so the trail and the settings cannot disagree: a change
 that rolls back leaves no row, and a row is never written for a change that did not
 happen (settings saved as they were record nothing). Rows are only ever inserted; the
-database refuses to update or delete them (migration 0010).
+database refuses to update or delete them (migration 0011).
 """
 
 from __future__ import annotations

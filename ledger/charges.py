@@ -17,9 +17,16 @@ from sqlalchemy.orm import Session
 
 from ledger import outbox, policy
 from ledger.agent_status import resume_agents, stop_for_budget
-from ledger.cycles import month_key, utcnow
+from ledger.cycles import local_date, month_key, month_of, utcnow
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
-from ledger.journal import Posting, lock_account, post, read_for_charge, refresh_loaded
+from ledger.journal import (
+    Posting,
+    UsageKey,
+    lock_account,
+    post,
+    read_for_charge,
+    refresh_loaded,
+)
 from ledger.models import Account, Agent, Entry, Transfer
 from ledger.recovery import note_recovery
 
@@ -76,7 +83,8 @@ def charge(
     now = now or utcnow()
     rate = snapshot.message_rate if unit == "message" else snapshot.call_minute_rate
     price = (rate if unit_price is None else unit_price) * quantity
-    decision = policy.decide(snapshot, price, month_key(now, snapshot.timezone))
+    day = local_date(now, snapshot.timezone)
+    decision = policy.decide(snapshot, price, month_of(day))
     spend = None if decision.month_spend is None else (decision.month, decision.month_spend)
     account_spend = (
         None if decision.account_spend is None else (decision.month, decision.account_spend)
@@ -89,6 +97,7 @@ def charge(
             now, agent_id=agent_id, idempotency_key=idempotency_key, request_hash=request_hash,
             unit=unit, quantity=quantity, amount=price, refused_reason=decision.refused,
             call_id=call_id, spend=spend, account_spend=account_spend,
+            usage=UsageKey(day, unit),
         ),
     )  # fmt: skip
     _apply(session, account_id, agent_id, decision, now)
@@ -239,6 +248,8 @@ def refund(
     to_wallet = min(amount, left["wallet"])
     to_plan = amount - to_wallet
     agent = session.get(Agent, original.agent_id) if original.agent_id is not None else None
+    # The refund counts against the day (and unit) of the charge it gives back.
+    usage = UsageKey(local_date(original.created_at, account.timezone), original.unit or "")
     spend = None
     charged_in = month_key(original.created_at, account.timezone)
     if agent is not None:
@@ -252,7 +263,7 @@ def refund(
         Posting(
             account_id, "refund", (("usage", "wallet", to_wallet), ("usage", "plan", to_plan)),
             now, agent_id=original.agent_id, idempotency_key=key, refund_of=entry_id,
-            call_id=original.call_id, amount=amount, spend=spend,
+            call_id=original.call_id, amount=amount, spend=spend, usage=usage,
             account_spend=None if left is None else (month, left),
         ),
     )  # fmt: skip

@@ -20,6 +20,7 @@ from bot.cli import (
     scheduler,
     slack,
     spend_controls,
+    usage,
     wallet,
 )
 from bot.cli.environment import DatabaseNotReady
@@ -56,6 +57,7 @@ for part in (
     agents,
     wallet,
     ledger_cmds,
+    usage,
     api_keys,
     alerts,
     slack,

@@ -1,16 +1,19 @@
 """The data `/balance` and the App Home tab show, read from the ledger in one transaction:
 balances and agents (and the budget they share), auto-recharge settings and what a
-recharge would cost now, the saved card, the last recharge attempt, the alert levels and
-the latest settings changes. The Block Kit that shows it is built in blocks/dashboard.py."""
+recharge would cost now, the saved card, the last recharge attempt, the last 30 days of
+usage, the alert levels and the latest settings changes.
+The Block Kit that shows it is built in blocks/dashboard.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
+from bot.usage_links import chart_url
+from bot.usage_summary import UsageSummary, read_usage_summary
 from ledger import recharges, stripe_records
 from ledger.accounts import BalanceView, balance
 from ledger.alert_levels import AlertLevels, alert_levels
@@ -64,6 +67,10 @@ class Dashboard:
     topup_min_minor: int
     topup_max_minor: int
     now: datetime
+    #: The usage section: the last 30 days, and the signed link of their chart (None when
+    #: Slack could not fetch it).
+    usage: UsageSummary | None = None
+    chart_url: str | None = None
     #: What a recharge would charge right now (the auto-recharge modal shows it).
     recharge_now: RechargeAmount | None = None
     levels: AlertLevels | None = None
@@ -111,6 +118,7 @@ def load_dashboard(
 
     def read(session: Session) -> Dashboard:
         account = session.get(Account, account_id)
+        usage = read_usage_summary(session, account_id, now=now)
         return Dashboard(
             balance=balance(session, account_id, now=now),
             timezone=account.timezone,
@@ -123,9 +131,13 @@ def load_dashboard(
             topup_min_minor=account.topup_min_minor,
             topup_max_minor=account.topup_max_minor,
             now=now,
+            usage=usage,
             recharge_now=recharge_amount(account, month_recharged(session, account, now)),
             levels=alert_levels(account),
             changes=list_events(session, account_id, limit=RECENT_CHANGES),
         )
 
-    return transaction(context.sessions, read)
+    dashboard = transaction(context.sessions, read)
+    # Signing may read the server's secret: in a transaction of its own, after this one.
+    url = chart_url(context, account_id, dashboard.usage.end, now=now)  # type: ignore[union-attr]
+    return replace(dashboard, chart_url=url)

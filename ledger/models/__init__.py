@@ -1,6 +1,14 @@
 """Every table of creditbot. Importing this module registers them all on `Base.metadata`."""
 
-from ledger.models import api, audit, payments, scheduler, slack  # noqa: F401  (register tables)
+from ledger.models import (  # noqa: F401  (register tables)
+    api,
+    audit,
+    payments,
+    scheduler,
+    slack,
+    usage,
+    web,
+)
 from ledger.models.base import Base, UTCDateTime
 from ledger.models.core import (
     BEHAVIOURS,
@@ -13,6 +21,7 @@ from ledger.models.core import (
     OutboxMessage,
     Transfer,
 )
+from ledger.models.usage import UsageDay
 
 __all__ = [
     "BEHAVIOURS",
@@ -26,4 +35,5 @@ __all__ = [
     "OutboxMessage",
     "Transfer",
     "UTCDateTime",
+    "UsageDay",
 ]

@@ -1,6 +1,6 @@
 """The audit trail: every settings change of an account, who made it, from where, when,
 and the settings before and after. Append-only: the database refuses to change or delete
-a row (triggers, migration 0010), and the ledger only ever inserts (ledger/audit.py)."""
+a row (triggers, migration 0011), and the ledger only ever inserts (ledger/audit.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The API under /v1: for agent runtimes, agents, message charges, call minutes and the
-balance; for keys of the admin scope also the account's settings, auto-recharge, budget,
+"""The API under /v1: for agent runtimes, agents, message charges, call minutes, the balance
+and usage; for keys of the admin scope also the account's settings, auto-recharge, budget,
 alert levels, top-ups, recharge attempts and audit trail.
 
 One module per resource, each with its module-level `router`; every handler is a plain
@@ -13,11 +13,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bot.context import AppContext
-from bot.http.api import account, agents, audit, balance, calls, messages, payments
+from bot.http.api import account, agents, audit, balance, calls, messages, payments, usage
 from bot.http.api.errors import PREFIX, install_error_handlers
 from bot.http.api.unit_of_work import UnitOfWork
 
-ROUTERS = (agents.router, messages.router, calls.router, balance.router)
+ROUTERS = (agents.router, messages.router, calls.router, balance.router, usage.router)
 #: Routes for keys of the admin scope (docs/api.md "Admin API").
 ADMIN_ROUTERS = (account.router, payments.router, audit.router)
 

@@ -1,4 +1,4 @@
-"""Migration 0010 on a database with data, both ways, on both databases: the budget's month
+"""Migration 0011 on a database with data, both ways, on both databases: the budget's month
 spend is filled from the agents', today's single thresholds become the first alert levels,
 existing keys are runtime keys, and nothing the journal holds is lost or broken."""
 
@@ -35,7 +35,7 @@ def test_upgrade_and_downgrade_keep_the_data(engine, sessions):
     entries = _rows(engine, "SELECT count(*) FROM entries")[0][0]
     assert {r[0] for r in _rows(engine, "SELECT stop_reason FROM agents")} == {"account_budget"}
 
-    downgrade(engine, "0008")
+    downgrade(engine, "0010")
     assert {r[0] for r in _rows(engine, "SELECT stop_reason FROM agents")} == {"plan_exhausted"}
     with engine.begin() as conn:
         conn.execute(text("UPDATE accounts SET plan_low_percent = 35, wallet_low_credits = 0"))

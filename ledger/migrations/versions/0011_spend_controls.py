@@ -1,7 +1,7 @@
 """spend controls: account budget, recharge to a target, alert levels, audit, key scopes
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 - accounts: the monthly budget and the month's spend of all agents together (filled from
   the agents' own month spend, so a budget set mid-month counts what was already spent),
   the auto-recharge mode and target, alert levels per kind (from today's single
@@ -22,8 +22,8 @@ from alembic import op
 
 import ledger.models.base
 
-revision = "0010"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
