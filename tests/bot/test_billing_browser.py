@@ -16,7 +16,7 @@ from ledger.db import transaction
 from ledger.models import Account
 from ledger.web_access import issue_sign_in_link
 from tests.support.browser import browser, screenshot  # noqa: F401  (fixture)
-from tests.support.factories import story
+from tests.support.factories import card_saved, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
@@ -41,6 +41,7 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
         sessions,
         lambda s: charge(s, ids["account"], ids["b"], "message", 250, idempotency_key="k", now=now),
     )
+    card_saved(sessions, ids["account"])  # turning auto-recharge on needs one (p2-money)
     token = transaction(
         sessions, lambda s: issue_sign_in_link(s, ids["account"], "UADMIN", can_edit=True)
     )
