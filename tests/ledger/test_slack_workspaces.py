@@ -127,3 +127,20 @@ def test_forecast_without_usage_or_outlasting_the_cycle(sessions):
     )
     f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW + timedelta(hours=1)))
     assert f.per_day == 1000 and f.plan_until is None and f.wallet_until is None  # renews first
+
+
+def test_an_alert_waiting_for_its_retry_holds_back_the_accounts_later_alerts(sessions):
+    # Found by the simulation (tests/sim/regressions/alert-order.json): an alert written
+    # while an earlier one waited out a Slack outage was posted before it.
+    ids = story(sessions)
+    _alerts(sessions, ids, n=1)
+    first = transaction(sessions, lambda s: [m.id for m in claim_due_alerts(s, now=NOW)])
+    transaction(sessions, lambda s: outbox.mark_failed(s, first[0], "slack 503", now=NOW))
+    later = NOW + timedelta(seconds=1)
+    transaction(
+        sessions, lambda s: outbox.add(s, ids["account"], "alert.agent_stopped", {}, now=later)
+    )
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=later)) == []
+    retry = NOW + outbox.backoff(1)
+    claimed = transaction(sessions, lambda s: [m.kind for m in claim_due_alerts(s, now=retry)])
+    assert claimed == ["alert.plan_low", "alert.agent_stopped"]
