@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.known import KNOWN_DEFECTS
+from sim.known import KNOWN_DEFECTS, known_defect
 from sim.mutations import MUTATIONS
 from sim.runner import Outcome, run
 from sim.shrink import load, save, shrink
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--accounts", type=int, default=Mix().accounts)
+    parser.add_argument("--requests", type=int, default=Mix().requests,
+                        help="message requests per account and day")  # fmt: skip
     parser.add_argument("--replay", type=Path, help="a trace saved by a failing run")
     parser.add_argument(
         "--mutation", choices=sorted(MUTATIONS), help="break one invariant on purpose"
@@ -72,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         mutation = mutation or data.get("mutation")
         print(f"replaying {args.replay} ({len(inputs)} inputs)")
     else:
-        setup, inputs = generate(args.seed, args.days, Mix(accounts=args.accounts))
+        setup, inputs = generate(
+            args.seed, args.days, Mix(accounts=args.accounts, requests=args.requests)
+        )
     print(f"creditbot simulation: seed {setup.seed}, {setup.days} day(s) from {setup.start:%Y-%m-%d %H:%M} UTC, "
           f"{len(setup.accounts)} account(s), mutation: {mutation or 'none'}")  # fmt: skip
     print("\n".join(describe(setup)))
@@ -100,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {len(inputs)} input(s), {len(setup.accounts)} account(s), in {shrunk.runs} runs "
                   f"({shrunk.seconds:.0f} s): {failure.invariant}\n  {failure.detail}")  # fmt: skip
         path = args.save / f"seed-{setup.seed}{'-' + mutation if mutation else ''}.json"
-        save(path, setup, inputs, mutation=mutation, invariant=failure.invariant)
+        known = known_defect(failure.detail)
+        save(
+            path, setup, inputs, mutation=mutation, invariant=failure.invariant, known_defect=known
+        )
+        if known:
+            print(f"(this is known defect {known}: {KNOWN_DEFECTS[known][0]})")
         print("\nthe step trace that reproduces it (inputs numbered; the rest follows from them):")
         print("\n".join(describe(setup)))
         print("\n".join("  " + line for line in failure.trace))

@@ -67,6 +67,8 @@ class World:
     accounts: list[int] = field(default_factory=list)
     agents: list[list[int]] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
+    #: Calls under way, by id.
+    calls: dict[str, Any] = field(default_factory=dict)
     #: Follow-up actions: (at, order, label, action).
     agenda: list[tuple[datetime, int, str, Callable[[], list[Any]]]] = field(default_factory=list)
     order: int = 0
@@ -119,9 +121,10 @@ class Actors:
         acct, agent = self.world.accounts[step.acct], self.world.agents[step.acct][step.agent]
         first = self._tx(lambda session: start_call(session, acct, agent, idempotency_key=step.key))
         answers: list[Any] = [Answer(step.acct, step.agent, f"call-start:{step.key}", first.charge)]
-        if first.hang_up:
-            return answers
+        if first.hang_up or first.call_id in self.world.calls:
+            return answers  # refused, or a retry of a call already under way
         call = _CallUnderWay(self, step, first.call_id, self.now)
+        self.world.calls[first.call_id] = call
         call.plan_next()
         return answers
 
@@ -210,11 +213,11 @@ class Actors:
         return []
 
     def _stripe_trouble(self, step: s.StripeTrouble) -> list[Any]:
-        self.system.stripe_http.trouble.extend(step.faults)
+        self.system.stripe_http.trouble.extend((fault, step.on) for fault in step.faults)
         return []
 
     def _crash(self, step: s.Crash) -> list[Any]:
-        self.system.crashes.arm(step.commits)
+        self.system.crashes.pending = (step.commits, step.during)
         return []
 
     def _jump(self, step: s.Jump) -> list[Any]:
@@ -224,44 +227,44 @@ class Actors:
 
 class _CallUnderWay:
     """A call the runtime is on: it asks for each minute as it starts, hangs up when one is
-    refused, and reports the end (how long the call really lasted)."""
+    refused, and reports the end (how long the call really lasted). A request retried
+    after a crash asks for the same minute again; nothing is planned twice."""
 
     def __init__(self, actors: Actors, step: s.Call, call_id: str, started: datetime) -> None:
         self.actors, self.step, self.call_id, self.started = actors, step, call_id, started
         self.minutes = 1
+        self.planned = {1}
+        self.ending = False
         self.acct = actors.world.accounts[step.acct]
 
     def plan_next(self) -> None:
-        world = self.actors.world
+        world, n = self.actors.world, self.minutes + 1
         if self.step.seconds > self.minutes * 60:
-            at = self.started + timedelta(seconds=self.minutes * 60)
-            world.later(at, f"call {self.call_id[:8]} minute {self.minutes + 1}", self.next_minute)
+            if n not in self.planned:
+                self.planned.add(n)
+                at = self.started + timedelta(seconds=self.minutes * 60)
+                world.later(at, f"call {self.call_id[:8]} minute {n}", lambda: self.minute(n))
         else:
-            at = self.started + timedelta(seconds=self.step.seconds)
-            world.later(at, f"call {self.call_id[:8]} ends after {self.step.seconds}s",
-                        lambda: self.end(self.step.seconds))  # fmt: skip
+            self._end_at(self.started + timedelta(seconds=self.step.seconds), self.step.seconds)
 
-    def next_minute(self) -> list[Any]:
-        minute = self.minutes + 1
-        answer = self.actors._tx(
-            lambda session: continue_call(session, self.acct, self.call_id, minute)
-        )
+    def _end_at(self, at: datetime, seconds: int) -> None:
+        if not self.ending:
+            self.ending = True
+            label = f"call {self.call_id[:8]} ends after {seconds}s"
+            self.actors.world.later(at, label, lambda: self.end(seconds))
+
+    def minute(self, n: int) -> list[Any]:
+        answer = self.actors._tx(lambda session: continue_call(session, self.acct, self.call_id, n))
         found = [
             Answer(
-                self.step.acct,
-                self.step.agent,
-                f"call:{self.call_id}:minute:{minute}",
-                answer.charge,
+                self.step.acct, self.step.agent, f"call:{self.call_id}:minute:{n}", answer.charge
             )
         ]
         if answer.hang_up:
             # Hung up as the minute was refused: the call lasted the minutes it paid.
-            talked = self.minutes * 60
-            world = self.actors.world
-            world.later(self.actors.now, f"call {self.call_id[:8]} hangs up after {talked}s",
-                        lambda: self.end(talked))  # fmt: skip
+            self._end_at(self.actors.now, (n - 1) * 60)
             return found
-        self.minutes = minute
+        self.minutes = max(self.minutes, n)
         self.plan_next()
         return found
 

@@ -319,14 +319,16 @@ class Checker:
                 if row[column] != mine:
                     raise Violation("balances agree with the model",
                                     f"account {account_id}: {book} is {row[column]}, the rules say {mine}")  # fmt: skip
-            if (row["cycle_start"], row["plan_exhausted_alerted"]) != (
-                model.cycle_start,
-                model.exhausted_alerted,
-            ):
-                raise Violation("renewal once per cycle" if row["cycle_start"] != model.cycle_start
-                                else "alerts once per crossing",
-                                f"account {account_id}: cycle {row['cycle_start']} (model {model.cycle_start}), "
-                                f"exhausted alerted {row['plan_exhausted_alerted']} (model {model.exhausted_alerted})")  # fmt: skip
+            if row["cycle_start"] != model.cycle_start:
+                raise Violation("renewal once per cycle",
+                                f"account {account_id} is in the cycle of {row['cycle_start']}, "
+                                f"the rules say {model.cycle_start}")  # fmt: skip
+            if row["plan_exhausted_alerted"] != model.exhausted_alerted:
+                raise Violation("alerts once per crossing",
+                                f"account {account_id}: 'plan credits exhausted' "
+                                + ("fired this cycle but is not remembered: it will fire again"
+                                   if model.exhausted_alerted else
+                                   "is remembered as fired, but did not fire this cycle"))  # fmt: skip
             if row["next_renewal_at"] != model.next_renewal():
                 raise Violation("renewal once per cycle",
                                 f"account {account_id}: next renewal {row['next_renewal_at']:%Y-%m-%d %H:%M} UTC, "
@@ -362,7 +364,12 @@ class Checker:
         paid = rate * minutes
         used = -(-min(end.duration, minutes * 60) * rate // 60)
         refund = max(0, paid - used) if call["per_second"] else 0
-        if (end.refunded, end.charged) != (refund, paid - refund) or refund > rate:
+        if refund > rate:  # a call never pays for more minutes than it lasted
+            raise Violation(
+                "per-second calls refund the unused part of the last minute",
+                f"call {end.call_id}: {minutes} minute(s) paid for {end.duration}s",
+            )
+        if (end.refunded, end.charged) != (refund, paid - refund):
             raise Violation("per-second calls refund the unused part of the last minute",
                             f"call {end.call_id}: {minutes} minute(s) at {rate}, {end.duration}s, "
                             f"refunded {end.refunded} (the rules say {refund})")  # fmt: skip

@@ -278,6 +278,8 @@ class Run:
         crashed = False
         answers: list[Any] = []
         self.trace.append(f"{at:%Y-%m-%d %H:%M:%S} {label}")
+        if in_process:
+            self.system.crashes.step_starts(kind)
         try:
             answers = action()
             if in_process:

@@ -123,8 +123,9 @@ def shrink(setup: Setup, inputs: list[s.Step], failed: Outcome, workdir: Path, *
 
 
 def save(path: Path, setup: Setup, inputs: list[s.Step], *, mutation: str | None,
-         invariant: str | None) -> None:  # fmt: skip
+         invariant: str | None, known_defect: str | None = None) -> None:  # fmt: skip
     data = {
+        "known_defect": known_defect,
         "seed": setup.seed,
         "start": setup.start.isoformat(),
         "days": setup.days,

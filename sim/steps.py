@@ -169,18 +169,22 @@ class SlackTrouble(Step):
 
 @dataclass(frozen=True)
 class StripeTrouble(Step):
-    """The next Stripe requests fail: '500', '429', 'connect', 'lost'."""
+    """The next Stripe requests whose path contains `on` ('' for any) fail: '500', '429',
+    'connect', 'lost'."""
 
     kind: ClassVar[str] = "stripe_trouble"
     faults: tuple[str, ...]
+    on: str = ""
 
 
 @dataclass(frozen=True)
 class Crash(Step):
-    """The process will die just before its `commits`-th commit from now."""
+    """The process will die just before the `commits`-th commit of the next step of kind
+    `during` ('' for any step; 'job' for any job; 'job:renewals', 'webhook', ...)."""
 
     kind: ClassVar[str] = "crash"
     commits: int
+    during: str = ""
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ class SimStripeHTTP(stripe.HTTPClient):
         super().__init__()
         self.fake = fake
         self._sleep = sleep
-        self.trouble: deque[str] = deque()
+        #: Faults waiting for a request whose path contains their second part ('' any).
+        self.trouble: deque[tuple[str, str]] = deque()
         self._keys: dict[str, tuple[str, int, str, datetime]] = {}
         #: Every request that reached Stripe: (method, path, idempotency key).
         self.log: list[tuple[str, str, str | None]] = []
@@ -112,7 +113,7 @@ class SimStripeHTTP(stripe.HTTPClient):
         if post_data:
             raw = post_data.decode() if isinstance(post_data, bytes) else str(post_data)
             params.update(unflatten(parse_qsl(raw, keep_blank_values=True)))
-        fault = self.trouble.popleft() if self.trouble else None
+        fault = self._fault(parsed.path)
         if fault == "connect":
             raise stripe.APIConnectionError("Could not connect to Stripe (simulated).",
                                             should_retry=True)  # fmt: skip
@@ -130,6 +131,13 @@ class SimStripeHTTP(stripe.HTTPClient):
 
     def close(self) -> None:
         pass
+
+    def _fault(self, path: str) -> str | None:
+        for queued in self.trouble:
+            if queued[1] in path:
+                self.trouble.remove(queued)
+                return queued[0]
+        return None
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
         self._sleep(super()._sleep_time_seconds(num_retries))

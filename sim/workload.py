@@ -27,6 +27,11 @@ ZONES = ("Europe/Madrid", "America/New_York", "Australia/Adelaide", "Asia/Kolkat
 ANCHORS = (28, 29, 29, 30, 30, 31, 31, 31, 1, 15, 30, 31)
 CURRENCIES = ("USD", "USD", "EUR", "GBP", "JPY")
 CARDS = ("succeed", "succeed", "succeed", "decline", "need_auth", "slow")
+#: Where crashes land: any step, or the next of a kind whose crash matters most.
+CRASH_DURING = ("", "", "step:messages", "step:call", "followup", "job", "job:renewals",
+                "job:month_rollover", "job:auto_recharge_sweep", "job:recharge_requests",
+                "job:alert_delivery", "job:stripe_reconcile", "webhook", "step:saved_card_topup",
+                "step:checkout_topup", "step:agent_settings")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,14 @@ class Mix:
     """How busy a run is: accounts, and the chance per day of each kind of event."""
 
     accounts: int = 12
+    #: Message requests per account and day (the credits spent do not depend on it).
+    requests: int = 10
     settings: float = 0.05
     topups: float = 0.08
-    card_trouble: float = 0.03
+    card_trouble: float = 0.05
     refunds: float = 0.015
     slack_faults: float = 0.12
-    stripe_faults: float = 0.08
+    stripe_faults: float = 0.15
     crashes: float = 0.25
     jumps: float = 0.35
 
@@ -87,7 +94,7 @@ def generate(
 ) -> tuple[Setup, list[s.Step]]:
     rng = random.Random(seed)
     start = start or datetime(2026, 1, 20, 9, 0, tzinfo=UTC) + timedelta(days=rng.randrange(300))
-    accounts = tuple(_account(rng, n) for n in range(mix.accounts))
+    accounts = tuple(_account(rng, n, start, days) for n in range(mix.accounts))
     setup = Setup(seed, start, days, accounts)
     plan: list[s.Step] = []
     for index, account in enumerate(accounts):
@@ -95,7 +102,7 @@ def generate(
     for day in range(days):
         midnight = start + timedelta(days=day)
         for index, account in enumerate(accounts):
-            plan += _usage(rng, midnight, index, account)
+            plan += _usage(rng, midnight, index, account, mix)
             plan += _admin(rng, midnight, index, account, mix)
         plan += _world(rng, midnight, mix)
     plan += _jumps(rng, setup, mix)
@@ -104,14 +111,19 @@ def generate(
     return setup, plan
 
 
-def _account(rng: random.Random, n: int) -> AccountPlan:
+def _account(rng: random.Random, n: int, start: datetime, days: int) -> AccountPlan:
     plan = rng.choice((200, 500, 1000, 3000, 10000)) * 1000
+    timezone, anchor = rng.choice(ZONES), rng.choice(ANCHORS)
+    changes = dst_changes(timezone, start, start + timedelta(days=days + 31))
+    if changes and rng.random() < 0.3:
+        # The most awkward day of all: the cycle starts on a day the clocks change.
+        anchor = rng.choice(changes).astimezone(ZoneInfo(timezone)).day
     agents = []
     for i in range(rng.randint(1, 4)):
         limit = None if rng.random() < 0.5 else rng.choice((50, 150, 400, 1500)) * 1000
         agents.append(AgentPlan(f"agent-{i}", rng.choice(("stop", "use_balance")), limit))
     return AccountPlan(
-        name=f"acct-{n}", timezone=rng.choice(ZONES), anchor=rng.choice(ANCHORS),
+        name=f"acct-{n}", timezone=timezone, anchor=anchor,
         currency=rng.choice(CURRENCIES), plan_credits=plan,
         message_rate=rng.choice((1000, 1000, 2000, 500)), minute_rate=rng.choice((10000, 6000, 15000)),
         per_second=rng.random() < 0.5, agents=tuple(agents), pace=rng.choice((0.3, 0.8, 1.2, 2.0, 3.5)),
@@ -143,22 +155,26 @@ def _auto_recharge(rng: random.Random, at: datetime, i: int, u: int) -> s.AutoRe
     return s.AutoRecharge(at, i, rng.random() < 0.9, threshold, amount, cap)
 
 
-def _usage(rng: random.Random, midnight: datetime, i: int, a: AccountPlan) -> list[s.Step]:
+def _usage(
+    rng: random.Random, midnight: datetime, i: int, a: AccountPlan, mix: Mix
+) -> list[s.Step]:
+    """A day's usage at the account's pace: a few bursts of message requests (sized so a
+    day takes about `mix.requests` of them) and calls of a few minutes, some much longer."""
     budget = a.plan_credits / 30 * a.pace * rng.uniform(0.3, 1.7)
     found: list[s.Step] = []
     bursts = rng.randint(1, 3)
     calls_share = rng.random() * 0.7
+    requests = max(1, round(mix.requests * (1 - calls_share) / bursts))
     for _ in range(bursts):
         center = midnight + timedelta(seconds=rng.randrange(86400))
         spend = budget / bursts
-        message_spend = spend * (1 - calls_share)
-        while message_spend > 0 and len(found) < 40:
-            quantity = rng.choice((1, 1, 2, 5, 10, 25))
-            message_spend -= quantity * a.message_rate
+        quantity = max(1, round(spend * (1 - calls_share) / a.message_rate / requests))
+        for _ in range(requests):
             at = center + timedelta(seconds=rng.randrange(0, 600))
-            found.append(s.Messages(at, i, rng.randrange(len(a.agents)), quantity, _key(rng)))
+            n = min(10_000, max(1, round(quantity * rng.uniform(0.2, 1.8))))
+            found.append(s.Messages(at, i, rng.randrange(len(a.agents)), n, _key(rng)))
         call_spend = spend * calls_share
-        while call_spend > 0 and len(found) < 60:
+        while call_spend > 0:
             seconds = int(min(3600, rng.expovariate(1 / 150))) + 1
             call_spend -= (seconds / 60 + 1) * a.minute_rate
             at = center + timedelta(seconds=rng.randrange(0, 900))
@@ -218,9 +234,10 @@ def _world(rng: random.Random, midnight: datetime, mix: Mix) -> list[s.Step]:
         found.append(s.SlackTrouble(at(), tuple(faults)))
     if rng.random() < mix.stripe_faults:
         faults = rng.choices(("500", "429", "connect", "lost"), k=rng.randint(1, 5))
-        found.append(s.StripeTrouble(at(), tuple(faults)))
+        on = rng.choice(("", "payment_intents", "payment_intents", "checkout", "charges"))
+        found.append(s.StripeTrouble(at(), tuple(faults), on))
     if rng.random() < mix.crashes:
-        found.append(s.Crash(at(), rng.randint(1, 5)))
+        found.append(s.Crash(at(), rng.randint(1, 4), rng.choice(CRASH_DURING)))
     return found
 
 
@@ -245,15 +262,7 @@ def calendar_moments(setup: Setup) -> list[datetime]:
 def _zone_moments(tz: str, start: datetime, end: datetime) -> list[datetime]:
     """The DST changes and local month starts of `tz` between `start` and `end`."""
     zone = ZoneInfo(tz)
-    found = []
-    at = start
-    offset = at.astimezone(zone).utcoffset()
-    while at < end:
-        at += timedelta(hours=1)
-        now_offset = at.astimezone(zone).utcoffset()
-        if now_offset != offset:
-            found.append(at)
-            offset = now_offset
+    found = dst_changes(tz, start, end)
     day = start.astimezone(zone).date().replace(day=1)
     while True:
         day = (day + timedelta(days=32)).replace(day=1)
@@ -262,6 +271,21 @@ def _zone_moments(tz: str, start: datetime, end: datetime) -> list[datetime]:
             break
         found.append(moment)
     return sorted(found)
+
+
+def dst_changes(tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """The first whole UTC hour after each change of `tz`'s offset between `start` and `end`."""
+    zone = ZoneInfo(tz)
+    found = []
+    at = start.replace(minute=0, second=0, microsecond=0)
+    offset = at.astimezone(zone).utcoffset()
+    while at < end:
+        at += timedelta(hours=1)
+        now_offset = at.astimezone(zone).utcoffset()
+        if now_offset != offset:
+            found.append(at)
+            offset = now_offset
+    return found
 
 
 def _key(rng: random.Random) -> str:
