@@ -22,7 +22,6 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-CARD_BEHAVIOURS = ("succeed", "decline", "need_auth", "slow")
 #: How long a `slow` card's payment stays processing.
 SETTLE_AFTER = timedelta(minutes=7)
 
@@ -94,10 +93,6 @@ class FakeStripe:
     def account_of(self, obj: Obj) -> int | None:
         value = (obj.get("metadata") or {}).get("creditbot_account_id")
         return int(value) if value and str(value).isdigit() else None
-
-    def customer_account(self, customer_id: str | None) -> int | None:
-        customer = self.customers.get(customer_id or "")
-        return self.account_of(customer) if customer else None
 
     # --- customers and cards --------------------------------------------------------------
 
@@ -236,12 +231,6 @@ class FakeStripe:
         self.emit("checkout.session.completed", self._public(session))
         self.emit("payment_intent.succeeded", intent)
         return True
-
-    def expire_session(self, session_id: str) -> None:
-        session = self.sessions[session_id]
-        if session["status"] == "open":
-            session["status"] = "expired"
-            self.emit("checkout.session.expired", self._public(session))
 
     # --- PaymentIntents -------------------------------------------------------------------
 

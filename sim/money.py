@@ -270,3 +270,38 @@ class MoneyChecker:
                 "every attempt's outcome recorded",
                 f"recharge attempt(s) {stuck} still pending once everything settled",
             )
+
+    def never_started(self, accounts: dict[int, dict[str, Any]], cards: dict[int, str | None],
+                      now: datetime) -> None:  # fmt: skip
+        """Once things settle, no wallet sits under its threshold with auto-recharge on, a
+        card that pays, room under the cap and no recent failure, waiting for a recharge
+        that never starts (rule 9: none fails silently)."""
+        for account_id, a in accounts.items():
+            if not a["auto_recharge_enabled"] or a["auto_recharge_paused"]:
+                continue
+            threshold = credits_for(
+                a["auto_recharge_threshold_minor"], a["currency"], a["credits_per_unit"]
+            )
+            card = cards.get(account_id)
+            if (
+                a["wallet_balance"] >= threshold
+                or not card
+                or self.stripe.card_behaviour(card) != "succeed"
+            ):
+                continue
+            mine = [r for r in self.recharges.values() if r["account_id"] == account_id]
+            month = month_of(now, a["timezone"])
+            spent = sum(r["amount_minor"] for r in mine if r["status"] in ("pending", "succeeded")
+                        and month_of(r["created_at"], a["timezone"]) == month)  # fmt: skip
+            recent = [
+                r
+                for r in mine
+                if r["finished_at"] and (now - r["finished_at"]).total_seconds() < 900
+            ]
+            if (
+                spent + a["auto_recharge_amount_minor"] <= a["auto_recharge_monthly_cap_minor"]
+                and not recent
+            ):
+                raise Violation("auto-recharge never fails silently",
+                                f"account {account_id}: wallet {a['wallet_balance']} under its threshold "
+                                f"{threshold}, a card that pays, room under the cap, and no recharge started")  # fmt: skip

@@ -169,8 +169,8 @@ class SlackTrouble(Step):
 
 @dataclass(frozen=True)
 class StripeTrouble(Step):
-    """The next Stripe requests whose path contains `on` ('' for any) fail: '500', '429',
-    'connect', 'lost'."""
+    """The next Stripe requests matching `on` ('' any, 'checkout', 'post /v1/payment_intents'
+    ...) fail: '500', '429', 'connect', 'lost'."""
 
     kind: ClassVar[str] = "stripe_trouble"
     faults: tuple[str, ...]

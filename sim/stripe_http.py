@@ -71,7 +71,7 @@ class SimStripeHTTP(stripe.HTTPClient):
         super().__init__()
         self.fake = fake
         self._sleep = sleep
-        #: Faults waiting for a request whose path contains their second part ('' any).
+        #: Faults waiting for a request ('get /v1/...') that contains their second part.
         self.trouble: deque[tuple[str, str]] = deque()
         self._keys: dict[str, tuple[str, int, str, datetime]] = {}
         #: Every request that reached Stripe: (method, path, idempotency key).
@@ -113,7 +113,7 @@ class SimStripeHTTP(stripe.HTTPClient):
         if post_data:
             raw = post_data.decode() if isinstance(post_data, bytes) else str(post_data)
             params.update(unflatten(parse_qsl(raw, keep_blank_values=True)))
-        fault = self._fault(parsed.path)
+        fault = self._fault(f"{method} {parsed.path}")
         if fault == "connect":
             raise stripe.APIConnectionError("Could not connect to Stripe (simulated).",
                                             should_retry=True)  # fmt: skip
@@ -132,9 +132,10 @@ class SimStripeHTTP(stripe.HTTPClient):
     def close(self) -> None:
         pass
 
-    def _fault(self, path: str) -> str | None:
+    def _fault(self, request: str) -> str | None:
+        """The first fault waiting for this request ('post /v1/payment_intents', ...)."""
         for queued in self.trouble:
-            if queued[1] in path:
+            if queued[1] in request:
                 self.trouble.remove(queued)
                 return queued[0]
         return None
@@ -177,7 +178,3 @@ class SimStripeHTTP(stripe.HTTPClient):
 
     def _answer(self, status: int, body: Obj) -> tuple[str, int, Mapping[str, str]]:
         return json.dumps(body), status, {"Request-Id": f"req_sim{len(self.log)}"}
-
-    def client(self) -> stripe.StripeClient:
-        """A StripeClient on this fake, as creditbot makes its own (for the fake's users)."""
-        return stripe.StripeClient(SECRET_KEY, http_client=self, max_network_retries=1)

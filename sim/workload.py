@@ -233,8 +233,15 @@ def _world(rng: random.Random, midnight: datetime, mix: Mix) -> list[s.Step]:
         faults = rng.choices(("500", "429:2", "429:45", "timeout", "lost"), k=rng.randint(1, 4))
         found.append(s.SlackTrouble(at(), tuple(faults)))
     if rng.random() < mix.stripe_faults:
-        faults = rng.choices(("500", "429", "connect", "lost"), k=rng.randint(1, 5))
         on = rng.choice(("", "payment_intents", "payment_intents", "checkout", "charges"))
+        # A payment whose answer is lost is the dangerous one (charged, and creditbot
+        # does not know): it comes up more often there.
+        kinds = (
+            ("lost", "lost", "connect", "500")
+            if on == "payment_intents"
+            else ("500", "429", "connect", "lost")
+        )
+        faults = rng.choices(kinds, k=rng.randint(1, 4))
         found.append(s.StripeTrouble(at(), tuple(faults), on))
     if rng.random() < mix.crashes:
         found.append(s.Crash(at(), rng.randint(1, 4), rng.choice(CRASH_DURING)))
