@@ -47,6 +47,22 @@ def summary(outcome: Outcome, seconds: float) -> list[str]:
     return lines
 
 
+def condensed(trace: list[str]) -> list[str]:
+    """The trace with runs of the same thing (a job failing every hour, say) folded."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*trace, ""]:
+        if run and line[20:] == run[0][20:]:
+            run.append(line)
+            continue
+        if run:
+            out.append(run[0])
+            if len(run) > 1:
+                out.append(f"{' ' * 20}... {len(run) - 1} more like it, the last at {run[-1][:19]}")
+        run = [line] if line else []
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
@@ -103,16 +119,24 @@ def main(argv: list[str] | None = None) -> int:
             failure = outcome.failure
             print(f"  {len(inputs)} input(s), {len(setup.accounts)} account(s), in {shrunk.runs} runs "
                   f"({shrunk.seconds:.0f} s): {failure.invariant}\n  {failure.detail}")  # fmt: skip
-        path = args.save / f"seed-{setup.seed}{'-' + mutation if mutation else ''}.json"
-        known = known_defect(failure.detail)
-        save(
-            path, setup, inputs, mutation=mutation, invariant=failure.invariant, known_defect=known
+        path = (
+            args.replay or args.save / f"seed-{setup.seed}{'-' + mutation if mutation else ''}.json"
         )
+        known = known_defect(failure.detail)
+        if not args.replay:
+            save(
+                path,
+                setup,
+                inputs,
+                mutation=mutation,
+                invariant=failure.invariant,
+                known_defect=known,
+            )
         if known:
             print(f"(this is known defect {known}: {KNOWN_DEFECTS[known][0]})")
         print("\nthe step trace that reproduces it (inputs numbered; the rest follows from them):")
         print("\n".join(describe(setup)))
-        print("\n".join("  " + line for line in failure.trace))
+        print("\n".join("  " + line for line in condensed(failure.trace)))
         print(f"\nreplay it: python -m sim --replay {path}")
         return 1
 

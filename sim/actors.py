@@ -60,6 +60,20 @@ class CallEnded:
     refunded: int
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """Something that follows from a step: a call's next minute, a customer paying, a
+    request retried after a crash (which keeps the kind of the step it retries)."""
+
+    at: datetime
+    order: int
+    label: str
+    action: Callable[[], list[Any]]
+    kind: str = "followup"
+    #: Whether it runs in creditbot's process (a customer on Stripe's page does not).
+    in_process: bool = True
+
+
 @dataclass
 class World:
     """Ids the database gave the setup's accounts and agents, and what is under way."""
@@ -69,14 +83,14 @@ class World:
     channels: list[str] = field(default_factory=list)
     #: Calls under way, by id.
     calls: dict[str, Any] = field(default_factory=dict)
-    #: Follow-up actions: (at, order, label, action).
-    agenda: list[tuple[datetime, int, str, Callable[[], list[Any]]]] = field(default_factory=list)
+    agenda: list[FollowUp] = field(default_factory=list)
     order: int = 0
 
-    def later(self, at: datetime, label: str, action: Callable[[], list[Any]]) -> None:
+    def later(self, at: datetime, label: str, action: Callable[[], list[Any]], *,
+              kind: str = "followup", in_process: bool = True) -> None:  # fmt: skip
         self.order += 1
-        self.agenda.append((at, self.order, label, action))
-        self.agenda.sort(key=lambda item: (item[0], item[1]))
+        self.agenda.append(FollowUp(at, self.order, label, action, kind, in_process))
+        self.agenda.sort(key=lambda item: (item.at, item.order))
 
     def acct_index(self, account_id: int) -> int:
         return self.accounts.index(account_id)
@@ -102,9 +116,6 @@ class Actors:
         """Do what `step` says; returns the answers the checker looks at."""
         handler = getattr(self, f"_{step.kind}")
         return handler(step)
-
-    def retry_later(self, label: str, action: Callable[[], list[Any]]) -> None:
-        self.world.later(self.now + RETRY_AFTER, f"retry: {label}", action)
 
     # --- runtimes -------------------------------------------------------------------------
 
@@ -182,7 +193,10 @@ class Actors:
             return []
 
         self.world.later(
-            self.now + timedelta(seconds=after), f"customer completes {session_id}", pay
+            self.now + timedelta(seconds=after),
+            f"customer completes {session_id}",
+            pay,
+            in_process=False,
         )
 
     # --- the bank, Stripe support, the network, the machine -------------------------------

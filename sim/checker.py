@@ -175,7 +175,8 @@ class Checker:
             charged_in = self.entry_month.get(entry.refund_of or 0, "")
             return model.refund(entry.agent_id, to_plan, to_wallet, charged_in, entry.at)
         if entry.kind == "renewal":
-            start = date.fromisoformat((entry.key or "").removeprefix("renewal:")[:10])
+            # The cycle as the renewal names it (its memo; the key is the ledger's business).
+            start = date.fromisoformat((entry.memo or "").removeprefix("cycle starting "))
             expired, granted = entry.moved("plan", "expired"), entry.moved("grants", "plan")
             return model.renew(start, expired, granted, entry.at)
         if entry.kind == "topup":

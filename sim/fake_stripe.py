@@ -61,6 +61,7 @@ class FakeStripe:
     setup_intents: dict[str, Obj] = field(default_factory=dict)
     intents: dict[str, Obj] = field(default_factory=dict)
     charges: dict[str, Obj] = field(default_factory=dict)
+    refunds: dict[str, Obj] = field(default_factory=dict)
     #: Events in the order Stripe emitted them (`sim.stripe_events` delivers them).
     events: list[Obj] = field(default_factory=list)
     timers: list[Timer] = field(default_factory=list)
@@ -333,6 +334,11 @@ class FakeStripe:
             return 0
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        refund = {"id": self.new_id("re"), "object": "refund", "amount": amount,
+                  "charge": charge_id, "payment_intent": charge["payment_intent"],
+                  "currency": charge["currency"], "status": "succeeded",
+                  "created": self.timestamp()}  # fmt: skip
+        self.refunds[refund["id"]] = refund
         self.emit("charge.refunded", charge)
         return amount
 
@@ -350,7 +356,7 @@ class FakeStripe:
     def retrieve(self, table: str, ident: str) -> Obj:
         kinds = {"customers": "customer", "payment_methods": "payment_method",
                  "sessions": "checkout.session", "setup_intents": "setup_intent",
-                 "intents": "payment_intent", "charges": "charge"}  # fmt: skip
+                 "intents": "payment_intent", "charges": "charge", "refunds": "refund"}  # fmt: skip
         return self._public(self._get(getattr(self, table), kinds[table], ident))
 
     def listing(self, table: str, params: Obj) -> Obj:

@@ -90,14 +90,13 @@ def _rearm_early() -> list[tuple[Any, str, Any]]:
 # --- renew twice on a DST day -----------------------------------------------------------------
 
 
-def _offset_midnight(day: Any, tz: str, now: datetime) -> datetime:
-    """Midnight of `day` computed by hand with the UTC offset in force *now* (the bug)."""
-    offset = now.astimezone(zone(tz)).utcoffset()
-    assert offset is not None
-    return datetime.combine(day, time(0), tzinfo=UTC) - offset
-
-
 def _renew_twice_on_dst_days() -> list[tuple[Any, str, Any]]:
+    """Renewals keyed on the local date of their due instant, the instant worked out by hand
+    with the UTC offset in force when the job runs. Any day the offset is the same as at
+    the cycle's midnight, that date is the cycle's first day and the key holds. On a day
+    the clocks spring forward, a run after the change puts the due instant an hour early,
+    on the previous local day: a key no renewal has, so the cycle is renewed again."""
+
     def accounts_due(session: Session, *, now: datetime | None = None) -> list[int]:
         # Every account, every run: renew_due below decides, "idempotently".
         return list(session.execute(select(Account.id).order_by(Account.id)).scalars())
@@ -108,19 +107,18 @@ def _renew_twice_on_dst_days() -> list[tuple[Any, str, Any]]:
         now = now or datetime.now(UTC)
         account = session.get(Account, account_id)
         assert account is not None
-        today = local_date(now, account.timezone)
-        start = cycle_start_on(account.cycle_anchor_day, today)
-        due_at = _offset_midnight(start, account.timezone, now)
+        start = cycle_start_on(account.cycle_anchor_day, local_date(now, account.timezone))
+        offset = now.astimezone(zone(account.timezone)).utcoffset()
+        assert offset is not None
+        due_at = datetime.combine(start, time(0), tzinfo=UTC) - offset
         if now < due_at or (account.cycle_start is not None and start < account.cycle_start):
             return []
-        # Keyed on the renewal's instant, which moves when the clocks change: the same cycle
-        # gets a second key, and a second renewal, on the day the offset changes.
-        key = f"{start.isoformat()}@{due_at:%H%M}"
-        if find_entry(session, account_id, f"renewal:{key}") is not None:
+        key = f"renewal:{local_date(due_at, account.timezone).isoformat()}"
+        if find_entry(session, account_id, key) is not None:
             return []
         account.cycle_start = None  # the date guard trusts the key instead
         session.flush()
-        with mock.patch("ledger.renewals.renewal_key", lambda _day: f"renewal:{key}"):
+        with mock.patch("ledger.renewals.renewal_key", lambda _day: key):
             return [renew_cycle(session, account_id, start, now=now)]
 
     return [
@@ -144,8 +142,8 @@ MUTATIONS: dict[str, Mutation] = {
         _rearm_early,
     ),
     "renew-twice-dst": Mutation(
-        "renewals keyed on the instant of local midnight, computed with the offset in force "
-        "when the job runs: the day the clocks change, the cycle is renewed twice",
+        "renewals keyed on the local date of their due instant, worked out with the UTC offset "
+        "in force when the job runs: on a cycle day the clocks spring forward, renewed twice",
         _renew_twice_on_dst_days,
     ),
 }

@@ -60,6 +60,7 @@ class EntryRow:
     refused: str | None
     refund_of: int | None
     call_id: str | None
+    memo: str | None
     at: datetime
     moves: tuple[tuple[str, str, int], ...]
 
@@ -121,7 +122,7 @@ class Reader:
                 moves.setdefault(entry_id, []).append((debit, credit, amount))
             for row in self.db.execute(
                 "SELECT id, account_id, agent_id, kind, idempotency_key, unit, quantity, amount, "
-                "refused_reason, refund_of, call_id, created_at FROM entries WHERE id > ? ORDER BY id",
+                "refused_reason, refund_of, call_id, memo, created_at FROM entries WHERE id > ? ORDER BY id",
                 (after_entry,),
             ):  # fmt: skip
                 found.entries.append(

@@ -193,8 +193,8 @@ class Run:
         if self.events.next_at() is not None:
             found.append((self.events.next_at(), 1, "webhook", "webhook", self._webhook))  # type: ignore[arg-type]
         if self.world.agenda:
-            at, _, label, _act = self.world.agenda[0]
-            found.append((at, 2, label, "followup", self._followup))
+            first = self.world.agenda[0]
+            found.append((first.at, 2, first.label, first.kind, self._followup))
         job = self.scheduler.next()
         if job is not None:
             found.append(
@@ -230,9 +230,9 @@ class Run:
                  lambda: self.actors.act(step), in_process=step.kind in IN_PROCESS, retry=True)  # fmt: skip
 
     def _followup(self) -> None:
-        _, _, label, action = self.world.agenda.pop(0)
-        in_process = not label.startswith("customer ")
-        self._do("followup", label, action, in_process=in_process, retry=in_process)
+        follow = self.world.agenda.pop(0)
+        self._do(follow.kind, follow.label, follow.action, in_process=follow.in_process,
+                 retry=follow.in_process)  # fmt: skip
 
     def _stripe_timer(self) -> None:
         for timer in self.stripe.due_timers(self.clock.now):
@@ -267,7 +267,10 @@ class Run:
 
         crashed = self._do(f"job:{name}", f"job {name}", run, in_process=True, job=outcome)
         if not crashed:
-            self.scheduler.ran(name, self.clock.now, bool(outcome and outcome[0].did_work))
+            did_work = bool(outcome and outcome[0].did_work)
+            self.scheduler.ran(name, self.clock.now, did_work)
+            if did_work and outcome[0].ok and outcome[0].result:
+                self.trace[-1] += f"  -> {outcome[0].result}"
         self.counts[f"runs of {name}"] += 1
 
     def _do(self, kind: str, label: str, action: Callable[[], list[Any]], *, in_process: bool,
@@ -293,7 +296,7 @@ class Run:
             self.scheduler.restarted()
             if retry:
                 self.world.later(self.clock.now + RETRY_AFTER, f"retry after the crash: {label}",
-                                 lambda: action())  # fmt: skip
+                                 action, kind=kind)  # fmt: skip
         except (LedgerError, stripe.StripeError) as exc:
             self.counts[f"answered {type(exc).__name__}"] += 1
             self.trace[-1] += f"  -> {type(exc).__name__}: {exc}"

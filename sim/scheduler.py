@@ -117,17 +117,20 @@ class SimScheduler:
         }
 
     def _unrecorded_payment(self) -> datetime | None:
-        """Now, if Stripe holds a recent creditbot payment the ledger has not credited."""
+        """Due, if Stripe holds a recent creditbot payment the ledger has not credited, or
+        a recent refund of a credited payment it has not taken back."""
         fake = self.system.stripe
-        now = self.system.clock.now
-        since = int((now - RECONCILE_WINDOW).timestamp())
-        taken = {i["id"] for i in fake.succeeded_payments() if i["created"] >= since
-                 and fake.account_of(i) is not None}  # fmt: skip
-        if not taken:
+        since = int((self.system.clock.now - RECONCILE_WINDOW).timestamp())
+        paid = {i["id"] for i in fake.succeeded_payments()
+                if i["created"] >= since and fake.account_of(i) is not None}  # fmt: skip
+        refunded = {r["payment_intent"]: fake.charges[r["charge"]]["amount_refunded"]
+                    for r in fake.refunds.values() if r["created"] >= since}  # fmt: skip
+        if not paid and not refunded:
             return None
-        recorded = {t["payment_intent_id"] for t in self.system.reader.table(
-            "SELECT payment_intent_id FROM topups WHERE status = 'paid'")}  # fmt: skip
-        return DUE if taken - recorded else None
+        recorded = {t["payment_intent_id"]: t["refunded_minor"] for t in self.system.reader.table(
+            "SELECT payment_intent_id, refunded_minor FROM topups WHERE status = 'paid'")}  # fmt: skip
+        short = [i for i, total in refunded.items() if i in recorded and recorded[i] < total]
+        return DUE if paid - recorded.keys() or short else None
 
     # --- the next run ---------------------------------------------------------------------
 

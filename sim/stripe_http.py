@@ -94,6 +94,7 @@ class SimStripeHTTP(stripe.HTTPClient):
             ("get", re.compile(r"/v1/payment_intents/([^/]+)"),
              lambda p, i: f.retrieve("intents", i)),
             ("get", re.compile(r"/v1/charges/([^/]+)"), lambda p, i: f.retrieve("charges", i)),
+            ("get", re.compile(r"/v1/refunds"), lambda p: f.listing("refunds", p)),
         ]  # fmt: skip
 
     # --- stripe.HTTPClient --------------------------------------------------------------
