@@ -121,14 +121,18 @@ def stripe_group() -> None:
 @stripe_group.command("reconcile")
 @click.option("--days", type=click.IntRange(1, 90), default=3, show_default=True)
 def stripe_reconcile(days: int) -> None:
-    """Credit paid Checkout Sessions and succeeded PaymentIntents whose webhook never came."""
+    """Credit paid Checkout Sessions and succeeded PaymentIntents, and take back refunds,
+    whose webhook never came."""
     from datetime import timedelta
 
     from bot import stripe as stripe_gateway
 
+    since = utcnow() - timedelta(days=days)
     with _clear_errors():
-        count = stripe_gateway.reconcile_payments(context(), since=utcnow() - timedelta(days=days))
+        count = stripe_gateway.reconcile_payments(context(), since=since)
+        refunds = stripe_gateway.reconcile_refunds(context(), since=since)
     console.print(f"reconciled: {count} missed payment(s) credited")
+    console.print(f"reconciled: {refunds} missed refund(s) taken back")
 
 
 @stripe_group.command("sweep")

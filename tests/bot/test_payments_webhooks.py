@@ -302,6 +302,29 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     assert alert["shortfall"] == credits(1500) and alert["taken"] == credits(500)
 
 
+def test_a_refund_whose_webhook_never_came_is_taken_back_by_reconciliation(
+    served,  # noqa: F811
+    checkout_fake,  # noqa: F811
+    localstripe_url,  # noqa: F811
+):
+    # Found by the simulation (tests/sim/regressions/lost-refund-webhook.json): a refund
+    # whose charge.refunded event was lost left the refunded credits in the wallet.
+    context = served.context
+    acc = story(context.sessions, wallet=0)["account"]
+    session_id = _session_id(gateway.create_topup_checkout(context, acc, 2000, "U1"))
+    paid = checkout_fake.complete(session_id)
+    assert _wallet(context, acc) == credits(2000)
+    disable_localstripe_webhook(localstripe_url)  # the refund's event never comes
+    with stripe_http(localstripe_url) as http:
+        refund = {"payment_intent": paid["payment_intent"], "amount": "500"}
+        http.post("/v1/refunds", data=refund).raise_for_status()
+    assert _wallet(context, acc) == credits(2000)
+    assert gateway.reconcile_refunds(context) == 1
+    assert _wallet(context, acc) == credits(1500)
+    assert gateway.reconcile_refunds(context) == 0, "taken back once"
+    assert _wallet(context, acc) == credits(1500)
+
+
 def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe_url):  # noqa: F811
     context = served.context
     declined = story(context.sessions, wallet=5, team="T1")["account"]
