@@ -28,12 +28,13 @@ test: lint
 bench: install
 	$(BIN)/python bench/ledger_charge.py
 
-# The whole-system simulation (docs/simulation.md): `make simulate SEED=7 DAYS=90`.
+# The whole-system simulation (docs/simulation.md): `make simulate SEED=7 DAYS=90`
+# (MUTATION=name breaks one invariant on purpose).
 SEED ?= 1
 DAYS ?= 30
 ACCOUNTS ?= 12
 simulate: install
-	$(BIN)/python -m sim --seed $(SEED) --days $(DAYS) --accounts $(ACCOUNTS)
+	$(BIN)/python -m sim --seed $(SEED) --days $(DAYS) --accounts $(ACCOUNTS) $(if $(MUTATION),--mutation $(MUTATION))
 
 # The long form: a year for each of many seeds (tens of minutes). `make test` runs the short one.
 SEEDS ?= 1 2 3 4 5 6 7 8 9 10

@@ -48,10 +48,11 @@ def summary(outcome: Outcome, seconds: float) -> list[str]:
 
 
 def condensed(trace: list[str]) -> list[str]:
-    """The trace with runs of the same thing (a job failing every hour, say) folded."""
+    """The trace with runs of the same thing (a job failing every hour, say) folded, and
+    the daily housekeeping job left out."""
     out: list[str] = []
     run: list[str] = []
-    for line in [*trace, ""]:
+    for line in [*(t for t in trace if not t.endswith("job prune_job_runs")), ""]:
         if run and line[20:] == run[0][20:]:
             run.append(line)
             continue

@@ -63,6 +63,8 @@ class Failure:
     #: How many inputs had run when it failed, and the trace up to it.
     inputs_run: int
     trace: list[str]
+    #: Found once the workload was over, while the run settled.
+    settling: bool = False
 
 
 @dataclass
@@ -139,7 +141,7 @@ class Run:
                 self._settled()
             except Violation as violation:
                 failure = Failure(violation.invariant, violation.detail, clock.now,
-                                  self.inputs_run, list(self.trace))  # fmt: skip
+                                  self.inputs_run, list(self.trace), self.settling)  # fmt: skip
         counts = self.counts + self.checker.counts + self.money.counts + self.delivery.counts
         counts["webhooks lost for good"] = len(self.events.lost)
         counts["crashes"] = system.restarts
@@ -267,10 +269,7 @@ class Run:
 
         crashed = self._do(f"job:{name}", f"job {name}", run, in_process=True, job=outcome)
         if not crashed:
-            did_work = bool(outcome and outcome[0].did_work)
-            self.scheduler.ran(name, self.clock.now, did_work)
-            if did_work and outcome[0].ok and outcome[0].result:
-                self.trace[-1] += f"  -> {outcome[0].result}"
+            self.scheduler.ran(name, self.clock.now, bool(outcome and outcome[0].did_work))
         self.counts[f"runs of {name}"] += 1
 
     def _do(self, kind: str, label: str, action: Callable[[], list[Any]], *, in_process: bool,
@@ -303,6 +302,8 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - any other error is a finding
             self._unexpected(label, "".join(traceback.format_exception(exc)))
         job_ok = True
+        if job and job[0].ok and job[0].did_work and job[0].result:
+            self.trace[-1] += f"  -> {job[0].result}"
         if job and not job[0].ok:
             job_ok = False
             self.trace[-1] += f"  -> job error: {_last_error(job[0].error or '')}"

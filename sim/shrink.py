@@ -73,14 +73,25 @@ def shrink(setup: Setup, inputs: list[s.Step], failed: Outcome, workdir: Path, *
             return True
         return False
 
+    def trim_days() -> None:
+        """A failure found once the run settled may need only the day after the last input."""
+        run_setup, run_inputs, outcome = best
+        if outcome.failure is None or not outcome.failure.settling:
+            return
+        last = max((step.at for step in run_inputs), default=run_setup.start)
+        days = math.ceil((last - run_setup.start) / timedelta(days=1)) + 1
+        if days < run_setup.days:
+            attempt(dataclasses.replace(run_setup, days=days), run_inputs)
+
     # 1. Nothing after the failure matters.
     failure = failed.failure
     prefix = inputs[: failure.inputs_run]
     days = setup.days
-    if failure.at < setup.end:
+    if not failure.settling:
         days = max(1, math.ceil((failure.at - setup.start) / timedelta(days=1)))
     if len(prefix) < len(inputs) or days < setup.days:
         attempt(dataclasses.replace(setup, days=days), prefix)
+    trim_days()
     say(f"  prefix: {len(best[1])} inputs, {best[0].days} day(s)")
 
     # 2. Whole accounts: first all but the one the failure names, then one at a time.
@@ -115,7 +126,8 @@ def shrink(setup: Setup, inputs: list[s.Step], failed: Outcome, workdir: Path, *
             break
         else:
             parts = min(len(current), parts * 2)
-    say(f"  steps: {len(best[1])} inputs left after {runs} runs")
+    trim_days()
+    say(f"  steps: {len(best[1])} inputs left, {best[0].days} day(s), after {runs} runs")
     return Shrunk(best[0], best[1], best[2], runs, time.monotonic() - started)
 
 
