@@ -37,6 +37,7 @@ class MoneyChecker:
         #: The largest monthly cap each account had in each month.
         self.caps: dict[tuple[int, str], int] = {}
         self.counts: Counter[str] = Counter()
+        self._stripe_seen: tuple[int, int] = (-1, -1)
 
     def start(self, look: Look) -> None:
         self.paused = {a: row["auto_recharge_paused"] for a, row in look.accounts.items()}
@@ -215,6 +216,10 @@ class MoneyChecker:
                     "at most one recharge in flight",
                     f"account {account_id} has {n} pending attempts",
                 )
+        stripe_state = (len(self.stripe.intents), len(self.stripe.events))
+        if stripe_state == self._stripe_seen:
+            return  # nothing new at Stripe: what it charged was checked already
+        self._stripe_seen = stripe_state
         charged: dict[str, list[str]] = defaultdict(list)
         taken: Counter[tuple[int, str]] = Counter()
         for intent in self.stripe.intents.values():

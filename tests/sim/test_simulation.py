@@ -36,7 +36,7 @@ def test_every_invariant_holds_for_fixed_seeds(seed, tmp_path):
 
 
 def test_a_year_for_a_few_accounts(tmp_path):
-    setup, inputs = generate(2026, days=365, mix=Mix(accounts=2, requests=3))
+    setup, inputs = generate(2026, days=365, mix=Mix(accounts=2, requests=2))
     outcome = run(setup, inputs, tmp_path)
     assert outcome.ok, _explain(outcome)
     # A year renews each account's cycle twelve times (and catches up what crashes delayed).
