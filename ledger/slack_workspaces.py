@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox
@@ -76,17 +76,23 @@ def claim_due_alerts(
     dies mid-way lets the lease run out and the messages come back."""
     now = now or utcnow()
     messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
-    held = _held_back_from(session, {m.account_id for m in messages if m.account_id}, now)
+    accounts = {m.account_id for m in messages if m.account_id}
+    held = _held_back_from(session, accounts, now, now + lease)
     messages = [m for m in messages if m.id < held.get(m.account_id, m.id + 1)]
     if messages:
         defer(session, [m.id for m in messages], now + lease)
     return messages
 
 
-def _held_back_from(session: Session, account_ids: set[int], now: datetime) -> dict[int, int]:
-    """Per account, the oldest alert waiting for its retry: the account's later alerts wait
-    behind it, so a channel gets its alerts in the order they happened (an alert written
-    while an earlier one waits out Slack's outage would otherwise go first)."""
+def _held_back_from(
+    session: Session, account_ids: set[int], now: datetime, leased_now: datetime
+) -> dict[int, int]:
+    """Per account, the oldest alert still waiting: for its retry after a failure, or for
+    a deliverer that claimed it in an earlier round (and may have died posting it). The
+    account's later alerts wait behind it, so a channel gets its alerts in the order they
+    happened (an alert written while an earlier one waits out Slack's outage would
+    otherwise go first). Alerts leased at this very instant (deliverers sharing a round)
+    hold nothing back."""
     if not account_ids:
         return {}
     rows = session.execute(
@@ -95,7 +101,7 @@ def _held_back_from(session: Session, account_ids: set[int], now: datetime) -> d
             _outbox.c.account_id.in_(account_ids),
             _outbox.c.delivered_at.is_(None),
             _outbox.c.kind.startswith(outbox.ALERT_PREFIX),
-            _outbox.c.attempts > 0,
+            or_(_outbox.c.attempts > 0, _outbox.c.available_at < leased_now),
             _outbox.c.available_at > now,
         )
         .group_by(_outbox.c.account_id)

@@ -144,3 +144,20 @@ def test_an_alert_waiting_for_its_retry_holds_back_the_accounts_later_alerts(ses
     retry = NOW + outbox.backoff(1)
     claimed = transaction(sessions, lambda s: [m.kind for m in claim_due_alerts(s, now=retry)])
     assert claimed == ["alert.plan_low", "alert.agent_stopped"]
+
+
+def test_an_alert_a_deliverer_died_posting_holds_back_the_accounts_later_alerts(sessions):
+    # Found by the simulation (tests/sim/regressions/alert-order-after-crash.json): the
+    # process died between Slack's answer and marking the alert delivered; an alert
+    # written next was posted before the lease let the first one go out again.
+    ids = story(sessions)
+    _alerts(sessions, ids, n=1)
+    assert len(transaction(sessions, lambda s: claim_due_alerts(s, now=NOW))) == 1
+    later = NOW + timedelta(seconds=30)
+    transaction(
+        sessions, lambda s: outbox.add(s, ids["account"], "alert.agent_stopped", {}, now=later)
+    )
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=later)) == []
+    lease_over = NOW + timedelta(minutes=2)
+    claimed = transaction(sessions, lambda s: [m.kind for m in claim_due_alerts(s, now=lease_over)])
+    assert claimed == ["alert.plan_low", "alert.agent_stopped"]
