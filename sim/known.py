@@ -8,13 +8,7 @@ from __future__ import annotations
 import re
 
 #: id -> (what it is, a pattern of the error or violation it shows as).
-KNOWN_DEFECTS: dict[str, tuple[str, re.Pattern[str]]] = {
-    "issue-10.0": (
-        "a capped account's second recharge request in a month raises on the cap alert's "
-        "dedup key, and the job stops there (issue 10 item 0, hardening-money)",
-        re.compile(r"outbox\.dedup_key|uq_outbox_dedup_key"),
-    ),
-}
+KNOWN_DEFECTS: dict[str, tuple[str, re.Pattern[str]]] = {}
 
 
 def known_defect(error: str) -> str | None:
