@@ -166,6 +166,7 @@ def update_agent(
         ):
             raise InvalidInput(f"This account already has an agent named {new_name!r}.")
         agent.name = new_name
+    was = (agent.behaviour, agent.monthly_limit)
     if not isinstance(behaviour, _Unset):
         agent.behaviour = _validate_behaviour(behaviour)
     if not isinstance(monthly_limit, _Unset):
@@ -174,6 +175,8 @@ def update_agent(
     audit.record(
         session, account_id, actor, "agent", before, _settings(agent), subject=agent.id, now=now
     )
+    if (agent.behaviour, agent.monthly_limit) == was:
+        return agent, False  # saved as it was: nothing cleared the reason it stopped for
     resumed = resume_agents(session, account, now, "settings", reasons=STOP_REASONS, agents=[agent])
     return agent, bool(resumed)
 

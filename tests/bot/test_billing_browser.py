@@ -74,9 +74,15 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
     screenshot(browser, "billing-2-invalid-auto-recharge")
     assert not transaction(sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled)
 
-    # 3. the same form, valid: saved through the same ledger function
+    # 3. the same form, valid, but no card to charge yet: said on the on/off field
     threshold.clear()
     threshold.send_keys("20")
+    browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
+    assert text_of(browser, "#auto-recharge-enabled-error").startswith("Save a card first")
+    assert not transaction(sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled)
+
+    # ... and once a card is saved: saved through the same ledger function
+    card_saved(sessions, ids["account"])
     browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
     assert text_of(browser, ".notice") == "Auto-recharge settings saved."
     screenshot(browser, "billing-3-auto-recharge-saved")

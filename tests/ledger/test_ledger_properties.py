@@ -315,11 +315,14 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
         )  # fmt: skip
         a = self.model.agents[agent_id]
-        a.behaviour, a.limit = behaviour, None if limit is None else credits(limit)
-        self.model.resume(
-            self.month, ("plan_exhausted", "wallet_empty", "monthly_limit", "account_budget"),
-            only=a,
-        )  # fmt: skip
+        new = (behaviour, None if limit is None else credits(limit))
+        changed = (a.behaviour, a.limit) != new
+        a.behaviour, a.limit = new
+        if changed:  # saved as it was, nothing clears the reason it stopped for (rule 6)
+            self.model.resume(
+                self.month, ("plan_exhausted", "wallet_empty", "monthly_limit", "account_budget"),
+                only=a,
+            )  # fmt: skip
 
     @rule(budget=st.none() | st.integers(1, 150))
     def budget(self, budget):
