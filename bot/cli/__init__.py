@@ -12,12 +12,14 @@ from bot.cli import (
     agents,
     alerts,
     api_keys,
+    audit,
     core,
     doctor,
     ledger_cmds,
     payments,
     scheduler,
     slack,
+    spend_controls,
     usage,
     wallet,
 )
@@ -61,6 +63,8 @@ for part in (
     slack,
     payments,
     scheduler,
+    spend_controls,
+    audit,
 ):
     part.register(cli)
 
