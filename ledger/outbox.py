@@ -3,6 +3,10 @@
 Writers call `add` inside the ledger transaction. A deliverer (Slack alerts, Stripe
 recharges) takes due messages with `take_due`, and marks each delivered or failed; a
 failed message comes back after a backoff, so nothing is lost while Slack or Stripe is down.
+
+An alert also gets, in the same transaction, one delivery row per webhook endpoint (per
+event type it receives) and per email address of its account (ledger/deliveries.py
+delivers them), so each of those gets it once, independently of Slack and of each other.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from sqlalchemy.orm import Session
 
 from ledger.cycles import utcnow
 from ledger.models import OutboxMessage
+from ledger.models.destinations import AlertEmail, OutboxDelivery, WebhookEndpoint
+from ledger.tracing import current_request_id
 
 _outbox = OutboxMessage.__table__
+_deliveries = OutboxDelivery.__table__
 
 
 class Alert(StrEnum):
@@ -46,6 +53,36 @@ ALERT_PREFIX = "alert."
 RECHARGE_REQUESTED = "recharge.requested"
 
 
+class AgentEvent(StrEnum):
+    """What agent runtimes receive over webhooks when an agent stops or resumes: the state
+    change itself, beside the alert people read (same moment, same message)."""
+
+    STOPPED = "agent.stopped"
+    RESUMED = "agent.resumed"
+
+
+_RUNTIME_EVENTS = {Alert.AGENT_STOPPED: AgentEvent.STOPPED, Alert.AGENT_RESUMED: AgentEvent.RESUMED}
+#: Every event type a webhook endpoint can receive: the alerts Slack gets, and the agents'.
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = (*ALERT_KINDS, *AgentEvent)
+
+
+def webhook_events(kind: str) -> tuple[str, ...]:
+    """The event types a message of `kind` is sent to webhooks as (none for non-alerts)."""
+    if not kind.startswith(ALERT_PREFIX):
+        return ()
+    runtime = _RUNTIME_EVENTS.get(kind)
+    return (kind, runtime) if runtime else (kind,)
+
+
+def receives(event_types: list[str] | None, event_type: str) -> bool:
+    """Whether an endpoint that asked for `event_types` (empty: all) gets `event_type`;
+    `alert.*` and `agent.*` name a family."""
+    if not event_types:
+        return True
+    family = event_type.split(".", 1)[0] + ".*"
+    return event_type in event_types or family in event_types
+
+
 def add(
     session: Session,
     account_id: int | None,
@@ -55,19 +92,49 @@ def add(
     now: datetime | None = None,
     dedup_key: str | None = None,
 ) -> None:
-    """Write one message in the caller's transaction."""
+    """Write one message in the caller's transaction (an alert with its deliveries to
+    the account's webhook endpoints and email addresses)."""
     now = now or utcnow()
-    session.execute(
-        insert(_outbox).values(
-            account_id=account_id,
-            kind=kind,
-            payload=payload,
-            dedup_key=dedup_key,
-            attempts=0,
-            created_at=now,
-            available_at=now,
-        )
+    row = insert(_outbox).values(
+        account_id=account_id,
+        kind=kind,
+        payload=payload,
+        dedup_key=dedup_key,
+        attempts=0,
+        created_at=now,
+        available_at=now,
+        request_id=current_request_id(),
     )
+    events = webhook_events(kind) if account_id is not None else ()
+    deliveries = _deliveries_of(session, account_id, events, now) if events else []
+    if not deliveries:
+        session.execute(row)
+        return
+    message_id = session.execute(row.returning(_outbox.c.id)).scalar_one()
+    session.execute(insert(_deliveries), [{**d, "message_id": message_id} for d in deliveries])
+
+
+def _deliveries_of(
+    session: Session, account_id: int | None, events: tuple[str, ...], now: datetime
+) -> list[dict[str, Any]]:
+    """A delivery per endpoint and event type it receives, and one per email address (an
+    email carries the alert itself, not the runtimes' events)."""
+    rows: list[dict[str, Any]] = []
+    fresh = {"attempts": 0, "created_at": now, "available_at": now}
+    for endpoint_id, wanted in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.account_id == account_id
+        )
+    ):
+        for event in events:
+            if receives(wanted, event):
+                rows.append({"endpoint_id": endpoint_id, "email_id": None, "event_type": event,
+                             **fresh})  # fmt: skip
+    for email_id in session.execute(
+        select(AlertEmail.id).where(AlertEmail.account_id == account_id)
+    ).scalars():
+        rows.append({"endpoint_id": None, "email_id": email_id, "event_type": events[0], **fresh})
+    return rows
 
 
 def take_due(

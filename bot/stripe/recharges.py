@@ -15,6 +15,7 @@ from typing import Any
 
 import stripe
 
+from bot import metrics
 from bot.context import AppContext
 from bot.stripe.client import as_dict, client, creditbot_metadata, fix_link_base
 from bot.stripe.payment_intents import (
@@ -181,6 +182,11 @@ def charge_attempt(context: AppContext, job: RechargeJob) -> ChargeOutcome:
 def attempt_recharge(context: AppContext, job: RechargeJob, *, now: datetime | None = None) -> str:
     """Make the Stripe call of a claimed attempt and record its outcome; returns it."""
     outcome = charge_attempt(context, job)
+    metrics.RECHARGE_ATTEMPTS.labels(outcome.status).inc()
+    log.info(
+        "recharge %s of account %s: %s%s", job.recharge_id, job.account_id, outcome.status,
+        f" ({outcome.reason})" if outcome.reason else "",
+    )  # fmt: skip
     purpose = IntentPurpose(job.account_id, "auto_recharge", recharge_id=job.recharge_id)
     transaction(
         context.sessions,
@@ -212,7 +218,10 @@ def _request_and_attempt(
         return None
     if request.job is not None:
         return attempt_recharge(context, request.job, now=now)
-    return "failed" if request.failed is not None else None
+    if request.failed is not None:
+        metrics.RECHARGE_ATTEMPTS.labels(request.failed.reason or "failed").inc()
+        return "failed"
+    return None
 
 
 def process_recharge_requests(context: AppContext, *, now: datetime | None = None) -> int:
@@ -240,6 +249,7 @@ def recharge_now(context: AppContext, account_id: int, *, now: datetime | None =
     if request.job is not None:
         return attempt_recharge(context, request.job, now=now)
     if request.failed is not None:
+        metrics.RECHARGE_ATTEMPTS.labels(request.failed.reason or "failed").inc()
         return f"failed: {request.failed.reason}"
     return f"skipped: {request.skipped}"
 

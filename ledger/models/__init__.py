@@ -1,6 +1,12 @@
 """Every table of creditbot. Importing this module registers them all on `Base.metadata`."""
 
-from ledger.models import api, payments, scheduler, slack  # noqa: F401  (register tables)
+from ledger.models import (  # noqa: F401  (register tables)
+    api,
+    destinations,
+    payments,
+    scheduler,
+    slack,
+)
 from ledger.models.base import Base, UTCDateTime
 from ledger.models.core import (
     BEHAVIOURS,
