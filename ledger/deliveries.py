@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from ledger.cycles import utcnow
 from ledger.models import Account, OutboxMessage
@@ -57,6 +57,18 @@ def _of_channel(channel: Channel) -> ColumnElement[bool]:
     return OutboxDelivery.email_id.is_not(None)
 
 
+def _not_behind_a_wait(channel: Channel, now: datetime) -> ColumnElement[bool]:
+    """No earlier row of the same destination waits for its retry (order per destination)."""
+    earlier = aliased(OutboxDelivery)
+    column = "endpoint_id" if channel == "webhook" else "email_id"
+    return ~exists().where(
+        getattr(earlier, column) == getattr(OutboxDelivery, column),
+        earlier.id < OutboxDelivery.id,
+        earlier.delivered_at.is_(None),
+        earlier.available_at > now,
+    )
+
+
 def claim_due(
     session: Session,
     channel: Channel,
@@ -77,6 +89,7 @@ def claim_due(
             OutboxDelivery.delivered_at.is_(None),
             OutboxDelivery.available_at <= now,
             _of_channel(channel),
+            _not_behind_a_wait(channel, now),
         )
         .order_by(OutboxDelivery.id)
         .limit(limit)
