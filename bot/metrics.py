@@ -88,9 +88,11 @@ LEADER = Gauge(
     multiprocess_mode="livemax",
 )
 
-#: Stripe event types are Stripe's words; any other is counted as "other" (bounded labels).
+#: Stripe event types are Stripe's words; any other is counted as "other" (bounded labels),
+#: and a request that is not a signed event as "unreadable".
 _EVENT_TYPES = frozenset(
     (
+        "unreadable",
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
         "checkout.session.async_payment_failed",

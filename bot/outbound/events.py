@@ -15,7 +15,8 @@ import re
 from datetime import UTC
 from typing import Any
 
-from bot.slack import blocks
+from bot.slack.blocks.alerts import RENDERERS, AlertFacts, unknown_kind
+from bot.slack.blocks.mrkdwn import Mrkdwn
 from ledger.deliveries import Due
 from ledger.outbox import AgentEvent, Alert
 
@@ -36,7 +37,8 @@ TITLES: dict[str, str] = {
 }
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
-_EMOJI = re.compile(r":[a-z0-9_+-]+: ?")
+#: creditbot's emoji, which opens an alert's text.
+_EMOJI = re.compile(r"^:[a-z0-9_+-]+: ")
 
 
 def event_body(row: Due) -> dict[str, Any]:
@@ -63,25 +65,25 @@ def event_body(row: Due) -> dict[str, Any]:
     return {"type": row.event_type, "timestamp": timestamp, "data": data}
 
 
-def plain(mrkdwn: str) -> str:
-    """Slack mrkdwn as plain text: mentions named, emoji and bold marks dropped, `&amp;`
-    `&lt;` `&gt;` back to what was typed."""
-    text = _MENTION.sub(r"Slack user \1", mrkdwn)
-    text = _EMOJI.sub("", text).replace("*", "")
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+def plain(text: str) -> str:
+    """A Slack alert's words as plain text: creditbot's emoji and the bold marks around an
+    agent's name dropped; in safe mrkdwn, mentions named and `&amp;` `&lt;` `&gt;` back to
+    what was typed (text that is not mrkdwn yet is already as typed)."""
+    if isinstance(text, Mrkdwn):
+        text = _MENTION.sub(r"Slack user \1", text)
+        text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _EMOJI.sub("", str(text), count=1)
 
 
 def alert_text(row: Due) -> str:
     """The alert in words, as the Slack channel reads it, in plain text."""
-    rendered = blocks.alert_message(
-        row.kind,
-        row.payload,
-        account_name=row.account_name,
-        currency=row.currency,
-        timezone=row.timezone,
-        next_renewal_at=row.next_renewal_at,
-    )
-    return plain(rendered["text"]).removeprefix(f"[{row.account_name}] ")
+    facts = AlertFacts(row.payload, row.currency, row.timezone, row.next_renewal_at)
+    render = RENDERERS.get(row.kind)  # type: ignore[call-overload]  # an Alert is a str
+    text, _ = render(facts) if render else unknown_kind(row.kind)
+    name = row.payload.get("agent_name")
+    if isinstance(name, str):
+        text = text.replace(f"*{name}*", name)  # Slack's bold, not part of the name
+    return plain(text)
 
 
 def subject(row: Due) -> str:
