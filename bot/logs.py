@@ -48,7 +48,7 @@ class TextFormatter(logging.Formatter):
 
 def json_formatter() -> logging.Formatter:
     return JsonFormatter(
-        "{asctime}{levelname}{name}{message}{request_id}",
+        "{asctime}{levelname}{name}{message}{request_id}{process}",
         style="{",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",

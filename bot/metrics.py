@@ -18,14 +18,25 @@ its values there, and whichever worker answers a scrape adds them all up
 
 from __future__ import annotations
 
+import hmac
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import select
@@ -208,12 +219,17 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def prepare_multiprocess(base: Path) -> Path:
-    """A fresh, empty directory for the workers' values (set in the environment before
-    they start, so prometheus_client in each uses it)."""
-    path = Path(multiprocess_dir() or base / f"metrics-{os.getpid()}")
-    if path.exists():
-        shutil.rmtree(path)
+def prepare_multiprocess(base: Path) -> Path | None:
+    """Point the workers (started after this) at an empty directory for their values:
+    PROMETHEUS_MULTIPROC_DIR when the operator set it (emptied of old values), else a new
+    one under `base`, returned so the caller removes it when serving ends."""
+    given = multiprocess_dir()
+    if given:
+        for old in Path(given).glob("*.db"):
+            old.unlink(missing_ok=True)
+        return None
+    path = base / f"creditbot-metrics-{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(path)
     return path
@@ -241,6 +257,46 @@ def exposition(context: AppContext, database: DatabaseCollector | None = None) -
     read = CollectorRegistry(auto_describe=False)
     read.register(database or DatabaseCollector(context))
     return counted + generate_latest(read)
+
+
+def authorised(token: str, header: str) -> bool:
+    """Whether an Authorization header carries the bearer `token` (compared in constant time)."""
+    scheme, _, value = header.partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(value.strip().encode(), token.encode())
+    )
+
+
+def serve_metrics(context: AppContext, port: int, host: str = "0.0.0.0") -> WSGIServer:
+    """/metrics on a port of its own, in a thread, for `creditbot scheduler` run alone
+    (METRICS_PORT; the same METRICS_TOKEN). Returns the server (`shutdown()` stops it)."""
+    database = DatabaseCollector(context)
+
+    def app(environ: dict, start_response: Callable[..., object]) -> list[bytes]:
+        token = context.settings.metrics_token
+        if environ.get("PATH_INFO") != "/metrics" or not token:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        if not authorised(token, environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                ("WWW-Authenticate", 'Bearer realm="metrics"')])  # fmt: skip
+            return [b"send Authorization: Bearer <METRICS_TOKEN>\n"]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [exposition(context, database)]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
 
 
 class Timer:

@@ -4,8 +4,6 @@ server is never found exposing its numbers by accident."""
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -23,11 +21,7 @@ def register(app: FastAPI, context: AppContext) -> None:
         token = context.settings.metrics_token
         if not token:
             return error_response(404, "metrics_off", "Metrics are off: set METRICS_TOKEN.")
-        sent = request.headers.get("authorization", "")
-        scheme, _, value = sent.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), token.encode()
-        ):
+        if not metrics.authorised(token, request.headers.get("authorization", "")):
             return error_response(
                 401, "unauthorised", "Send Authorization: Bearer <METRICS_TOKEN>.",
                 {"WWW-Authenticate": 'Bearer realm="metrics"'},

@@ -19,8 +19,11 @@ WAIT_ATTEMPTS = 60
 
 
 def _visible() -> None:
-    """uvicorn configures only its own loggers: give this one a handler like theirs."""
-    if not log.handlers:
+    """uvicorn configures only its own loggers: give this one a handler like theirs
+    (unless creditbot's logging, bot/logs.py, carries every logger's lines already)."""
+    from bot.logs import configured
+
+    if not log.handlers and not configured():
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     creditbot %(message)s"))
         log.addHandler(handler)

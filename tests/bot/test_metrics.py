@@ -194,3 +194,22 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     access = [x for x in lines if x.get("path") == "/v1/messages"]
     assert access and access[0]["request_id"] == "trace-42" and access[0]["status"] == 200
     assert access[0]["logger"] == "creditbot.http" and "duration_ms" in access[0]
+
+
+def test_the_scheduler_alone_serves_metrics_on_its_own_port(served):
+    import httpx
+
+    from bot.metrics import serve_metrics
+    from tests.support.payments_support import free_port
+
+    context, _ = served
+    port = free_port()
+    server = serve_metrics(context, port, host="127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        r = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        assert r.status_code == 200 and "creditbot_alert_backlog" in r.text
+        assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 404
+    finally:
+        server.shutdown()
