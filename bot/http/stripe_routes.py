@@ -119,6 +119,11 @@ def checkout_cancel() -> HTMLResponse:
     return _page("Payment cancelled", "Nothing was charged. You can close this page.")
 
 
+@router.get("/stripe/portal/return")
+def portal_return() -> HTMLResponse:
+    return _page("All set", "Changes made on Stripe's page are saved. You can close this page.")
+
+
 @router.get("/stripe/fix/{key}")
 def fix_link_retired(key: str) -> HTMLResponse:
     """The address failed recharges record. It used to open a Stripe page for anyone who

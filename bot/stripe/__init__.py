@@ -8,13 +8,15 @@ the ledger (`ledger.topups`, `ledger.recharges`, `ledger.stripe_records`).
 - `payment_intents`: what a PaymentIntent means for the ledger, shared by the direct
   answer of a charge, the webhook and reconciliation;
 - `webhooks`: verified events, each processed once;
-- `reconcile`: payments whose webhook never came.
+- `reconcile`: payments whose webhook never came;
+- `portal`: Stripe's Customer Portal (Manage card).
 
 The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; they look
 them up on this package at call time, so a test can replace one here.
 """
 
 from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
+from bot.stripe.portal import create_portal_session
 from bot.stripe.recharges import (
     SavedCardCharge,
     charge_saved_card,
@@ -30,6 +32,7 @@ __all__ = [
     "charge_saved_card",
     "create_card_checkout",
     "create_fix_checkout",
+    "create_portal_session",
     "create_topup_checkout",
     "handle_event",
     "process_recharge_requests",

@@ -18,6 +18,7 @@ import stripe
 from bot import metrics
 from bot.context import AppContext
 from bot.stripe.client import as_dict, client, creditbot_metadata, fix_link_base
+from bot.stripe.customers import receipt_email
 from bot.stripe.payment_intents import (
     ChargeOutcome,
     IntentPurpose,
@@ -54,18 +55,21 @@ def charge_off_session(
 ) -> ChargeOutcome:
     """Charge the saved card without the cardholder (one PaymentIntent, confirmed now)
     and classify Stripe's answer; an API error worth retrying is 'retry'."""
+    params: dict[str, Any] = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "off_session": True,
+        "confirm": True,
+        "metadata": metadata,
+    }
+    email = receipt_email(context, customer_id)
+    if email:
+        params["receipt_email"] = email
     try:
         intent = client(context).v1.payment_intents.create(
-            params={
-                "amount": amount_minor,
-                "currency": currency.lower(),
-                "customer": customer_id,
-                "payment_method": payment_method_id,
-                "off_session": True,
-                "confirm": True,
-                "metadata": metadata,
-            },
-            options={"idempotency_key": idempotency_key},
+            params=params, options={"idempotency_key": idempotency_key}
         )
     except stripe.CardError as exc:
         error = as_dict(getattr(exc, "error", None))

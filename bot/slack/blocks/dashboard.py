@@ -7,6 +7,7 @@ from typing import Any
 from bot.slack.blocks.base import (
     BEHAVIOURS,
     HOME_ALERT_CHANNEL,
+    MANAGE_CARD,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_TOPUP,
@@ -145,6 +146,7 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
             button("Top up", OPEN_TOPUP, style="primary"),
             button("Auto-recharge settings", OPEN_AUTO_RECHARGE),
             button("Agent settings", OPEN_AGENT_SETTINGS),
+            button("Manage card", MANAGE_CARD),
             block_id="dashboard_actions",
         )
     )
