@@ -82,19 +82,28 @@ def configure_logging(
     handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(json_formatter() if wants_json(log_format, stream) else TextFormatter())
+    as_json = wants_json(log_format, stream)
+    handler.setFormatter(json_formatter() if as_json else TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditbot.doctor"):
+    # On a terminal serve's start-up report keeps its own uvicorn-like lines
+    # (bot/http/startup_report.py); in JSON everything is one stream of objects.
+    names = ["uvicorn", "uvicorn.error", "uvicorn.access"] + (["creditbot.doctor"] * as_json)
+    for name in names:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    global _json
+    _json = as_json
     return handler
 
 
-def configured() -> bool:
-    """Whether `configure_logging` set up the root logger in this process."""
-    return any(h.get_name() == _HANDLER_NAME for h in logging.getLogger().handlers)
+_json = False
+
+
+def json_configured() -> bool:
+    """Whether `configure_logging` set up JSON lines in this process."""
+    return _json and any(h.get_name() == _HANDLER_NAME for h in logging.getLogger().handlers)

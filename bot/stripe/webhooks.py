@@ -1,5 +1,6 @@
 """Verified Stripe events, each processed once: a Checkout Session completed (a top-up paid,
-a card saved), a PaymentIntent succeeded or failed, a charge refunded.
+a card saved), a PaymentIntent succeeded or failed, a charge refunded, a customer's
+default card changed (in the Customer Portal).
 
 The object is re-read from Stripe first, so an event that arrives late or out of order
 acts on the current state. What the object means is then recorded in the transaction that
@@ -22,7 +23,7 @@ from bot.stripe.client import account_of, as_dict, client, fix_link_base, object
 from bot.stripe.customers import owned, save_card_quietly, save_payment_method
 from bot.stripe.payment_intents import apply_payment_intent, intent_outcome, purpose_of
 from ledger.db import transaction
-from ledger.stripe_records import event_processed, mark_event
+from ledger.stripe_records import event_processed, mark_event, stripe_customer
 from ledger.topups import record_payment, record_refund
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ HANDLED_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
+    # A card replaced in the Customer Portal (Manage card) becomes the one creditbot charges.
+    "customer.updated",
 )
 
 
@@ -56,6 +59,8 @@ def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[
         work = checkout_session_work(context, as_dict(api.checkout.sessions.retrieve(obj["id"])))
     elif event_type.startswith("payment_intent."):
         work = payment_intent_work(context, as_dict(api.payment_intents.retrieve(obj["id"])))
+    elif event_type == "customer.updated":
+        work = customer_work(context, as_dict(api.customers.retrieve(obj["id"])))
     else:
         work = _refund_work(as_dict(api.charges.retrieve(obj["id"])))
 
@@ -109,6 +114,20 @@ def checkout_session_work(context: AppContext, session_obj: dict[str, Any]) -> W
         source="checkout",
         requested_by=meta.get("creditbot_user"),
     )
+
+
+def customer_work(context: AppContext, customer: dict[str, Any]) -> Work | None:
+    """A customer of this account whose default card changed (in the Customer Portal):
+    that card is saved as the one auto-recharge and one-click top-ups charge."""
+    account_id = account_of(customer)
+    customer_id = customer.get("id")
+    if account_id is None or not owned(context, account_id, customer_id):
+        return None
+    method = object_id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    saved = transaction(context.sessions, lambda s: stripe_customer(s, account_id))
+    if method and customer_id and (saved is None or saved.payment_method_id != method):
+        save_payment_method(context, account_id, customer_id, method)
+    return None
 
 
 def payment_intent_work(context: AppContext, intent: dict[str, Any]) -> Work | None:

@@ -116,3 +116,28 @@ def test_the_portal_return_page_says_to_close_it(slack):
 
     page = httpx.get(f"{slack.base_url.rstrip('/')}/stripe/portal/return", timeout=10)
     assert page.status_code == 200 and "close this page" in page.text
+
+
+def test_a_card_replaced_in_the_portal_becomes_the_card_creditbot_charges(
+    context, ids, localstripe_url
+):
+    from bot.stripe.webhooks import handle_event
+    from ledger.stripe_records import stripe_customer
+
+    customer = ensure_customer(context, ids["account"])
+    save_payment_method(context, ids["account"], customer, new_card(localstripe_url))
+    # In the portal, the admin adds another card and makes it the default.
+    replacement = new_card(localstripe_url, "5555555555554444")
+    api = client(context).v1
+    api.payment_methods.attach(replacement, params={"customer": customer})
+    api.customers.update(
+        customer, params={"invoice_settings": {"default_payment_method": replacement}}
+    )
+    assert handle_event(context, "evt_portal_1", "customer.updated", {"id": customer}) == (
+        "processed"
+    )
+    saved = transaction(context.sessions, lambda s: stripe_customer(s, ids["account"]))
+    assert (saved.payment_method_id, saved.card_last4) == (replacement, "4444")
+    assert handle_event(context, "evt_portal_1", "customer.updated", {"id": customer}) == (
+        "duplicate"
+    )
