@@ -42,14 +42,19 @@ HANDLED_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "charge.refunded",
-    # A card replaced in the Customer Portal (Manage card) becomes the one creditbot charges.
-    "customer.updated",
 )
+#: A customer changed (its default card replaced in the Customer Portal, Manage card): it
+#: is read again and its default card saved. That only copies Stripe's current state, so
+#: it needs no once-per-event record: a repeat saves the same card again, or nothing.
+CUSTOMER_UPDATED = "customer.updated"
 
 
 def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[str, Any]) -> str:
     """Process one verified Stripe event once. Returns what happened ('ignored',
     'duplicate', 'processed')."""
+    if event_type == CUSTOMER_UPDATED:
+        customer_work(context, as_dict(client(context).v1.customers.retrieve(obj["id"])))
+        return "processed"
     if event_type not in HANDLED_EVENTS:
         return "ignored"
     if transaction(context.sessions, lambda s: event_processed(s, event_id)):
@@ -59,8 +64,6 @@ def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[
         work = checkout_session_work(context, as_dict(api.checkout.sessions.retrieve(obj["id"])))
     elif event_type.startswith("payment_intent."):
         work = payment_intent_work(context, as_dict(api.payment_intents.retrieve(obj["id"])))
-    elif event_type == "customer.updated":
-        work = customer_work(context, as_dict(api.customers.retrieve(obj["id"])))
     else:
         work = _refund_work(as_dict(api.charges.retrieve(obj["id"])))
 
@@ -116,18 +119,20 @@ def checkout_session_work(context: AppContext, session_obj: dict[str, Any]) -> W
     )
 
 
-def customer_work(context: AppContext, customer: dict[str, Any]) -> Work | None:
+def customer_work(context: AppContext, customer: dict[str, Any]) -> bool:
     """A customer of this account whose default card changed (in the Customer Portal):
-    that card is saved as the one auto-recharge and one-click top-ups charge."""
+    that card is saved as the one auto-recharge and one-click top-ups charge. True when
+    it saved one."""
     account_id = account_of(customer)
     customer_id = customer.get("id")
     if account_id is None or not owned(context, account_id, customer_id):
-        return None
+        return False
     method = object_id((customer.get("invoice_settings") or {}).get("default_payment_method"))
     saved = transaction(context.sessions, lambda s: stripe_customer(s, account_id))
-    if method and customer_id and (saved is None or saved.payment_method_id != method):
-        save_payment_method(context, account_id, customer_id, method)
-    return None
+    if not method or not customer_id or (saved is not None and saved.payment_method_id == method):
+        return False
+    save_payment_method(context, account_id, customer_id, method)
+    return True
 
 
 def payment_intent_work(context: AppContext, intent: dict[str, Any]) -> Work | None:

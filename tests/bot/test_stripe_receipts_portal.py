@@ -138,6 +138,9 @@ def test_a_card_replaced_in_the_portal_becomes_the_card_creditbot_charges(
     )
     saved = transaction(context.sessions, lambda s: stripe_customer(s, ids["account"]))
     assert (saved.payment_method_id, saved.card_last4) == (replacement, "4444")
+    # Stripe sends it again: the same card stays saved, nothing else changes.
     assert handle_event(context, "evt_portal_1", "customer.updated", {"id": customer}) == (
-        "duplicate"
+        "processed"
     )
+    again = transaction(context.sessions, lambda s: stripe_customer(s, ids["account"]))
+    assert (again.payment_method_id, again.card_last4) == (replacement, "4444")
