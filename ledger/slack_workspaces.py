@@ -7,27 +7,31 @@ Plain functions over a session, like the rest of the ledger; nothing here talks 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts import AccountSettings, account_for_team, create_account, get_account
+from ledger.accounts import (
+    AccountSettings,
+    account_for_team,
+    check_team_id,
+    create_account,
+    get_account,
+)
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput
 from ledger.models import Account, OutboxMessage
 from ledger.models.slack import SlackHomeView, SlackUninstall
+from ledger.names import without_refused
 
 _outbox = OutboxMessage.__table__
 
 
 def link_team(session: Session, account_ref: int | str, team_id: str) -> Account:
     """Link Slack workspace `team_id` to an existing account (replacing its old link)."""
-    team_id = (team_id or "").strip()
-    if not team_id.startswith(("T", "E")) or len(team_id) > 32:
-        raise InvalidInput(f"{team_id!r} is not a Slack team id (they look like T0123ABCD).")
+    team_id = check_team_id(team_id)
     account = get_account(session, account_ref)
     other = account_for_team(session, team_id)
     if other is not None and other.id != account.id:
@@ -56,7 +60,8 @@ def account_for_install(
     account = account_for_team(session, team_id)
     if account is not None:
         return account, False
-    name = (team_name or "").strip() or f"Slack {team_id}"
+    # Slack's name for the workspace, less anything an account name may not hold.
+    name = without_refused(team_name or "").strip()[:200] or f"Slack {team_id}"
     account = create_account(session, AccountSettings(name=name, slack_team_id=team_id), now=now)
     return account, True
 
@@ -71,26 +76,15 @@ def claim_due_alerts(
     lease: timedelta = timedelta(minutes=2),
     limit: int = 50,
 ) -> list[OutboxMessage]:
-    """Due `alert.*` messages, leased to this deliverer: they are not offered again for
-    `lease`, so the caller can post them to Slack outside any database transaction (no lock
-    held while Slack is slow) and another replica does not post them too. A deliverer that
-    dies mid-way lets the lease run out and the messages come back."""
-    now = now or utcnow()
-    messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
-    if messages:
-        defer(session, [m.id for m in messages], now + lease)
-    return messages
+    """Due `alert.*` messages, leased to this deliverer (`outbox.claim_due`): posted to
+    Slack outside any database transaction, and by one replica only."""
+    return outbox.claim_due(
+        session, kind_prefix=outbox.ALERT_PREFIX, lease=lease, now=now, limit=limit
+    )
 
 
-def defer(session: Session, message_ids: Iterable[int], until: datetime) -> None:
-    """Offer these undelivered messages again at `until` (not counted as an attempt)."""
-    ids = list(message_ids)
-    if ids:
-        session.execute(
-            update(_outbox)
-            .where(_outbox.c.id.in_(ids), _outbox.c.delivered_at.is_(None))
-            .values(available_at=until)
-        )
+#: Offer undelivered messages again later (kept here for the Slack deliverer's imports).
+defer = outbox.defer
 
 
 def is_delivered(session: Session, message_id: int) -> bool:

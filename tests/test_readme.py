@@ -35,6 +35,7 @@ LONG_RUNNING = ("creditbot serve", "creditbot scheduler")
 FAILS_UNCONFIGURED = (
     "creditbot doctor",
     "creditbot stripe reconcile",
+    "creditbot stripe add-card",
     "creditbot slack socket",
     "creditbot slack rotate-key",
 )

@@ -16,7 +16,7 @@ from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings, BalanceView
 from ledger.auto_recharge import auto_recharge as auto_recharge_settings
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NoSavedCard
 from ledger.models import Account
 from ledger.units import currency_exponent, format_credits, format_money, parse_money
 
@@ -33,7 +33,12 @@ def accounts() -> None:
 @accounts.command("create")
 @click.option("--name", required=True, help="The team's name.")
 @click.option("--slack-team", default=None, help="Slack team id (T...), if known.")
-@click.option("--currency", default="USD", show_default=True, help="ISO currency code.")
+@click.option(
+    "--currency",
+    default="USD",
+    show_default=True,
+    help="ISO 4217 currency code (USD, EUR, JPY...).",
+)
 @click.option(
     "--timezone", default="UTC", show_default=True, help="IANA time zone for cycles and months."
 )
@@ -73,8 +78,12 @@ def accounts() -> None:
     show_default=True,
     help="Credits bought by 1.00 of the currency.",
 )
-@click.option("--topup-min", default=None, help="Smallest top-up (money, default 10.00).")
-@click.option("--topup-max", default=None, help="Largest top-up (money, default 1,000.00).")
+@click.option(
+    "--topup-min", default=None, help="Smallest top-up (money; default 10.00 USD or about that)."
+)
+@click.option(
+    "--topup-max", default=None, help="Largest top-up (money; default 1,000.00 USD or about that)."
+)
 def create(
     name: str,
     slack_team: str | None,
@@ -211,16 +220,23 @@ def configure(
         recharge = (recharge_threshold, recharge_amount, recharge_cap)
         if auto_recharge is not None or any(v is not None for v in recharge):
             current = auto_recharge_settings(account)
-            update_auto_recharge(
-                session,
-                account.id,
-                enabled=current.enabled if auto_recharge is None else auto_recharge,
-                threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
-                or current.threshold_minor,
-                amount_minor=_money(recharge_amount, money, "--recharge-amount")
-                or current.amount_minor,
-                monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
-            )
+            try:
+                update_auto_recharge(
+                    session,
+                    account.id,
+                    enabled=current.enabled if auto_recharge is None else auto_recharge,
+                    threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
+                    or current.threshold_minor,
+                    amount_minor=_money(recharge_amount, money, "--recharge-amount")
+                    or current.amount_minor,
+                    monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
+                )
+            except NoSavedCard as exc:  # nothing is saved: the transaction rolls back
+                raise click.ClickException(
+                    f"{exc} Open the page from `creditbot stripe add-card --account"
+                    f" {account.id}` (or press “Add a card” in Slack's auto-recharge settings),"
+                    " then turn auto-recharge on."
+                ) from exc
         return account.id
 
     _show(run(work))

@@ -95,13 +95,18 @@ def recharges_list(account_ref: str, limit: int, as_json: bool) -> None:
 @recharges.command("run")
 @account_option
 def recharges_run(account_ref: str) -> None:
-    """Start a recharge now if the account needs one (the sweep does this regularly)."""
+    """Start a recharge now if the account needs one (the sweep does this regularly).
+
+    It does not wait after a failed attempt, as automatic triggers do: run it once the
+    card is fixed. Exits with status 1 when the attempt fails."""
     from bot import stripe as stripe_gateway
 
     account = run(lambda s: get_account(s, account_ref))
     with _clear_errors():
         outcome = stripe_gateway.recharge_now(context(), account.id)
     console.print(f"recharge: {outcome}")
+    if outcome.startswith("failed"):
+        raise SystemExit(1)
 
 
 @click.group()
@@ -204,12 +209,33 @@ def stripe_reconcile(days: int) -> None:
     console.print(f"reconciled: {count} missed payment(s) credited")
 
 
+@stripe_group.command("add-card")
+@account_option
+def stripe_add_card(account_ref: str) -> None:
+    """Print a Stripe page where the account's card is added or replaced (auto-recharge
+    and one-click top-ups charge it). The page expires within the hour."""
+    from bot import stripe as stripe_gateway
+
+    account = run(lambda s: get_account(s, account_ref))
+    with _clear_errors():
+        url = stripe_gateway.create_card_checkout(context(), account.id, "cli")
+    console.print(f"Add or replace the card of {account.name} on Stripe: {url}")
+
+
 @stripe_group.command("sweep")
 def stripe_sweep() -> None:
-    """Act on recharge requests and start recharges for wallets under their threshold."""
+    """Act on recharge requests and start recharges for wallets under their threshold.
+
+    Exits with status 1 when an account failed (the others are still handled)."""
     from bot import stripe as stripe_gateway
 
     with _clear_errors():
         requested = stripe_gateway.process_recharge_requests(context())
         swept = stripe_gateway.sweep_auto_recharge(context())
-    console.print(f"recharge requests handled: {requested}, sweep calls to Stripe: {swept}")
+    console.print(
+        f"recharge requests handled: {requested.requests}, sweep calls to Stripe: {swept.started}"
+    )
+    problems = [run.problems() for run in (requested, swept) if not run.ok]
+    if problems:
+        console.print(f"[red]failed[/red]: {'; '.join(problems)}")
+        raise SystemExit(1)

@@ -18,6 +18,7 @@ them up on this package at call time, so a test can replace one here.
 from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
 from bot.stripe.portal import create_portal_session
 from bot.stripe.recharges import (
+    RechargeRun,
     SavedCardCharge,
     charge_saved_card,
     process_recharge_requests,
@@ -28,6 +29,7 @@ from bot.stripe.reconcile import reconcile_payments
 from bot.stripe.webhooks import handle_event
 
 __all__ = [
+    "RechargeRun",
     "SavedCardCharge",
     "charge_saved_card",
     "create_card_checkout",

@@ -10,12 +10,12 @@ import pytest
 from ledger.accounts import AccountSettings, create_account
 from ledger.agents import add_agent
 from ledger.api_keys import create_key
-from ledger.auto_recharge import update_auto_recharge
 from ledger.charges import charge
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.recharges import request_recharge
 from ledger.topups import record_payment
 from ledger.units import credits
+from tests.support.factories import turn_on_without_card
 
 # Local midnight in Madrid is 23:00 UTC the day before: a renewal read in UTC shows the
 # wrong day.
@@ -42,8 +42,8 @@ def acme(sqlite_url, creditbot):
         record_payment(s, account.id, amount_minor=2500, currency="USD",
                        payment_intent_id="pi_123", now=NOW)  # fmt: skip
         charge(s, account.id, agent.id, "message", 40, idempotency_key="m1", now=NOW)
-        update_auto_recharge(s, account.id, enabled=True, threshold_minor=5000,
-                             amount_minor=2000, monthly_cap_minor=None)  # fmt: skip
+        # on with no card (as before a card was required): its attempt fails, with a fix link
+        turn_on_without_card(s, account.id, threshold_minor=5000, amount_minor=2000)
         request_recharge(s, account.id, trigger="sweep", fix_link_base=FIX_BASE, now=NOW)
         create_key(s, account.id, "voice-runtime")
         return account.id

@@ -144,9 +144,9 @@ def test_localstripe_signed_payment_intent_webhooks_reach_the_server(
     ok = story(context.sessions, wallet=5, team="T1")["account"]
     bad = story(context.sessions, wallet=5, team="T2")["account"]
     for acc, number in ((ok, "4242424242424242"), (bad, "4000000000000341")):
-        _auto_recharge(context, acc)
         _card(context, localstripe_url, acc, number)
-    assert gateway.sweep_auto_recharge(context) == 2
+        _auto_recharge(context, acc)
+    assert gateway.sweep_auto_recharge(context).started == 2
     types = wait_until(
         lambda: (
             {t for _, t in _events(context)}
@@ -170,8 +170,8 @@ def test_out_of_order_and_duplicate_webhooks_act_on_the_current_state(
 ):
     context = served.context
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     disable_localstripe_webhook(localstripe_url)
     # The worker made the Stripe call, then died before recording the answer.
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
@@ -236,8 +236,8 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
     disable_localstripe_webhook(localstripe_url)
     session_id = _session_id(gateway.create_topup_checkout(context, acc, 3000, "U1"))
     checkout_fake.complete(session_id, send=False)  # paid, but the webhook never came
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
     charge_attempt(context, job)  # a recharge charged whose answer was lost
     assert _wallet(context, acc) == credits(5)

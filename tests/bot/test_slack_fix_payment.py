@@ -25,6 +25,7 @@ from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models.payments import Recharge
 from ledger.recharges import last_recharge
+from tests.support.factories import auto_recharge_without_card
 from tests.support.payments_support import SECRET_KEY, checkout_fake, localstripe_url, new_card
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import (
@@ -62,16 +63,18 @@ def context(sqlite_url, fake_slack, checkout_fake):
 def _fail_a_recharge(context, fake_slack, account_id, localstripe, card=None):
     """Auto-recharge on, a customer with `card` (none: no card at all), one sweep: the
     attempt fails; its alert is posted to the channel. Returns the posted alert."""
-    transaction(
-        context.sessions,
-        lambda s: update_auto_recharge(
-            s, account_id, enabled=True, threshold_minor=1000, amount_minor=2000
-        ),
-    )
     customer = ensure_customer(context, account_id)
     if card:
         save_payment_method(context, account_id, customer, new_card(localstripe, card))
-    assert gateway.sweep_auto_recharge(context) == 1
+        transaction(
+            context.sessions,
+            lambda s: update_auto_recharge(
+                s, account_id, enabled=True, threshold_minor=1000, amount_minor=2000
+            ),
+        )
+    else:  # turning it on needs a card now: as an account that turned it on before
+        auto_recharge_without_card(context.sessions, account_id)
+    assert gateway.sweep_auto_recharge(context).started == 1
     recharge = transaction(context.sessions, lambda s: last_recharge(s, account_id))
     assert recharge.status == "failed"
     assert deliver_due_alerts(context) >= 1

@@ -12,6 +12,7 @@ from bot.slack.dashboard_data import Card
 from ledger.accounts import set_billing_admins
 from ledger.db import transaction
 from ledger.models import Account
+from tests.support.hostile_input import NOT_AMOUNTS
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import BILLING, MEMBER, OWNER, buttons, response_posts, texts
 
@@ -299,3 +300,20 @@ def test_pay_after_the_limits_changed_tells_the_new_limit_and_opens_nothing(
     assert not [b for b in buttons(shown["blocks"]) if b.startswith("Open payment page")]
     assert stripe_calls == []  # no Checkout page was asked for
     assert transaction(context.sessions, lambda s: list_topups(s, ids["account"])) == []
+
+
+def test_hostile_amounts_get_an_inline_error_in_the_topup_modal(slack, fake_slack, gateway):
+    slack.command("/topup", "")
+    view = fake_slack.wait_for("views.open")[0].args["view"]
+    for typed in NOT_AMOUNTS:
+        body = slack.submit(view, {"amount": typed}).json()
+        assert body["response_action"] == "errors", typed
+        assert list(body["errors"]) == ["amount"], typed
+    assert gateway == []
+
+
+def test_a_euro_amount_on_a_dollar_account_is_refused(slack, fake_slack, gateway):
+    _, url = slack.command("/topup", "€50")
+    [reply] = response_posts(fake_slack, url)
+    assert "'€50' is in EUR, but this account pays in USD" in reply["text"]
+    assert not buttons(reply["blocks"]) and gateway == []

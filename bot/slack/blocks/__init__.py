@@ -17,7 +17,11 @@ from bot.slack.blocks.agent_modal import (
     no_agents_text,
 )
 from bot.slack.blocks.alerts import alert_message
-from bot.slack.blocks.auto_recharge_modal import auto_recharge_modal, auto_recharge_saved_text
+from bot.slack.blocks.auto_recharge_modal import (
+    SAVE_A_CARD_FIRST,
+    auto_recharge_modal,
+    auto_recharge_saved_text,
+)
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
@@ -111,6 +115,7 @@ __all__ = [
     "OPEN_TOPUP",
     "RECHARGE_REASONS",
     "RESUME_CAUSES",
+    "SAVE_A_CARD_FIRST",
     "STOP_REASONS",
     "TOPUP_CHARGE_CARD",
     "TOPUP_MODAL",

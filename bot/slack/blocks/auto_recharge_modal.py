@@ -19,6 +19,13 @@ from bot.slack.blocks.base import (
 from bot.slack.dashboard_data import Card, Dashboard
 from ledger.units import format_money
 
+#: Turning auto-recharge on with no saved card: said on the on/off field; the modal's
+#: "Add a card" button (block `card`) is right below it.
+SAVE_A_CARD_FIRST = (
+    "Save a card first: press “Add a card” below, then save again. Auto-recharge charges"
+    " the saved card, and none is saved yet."
+)
+
 
 def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
     a, cur = d.auto, d.currency
