@@ -60,7 +60,11 @@ def local_date(now: datetime, tz_name: str) -> date:
 
 def month_key(now: datetime, tz_name: str) -> str:
     """The calendar month ('2026-11') `now` falls in, in `tz_name`."""
-    day = local_date(now, tz_name)
+    return month_of(local_date(now, tz_name))
+
+
+def month_of(day: date) -> str:
+    """The calendar month ('2026-11') of a day."""
     return f"{day.year:04d}-{day.month:02d}"
 
 

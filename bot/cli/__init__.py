@@ -19,6 +19,7 @@ from bot.cli import (
     payments,
     scheduler,
     slack,
+    usage,
     wallet,
 )
 from bot.cli.environment import DatabaseNotReady
@@ -55,6 +56,7 @@ for part in (
     agents,
     wallet,
     ledger_cmds,
+    usage,
     api_keys,
     alerts,
     outbound,

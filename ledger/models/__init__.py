@@ -6,6 +6,8 @@ from ledger.models import (  # noqa: F401  (register tables)
     payments,
     scheduler,
     slack,
+    usage,
+    web,
 )
 from ledger.models.base import Base, UTCDateTime
 from ledger.models.core import (
@@ -19,6 +21,7 @@ from ledger.models.core import (
     OutboxMessage,
     Transfer,
 )
+from ledger.models.usage import UsageDay
 
 __all__ = [
     "BEHAVIOURS",
@@ -32,4 +35,5 @@ __all__ = [
     "OutboxMessage",
     "Transfer",
     "UTCDateTime",
+    "UsageDay",
 ]

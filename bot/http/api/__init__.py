@@ -1,4 +1,5 @@
-"""The agent runtime API under /v1: agents, message charges, call minutes and the balance.
+"""The agent runtime API under /v1: agents, message charges, call minutes, the balance and
+usage.
 
 One module per resource, each with its module-level `router`; every handler is a plain
 `def` (FastAPI runs it in its thread pool) that runs one ledger service for the account of
@@ -11,11 +12,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bot.context import AppContext
-from bot.http.api import agents, balance, calls, messages
+from bot.http.api import agents, balance, calls, messages, usage
 from bot.http.api.errors import PREFIX, install_error_handlers
 from bot.http.api.unit_of_work import UnitOfWork
 
-ROUTERS = (agents.router, messages.router, calls.router, balance.router)
+ROUTERS = (agents.router, messages.router, calls.router, balance.router, usage.router)
 
 
 def register(app: FastAPI, context: AppContext) -> None:

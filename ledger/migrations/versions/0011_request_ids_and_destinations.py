@@ -1,7 +1,7 @@
 """request ids, webhook endpoints, alert emails and outbox deliveries
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 The request id on journal entries and outbox messages (ledger/tracing.py), and the tables of
 ledger/models/destinations.py: webhook endpoints, alert email addresses, and one delivery
 row per outbox message and destination.
@@ -15,7 +15,7 @@ from alembic import op
 import ledger.models.base
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
