@@ -110,13 +110,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("request_id", sa.String(length=128), nullable=True))
 
 
+def _drop_request_id(table: str) -> None:
+    # SQLite drops a plain column in place (3.35+): a batch copy of `entries` would have to
+    # drop a table other tables point at, which SQLite refuses with foreign keys on.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"ALTER TABLE {table} DROP COLUMN request_id")
+    else:
+        op.drop_column(table, "request_id")
+
+
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("request_id")
-
-    with op.batch_alter_table("entries", schema=None) as batch_op:
-        batch_op.drop_column("request_id")
-
     with op.batch_alter_table("outbox_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_deliveries_pending")
         batch_op.drop_index("ix_outbox_deliveries_endpoint")
@@ -131,3 +134,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_alert_emails_account_id"))
 
     op.drop_table("alert_emails")
+    _drop_request_id("outbox")
+    _drop_request_id("entries")
