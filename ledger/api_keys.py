@@ -1,6 +1,8 @@
 """API keys of agent runtimes: one account each, a secret shown once and stored hashed.
 
-A key is `cb_` followed by 43 URL-safe random characters (256 bits). The database keeps
+A key is `cb_` followed by 43 URL-safe random characters (256 bits). Its scope says what
+it may do: `runtime` (what agent runtimes need: charges, calls, the balance, agents) or
+`admin` (also the account's settings, budget, alert levels, top-ups and audit trail). The database keeps
 its SHA-256 and its first characters (the prefix), never the secret itself; a lookup by
 hash needs no constant-time comparison, since an attacker cannot choose hashes.
 """
@@ -11,10 +13,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from ledger import audit
+from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, NotFound
 from ledger.models import Account
@@ -22,6 +27,7 @@ from ledger.models.api import ApiKey
 from ledger.names import check_text
 
 SCHEME = "cb_"
+SCOPES = ("runtime", "admin")
 PREFIX_LENGTH = 11  # "cb_" and 8 random characters: enough to tell keys apart
 #: Longest token we bother hashing: anything longer is not one of ours.
 MAX_SECRET_LENGTH = 200
@@ -39,6 +45,7 @@ class ApiKeyView:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    scope: str = "runtime"
 
     @property
     def active(self) -> bool:
@@ -58,15 +65,26 @@ def hash_secret(secret: str) -> str:
 
 
 def _view(key: ApiKey) -> ApiKeyView:
-    return ApiKeyView(key.id, key.account_id, key.name, key.prefix, key.created_at, key.revoked_at)
+    return ApiKeyView(
+        key.id, key.account_id, key.name, key.prefix, key.created_at, key.revoked_at, key.scope
+    )
 
 
 def create_key(
-    session: Session, account_id: int, name: str = "", *, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    name: str = "",
+    *,
+    scope: str = "runtime",
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> NewApiKey:
     """A new key for the account. Keep the returned secret: only its hash is stored."""
     name = check_text(name or "", what="An API key's name", max_length=100, required=False)
     name = name or "default"
+    if scope not in SCOPES:
+        raise InvalidInput(f"{scope!r} is not a scope: choose 'runtime' or 'admin'.")
+    now = now or utcnow()
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     secret = SCHEME + secrets.token_urlsafe(32)
@@ -75,10 +93,16 @@ def create_key(
         name=name,
         prefix=secret[:PREFIX_LENGTH],
         secret_hash=hash_secret(secret),
-        created_at=now or utcnow(),
+        scope=scope,
+        created_at=now,
     )
     session.add(key)
     session.flush()
+    audit.record(
+        session, account_id, actor, "api_key.created", {},
+        {"name": name, "prefix": key.prefix, "scope": scope}, subject=key.id, now=now,
+        always=True,
+    )  # fmt: skip
     return NewApiKey(_view(key), secret)
 
 
@@ -91,7 +115,12 @@ def list_keys(session: Session, account_id: int) -> list[ApiKeyView]:
 
 
 def revoke_key(
-    session: Session, account_id: int, ref: int | str, *, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    ref: int | str,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> ApiKeyView:
     """Revoke the account's key by id or prefix. Revoking twice keeps the first time."""
     stmt = select(ApiKey).where(ApiKey.account_id == account_id)
@@ -113,13 +142,18 @@ def revoke_key(
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
         session.flush()
+        audit.record(
+            session, account_id, actor, "api_key.revoked", {"prefix": key.prefix},
+            {"prefix": key.prefix, "revoked": True}, subject=key.id, now=key.revoked_at,
+        )  # fmt: skip
     return _view(key)
 
 
 #: Every API request runs this, so it is plain SQL: building the equivalent ORM select
 #: costs more than running it.
 _AUTHENTICATE = text(
-    "SELECT account_id FROM api_keys WHERE secret_hash = :secret_hash AND revoked_at IS NULL"
+    "SELECT account_id, prefix, scope FROM api_keys"
+    " WHERE secret_hash = :secret_hash AND revoked_at IS NULL"
 )
 
 
@@ -130,7 +164,26 @@ def well_formed(secret: str | None) -> bool:
 
 def authenticate(session: Session, secret: str | None) -> int | None:
     """The account id a presented secret belongs to, or None (unknown, revoked, malformed)."""
+    holder = key_holder(session, secret)
+    return None if holder is None else holder.account_id
+
+
+class KeyHolder(NamedTuple):
+    """Who presented a key: its account, its prefix (who the audit trail names), its scope."""
+
+    account_id: int
+    prefix: str
+    scope: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.api_key(self.prefix)
+
+
+def key_holder(session: Session, secret: str | None) -> KeyHolder | None:
+    """The key a presented secret is, or None (unknown, revoked, malformed)."""
     if not well_formed(secret):
         return None
     assert secret is not None
-    return session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret)}).scalar_one_or_none()
+    row = session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret)}).one_or_none()
+    return None if row is None else KeyHolder(*row)

@@ -35,9 +35,16 @@ class Alert(StrEnum):
 
     PLAN_LOW = "alert.plan_low"
     PLAN_EXHAUSTED = "alert.plan_exhausted"
+    PLAN_RECOVERED = "alert.plan_recovered"
     WALLET_LOW = "alert.wallet_low"
+    WALLET_RECOVERED = "alert.wallet_recovered"
+    #: An agent's monthly-limit levels: 80% and 100% keep their own kinds, others say theirs.
+    LIMIT_LEVEL = "alert.limit_level"
     LIMIT_80 = "alert.limit_80"
     LIMIT_100 = "alert.limit_100"
+    #: The account's monthly budget: a level below it, and reaching it (every agent stops).
+    BUDGET_LEVEL = "alert.budget_level"
+    BUDGET_REACHED = "alert.budget_reached"
     AGENT_STOPPED = "alert.agent_stopped"
     AGENT_RESUMED = "alert.agent_resumed"
     TOPUP_RECEIVED = "alert.topup_received"

@@ -12,6 +12,7 @@ from bot.cli import (
     agents,
     alerts,
     api_keys,
+    audit,
     core,
     doctor,
     ledger_cmds,
@@ -19,6 +20,7 @@ from bot.cli import (
     payments,
     scheduler,
     slack,
+    spend_controls,
     usage,
     wallet,
 )
@@ -63,6 +65,8 @@ for part in (
     slack,
     payments,
     scheduler,
+    spend_controls,
+    audit,
 ):
     part.register(cli)
 

@@ -15,7 +15,14 @@ The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; 
 them up on this package at call time, so a test can replace one here.
 """
 
-from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
+from bot.stripe.checkout import (
+    CheckoutPage,
+    create_card_checkout,
+    create_fix_checkout,
+    create_topup_checkout,
+    open_topup_checkout,
+)
+from bot.stripe.client import StripeFailed
 from bot.stripe.portal import create_portal_session
 from bot.stripe.recharges import (
     RechargeRun,
@@ -29,14 +36,17 @@ from bot.stripe.reconcile import reconcile_payments, reconcile_refunds
 from bot.stripe.webhooks import handle_event
 
 __all__ = [
+    "CheckoutPage",
     "RechargeRun",
     "SavedCardCharge",
+    "StripeFailed",
     "charge_saved_card",
     "create_card_checkout",
     "create_fix_checkout",
     "create_portal_session",
     "create_topup_checkout",
     "handle_event",
+    "open_topup_checkout",
     "process_recharge_requests",
     "reconcile_payments",
     "reconcile_refunds",

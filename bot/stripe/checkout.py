@@ -4,14 +4,18 @@ STRIPE_TOPUP_RECEIPTS says) and adding or replacing the saved card (setup mode).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import stripe
+
 from bot.context import AppContext
-from bot.stripe.client import client, creditbot_metadata, public_url
+from bot.stripe.client import StripeFailed, client, creditbot_metadata, public_url
 from bot.stripe.customers import customer_id_of, load_payer, receipt_email
 from ledger.cycles import utcnow
 from ledger.db import transaction
+from ledger.stripe_records import Payer
 from ledger.topups import attach_checkout_session, open_checkout_topup
 
 #: Checkout pages expire within the hour (Stripe's minimum is 30 minutes).
@@ -29,21 +33,60 @@ def _return_urls(context: AppContext) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class CheckoutPage:
+    topup_id: int
+    amount_minor: int
+    url: str
+    #: A request with the same key made it before: this is that page.
+    replayed: bool = False
+
+
 def create_topup_checkout(
     context: AppContext, account_id: int, amount_minor: int, user_id: str
 ) -> str:
-    """A Stripe Checkout page (payment mode, saves the card) for a top-up; returns its URL.
+    """A Stripe Checkout page (payment mode, saves the card) for a top-up; returns its URL."""
+    return open_topup_checkout(context, account_id, amount_minor, user_id).url
+
+
+def open_topup_checkout(
+    context: AppContext,
+    account_id: int,
+    amount_minor: int,
+    user_id: str,
+    *,
+    idempotency_key: str | None = None,
+) -> CheckoutPage:
+    """A Stripe Checkout page (payment mode, saves the card) for a top-up.
 
     One transaction checks the amount and opens the top-up, the Stripe call makes the page,
     one more attaches it to the top-up (and the first top-up of an account creates its
-    Stripe customer in between).
+    Stripe customer in between). With `idempotency_key`, a repeated request answers the
+    page made the first time (or makes it, when the first attempt never got one).
     """
     topup = transaction(
         context.sessions,
-        lambda s: open_checkout_topup(s, account_id, amount_minor, requested_by=user_id),
+        lambda s: open_checkout_topup(
+            s, account_id, amount_minor, requested_by=user_id, idempotency_key=idempotency_key
+        ),
     )
+    if topup.checkout_url:
+        return CheckoutPage(topup.id, topup.amount_minor, topup.checkout_url, replayed=True)
     payer = topup.payer
     metadata = creditbot_metadata(account_id, "checkout", topup_id=topup.id, user=user_id)
+    try:
+        session = _checkout_session(context, account_id, amount_minor, payer, metadata)
+    except stripe.StripeError as exc:
+        raise StripeFailed(str(exc.user_message or exc)) from exc
+    transaction(
+        context.sessions, lambda s: attach_checkout_session(s, topup.id, session.id, session.url)
+    )
+    return CheckoutPage(topup.id, topup.amount_minor, session.url, topup.replayed)
+
+
+def _checkout_session(
+    context: AppContext, account_id: int, amount_minor: int, payer: Payer, metadata: dict
+) -> Any:
     customer_id = customer_id_of(context, payer)
     product = f"creditbot credits for {payer.name}"
     params: dict[str, Any] = {
@@ -65,9 +108,7 @@ def create_topup_checkout(
         **_return_urls(context),
     }
     params.update(receipts(context, customer_id, product, metadata))
-    session = client(context).v1.checkout.sessions.create(params=params)
-    transaction(context.sessions, lambda s: attach_checkout_session(s, topup.id, session.id))
-    return session.url
+    return client(context).v1.checkout.sessions.create(params=params)
 
 
 def receipts(

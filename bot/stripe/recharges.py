@@ -32,7 +32,7 @@ from ledger import outbox
 from ledger.accounts import get_account
 from ledger.auto_recharge import accounts_needing_recharge
 from ledger.db import transaction
-from ledger.models.payments import StripeCustomer
+from ledger.models.payments import StripeCustomer, Topup
 from ledger.recharges import (
     MAX_TRIES,
     RechargeJob,
@@ -41,7 +41,7 @@ from ledger.recharges import (
     request_recharge,
 )
 from ledger.stripe_records import stripe_customer
-from ledger.topups import check_topup
+from ledger.topups import check_topup, topup_with_key
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ class SavedCardCharge:
     decline_code: str | None = None
     message: str | None = None
     payment_intent_id: str | None = None
+    #: A request with the same key was credited before: nothing was charged again.
+    replayed: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -118,14 +120,23 @@ class SavedCardCharge:
 def charge_saved_card(
     context: AppContext, account_id: int, amount_minor: int, idempotency_key: str, user_id: str
 ) -> SavedCardCharge:
-    """A one-click top-up with the saved card (off-session PaymentIntent)."""
+    """A one-click top-up with the saved card (off-session PaymentIntent). Keyed on
+    `idempotency_key`, here and at Stripe: a top-up already credited under the key is
+    answered again (the key for another amount is an `IdempotencyConflict`)."""
 
-    def card(session: Any) -> tuple[str, StripeCustomer | None]:
+    def card(session: Any) -> tuple[str, StripeCustomer | None, Topup | None]:
         account = get_account(session, account_id)
-        check_topup(account, amount_minor)
-        return account.currency, stripe_customer(session, account_id)
+        done = topup_with_key(session, account_id, idempotency_key, amount_minor)
+        if done is None:
+            check_topup(account, amount_minor)
+        return account.currency, stripe_customer(session, account_id), done
 
-    currency, customer = transaction(context.sessions, card)
+    currency, customer, done = transaction(context.sessions, card)
+    if done is not None and done.status == "paid":
+        return SavedCardCharge(
+            "succeeded", amount_minor, credited=done.credited,
+            payment_intent_id=done.payment_intent_id, replayed=True,
+        )  # fmt: skip
     if customer is None or not customer.payment_method_id:
         return SavedCardCharge(
             "failed",
@@ -143,7 +154,9 @@ def charge_saved_card(
         metadata=creditbot_metadata(account_id, "saved_card", user=user_id),
     )
     if outcome.status == "succeeded":
-        purpose = IntentPurpose(account_id, "saved_card", requested_by=user_id)
+        purpose = IntentPurpose(
+            account_id, "saved_card", requested_by=user_id, idempotency_key=idempotency_key
+        )
         result = transaction(
             context.sessions,
             lambda s: apply_payment_intent(
@@ -156,6 +169,7 @@ def charge_saved_card(
             credited=result.credited,
             wallet_balance=result.wallet_balance,
             payment_intent_id=outcome.payment_intent_id,
+            replayed=result.replayed,
         )
     if outcome.status == "retry":
         outcome = ChargeOutcome("failed", {}, "api_error", None, outcome.message)

@@ -2,6 +2,7 @@
 
 from ledger.models import (  # noqa: F401  (register tables)
     api,
+    audit,
     destinations,
     payments,
     scheduler,

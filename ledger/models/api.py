@@ -1,4 +1,5 @@
-"""Tables for the api part of creditbot: per-account API keys for agent runtimes.
+"""Tables for the api part of creditbot: per-account API keys for agent runtimes and for
+the platforms that automate what billing admins do (the key's scope).
 
 Models here are picked up by Alembic autogenerate through `ledger.models`.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.models.base import Base, UTCDateTime
@@ -21,6 +22,7 @@ class ApiKey(Base):
     """
 
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('runtime', 'admin')", name="scope"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -29,5 +31,10 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     #: Hex SHA-256 of the whole secret.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: 'runtime' (charges, calls, balance, agents) or 'admin' (also the account's
+    #: settings, top-ups and audit trail: ledger/api_keys.py SCOPES).
+    scope: Mapped[str] = mapped_column(
+        String(16), default="runtime", server_default=text("'runtime'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

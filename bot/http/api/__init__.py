@@ -1,5 +1,6 @@
-"""The agent runtime API under /v1: agents, message charges, call minutes, the balance and
-usage.
+"""The API under /v1: for agent runtimes, agents, message charges, call minutes, the balance
+and usage; for keys of the admin scope also the account's settings, auto-recharge, budget,
+alert levels, top-ups, recharge attempts and audit trail.
 
 One module per resource, each with its module-level `router`; every handler is a plain
 `def` (FastAPI runs it in its thread pool) that runs one ledger service for the account of
@@ -12,11 +13,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bot.context import AppContext
-from bot.http.api import agents, balance, calls, messages, usage
+from bot.http.api import account, agents, audit, balance, calls, messages, payments, usage
 from bot.http.api.errors import PREFIX, install_error_handlers
 from bot.http.api.unit_of_work import UnitOfWork
 
 ROUTERS = (agents.router, messages.router, calls.router, balance.router, usage.router)
+#: Routes for keys of the admin scope (docs/api.md "Admin API").
+ADMIN_ROUTERS = (account.router, payments.router, audit.router)
 
 
 def register(app: FastAPI, context: AppContext) -> None:
@@ -24,4 +27,6 @@ def register(app: FastAPI, context: AppContext) -> None:
     app.state.api_unit_of_work = UnitOfWork(context)
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, tags=["agent runtime"])
+    for router in ADMIN_ROUTERS:
+        app.include_router(router, prefix=PREFIX, tags=["admin"])
     install_error_handlers(app)

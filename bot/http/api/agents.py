@@ -20,7 +20,7 @@ router = APIRouter()
     summary="Create an agent",
 )
 def create_agent(body: AgentCreate, account: CurrentAccount) -> AgentOut:
-    agent = account.transact(
+    agent = account.change(
         ledger.agents.create_agent,
         body.name,
         behaviour=body.behaviour,
@@ -61,5 +61,5 @@ def update_agent(agent_id: AgentIdPath, body: AgentUpdate, account: CurrentAccou
     for name in ("name", "behaviour"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "invalid_request", f"{name}: cannot be null.")
-    agent, resumed = account.transact(ledger.agents.change_agent, agent_id, **changes)
+    agent, resumed = account.change(ledger.agents.change_agent, agent_id, **changes)
     return AgentUpdated.after(agent, resumed)

@@ -18,6 +18,8 @@ _REFUSALS = {
     "plan_exhausted": "Plan credits are used up and this agent is set to stop.",
     "wallet_empty": "Plan credits and the wallet cannot pay for this work.",
     "monthly_limit": "This agent reached its monthly spending limit.",
+    "account_budget": "The account reached its monthly budget: every agent is stopped until"
+    " a billing admin raises it or the month ends.",
 }
 
 

@@ -16,9 +16,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
-from bot.http.api.errors import ApiError, unauthorised
+from bot.http.api.errors import ApiError, forbidden, unauthorised
 from bot.http.gates import Gates
-from ledger.api_keys import authenticate, well_formed
+from ledger.api_keys import KeyHolder, authenticate, key_holder, well_formed
 from ledger.db import transaction
 from ledger.errors import LedgerError
 from ledger.tracing import bind
@@ -33,6 +33,7 @@ class UnitOfWork:
     """The API's gates and sessions, one per app."""
 
     def __init__(self, context: AppContext) -> None:
+        self.context = context
         self._sessions = context.sessions
         # Errors raised before any write: group commit answers them alone, without a rerun.
         self._gates = Gates(context.engine, sessions=context.sessions, safe=(LedgerError, ApiError))
@@ -61,6 +62,11 @@ class ApiKeyAccount:
     def __init__(self, work: UnitOfWork, token: str | None) -> None:
         self._work, self._token = work, token
 
+    @property
+    def context(self) -> AppContext:
+        """The app's context, for work that calls Stripe between transactions."""
+        return self._work.context
+
     def transact(self, service: AccountService[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`service(session, account_id, *args, **kwargs)` in one transaction."""
         token, unit = self._unit(service, args, kwargs)
@@ -72,6 +78,46 @@ class ApiKeyAccount:
         """As `transact`, for a charge: may share a group commit (see UnitOfWork)."""
         token, unit = self._unit(service, args, kwargs)
         return self._work.transact_charge(token, unit)
+
+    def change(self, service: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """As `transact`, for a service that changes settings: it is given `actor=`, the
+        key, so the audit trail names it."""
+        return self._as_holder(service, args, kwargs, admin=False)
+
+    def admin(self, service: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """As `change`, for a key of the `admin` scope only (403 for any other)."""
+        return self._as_holder(service, args, kwargs, admin=True)
+
+    def admin_holder(self) -> KeyHolder:
+        """The key, once it is known to be an admin's (403 otherwise): for work outside
+        one transaction, such as a Stripe call between two."""
+        return self.admin(lambda session, account_id, actor: self._holder(session))
+
+    def _holder(self, session: Session) -> KeyHolder:
+        holder = key_holder(session, self._token)
+        if holder is None:
+            raise unauthorised()
+        return holder
+
+    def _as_holder(
+        self,
+        service: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        admin: bool,
+    ) -> T:
+        token = self._token
+        if token is None or not well_formed(token):
+            raise unauthorised()
+
+        def unit(session: Session) -> T:
+            holder = self._holder(session)
+            if admin and holder.scope != "admin":
+                raise forbidden()
+            return service(session, holder.account_id, *args, actor=holder.actor, **kwargs)
+
+        return self._work.transact(token, unit)
 
     def _unit(
         self, service: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]

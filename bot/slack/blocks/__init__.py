@@ -21,12 +21,14 @@ from bot.slack.blocks.auto_recharge_modal import (
     SAVE_A_CARD_FIRST,
     auto_recharge_modal,
     auto_recharge_saved_text,
+    recharge_now_text,
 )
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
     AGENT_SELECT,
     AGENT_USE_BALANCE,
+    AGENTS_USE_BALANCE_ALL,
     AUTO_RECHARGE_MODAL,
     BEHAVIOURS,
     FIX_PAYMENT,
@@ -35,9 +37,11 @@ from bot.slack.blocks.base import (
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_LINK,
+    OPEN_SPEND_CONTROLS,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     RESUME_CAUSES,
+    SPEND_CONTROLS_MODAL,
     STOP_REASONS,
     TOPUP_CHARGE_CARD,
     TOPUP_MODAL,
@@ -86,6 +90,11 @@ from bot.slack.blocks.dashboard import (
     forecast_text,
     home_view,
 )
+from bot.slack.blocks.spend_controls_modal import (
+    LEVEL_FIELDS,
+    spend_controls_modal,
+    spend_controls_saved_text,
+)
 from bot.slack.blocks.topup import (
     charge_confirm,
     charge_started_text,
@@ -96,12 +105,17 @@ from bot.slack.blocks.topup import (
     topup_offer_message,
     topup_value,
 )
+from bot.slack.blocks.until_top_up import switched_text, until_top_up_blocks
 
 __all__ = [
     "ADD_CARD",
     "AGENT_MODAL",
     "AGENT_SELECT",
     "AGENT_USE_BALANCE",
+    "AGENTS_USE_BALANCE_ALL",
+    "LEVEL_FIELDS",
+    "OPEN_SPEND_CONTROLS",
+    "SPEND_CONTROLS_MODAL",
     "AUTO_RECHARGE_MODAL",
     "BEHAVIOURS",
     "Block",
@@ -167,10 +181,15 @@ __all__ = [
     "portal_page_message",
     "percent",
     "plain",
+    "recharge_now_text",
     "refusal_text",
     "section",
+    "spend_controls_modal",
+    "spend_controls_saved_text",
+    "switched_text",
     "topup_modal",
     "topup_offer_blocks",
     "topup_offer_message",
     "topup_value",
+    "until_top_up_blocks",
 ]

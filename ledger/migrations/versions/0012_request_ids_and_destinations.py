@@ -1,7 +1,7 @@
 """request ids, webhook endpoints, alert emails and outbox deliveries
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 The request id on journal entries and outbox messages (ledger/tracing.py), and the tables of
 ledger/models/destinations.py: webhook endpoints, alert email addresses, and one delivery
 row per outbox message and destination.
@@ -14,8 +14,8 @@ from alembic import op
 
 import ledger.models.base
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
