@@ -3,7 +3,8 @@ add|list|remove`) and alert email addresses (`creditbot emails add|list|remove`)
 
 An endpoint's signing secret is made here and returned once, when it is added; it is
 stored as it is (a receiver's signatures are checked with it, so it cannot be hashed).
-Removing a destination removes its deliveries still waiting.
+Removing a destination removes its deliveries still waiting. Adding and removing one are
+settings changes: each is written to the audit trail with who made it (never the secret).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ledger import audit
+from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, NotFound
 from ledger.models.destinations import AlertEmail, OutboxDelivery, WebhookEndpoint
@@ -84,6 +87,7 @@ def add_endpoint(
     *,
     event_types: Iterable[str] = (),
     description: str | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint of the account, and its signing secret (shown this once)."""
@@ -98,7 +102,17 @@ def add_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    audit.record(
+        session, account_id, actor, "webhook.added", {}, _endpoint_settings(endpoint),
+        subject=endpoint.id, now=endpoint.created_at, always=True,
+    )  # fmt: skip
     return endpoint, secret
+
+
+def _endpoint_settings(endpoint: WebhookEndpoint) -> dict[str, object]:
+    """What the audit trail keeps of an endpoint: where it points and what it gets."""
+    return {"url": endpoint.url, "event_types": list(endpoint.event_types or []),
+            "description": endpoint.description}  # fmt: skip
 
 
 def endpoints(session: Session, account_id: int | None = None) -> list[WebhookEndpoint]:
@@ -108,14 +122,26 @@ def endpoints(session: Session, account_id: int | None = None) -> list[WebhookEn
     return list(session.execute(stmt).scalars())
 
 
-def remove_endpoint(session: Session, endpoint_id: int, account_id: int | None = None) -> None:
+def remove_endpoint(
+    session: Session,
+    endpoint_id: int,
+    account_id: int | None = None,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> None:
     """Remove the endpoint and what was still on its way to it."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or (account_id is not None and endpoint.account_id != account_id):
         raise NotFound(f"No webhook endpoint {endpoint_id}.")
+    settings = _endpoint_settings(endpoint)
     session.execute(delete(OutboxDelivery).where(OutboxDelivery.endpoint_id == endpoint_id))
     session.delete(endpoint)
     session.flush()
+    audit.record(
+        session, endpoint.account_id, actor, "webhook.removed", settings,
+        dict.fromkeys(settings), subject=endpoint_id, now=now,
+    )  # fmt: skip
 
 
 def check_address(address: str) -> str:
@@ -126,9 +152,15 @@ def check_address(address: str) -> str:
 
 
 def add_email(
-    session: Session, account_id: int, address: str, *, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    address: str,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> AlertEmail:
-    """Send the account's alerts to `address` too (once per address)."""
+    """Send the account's alerts to `address` too (once per address: adding it again
+    changes nothing, and records nothing)."""
     value = check_address(address)
     found = session.execute(
         select(AlertEmail).where(AlertEmail.account_id == account_id, AlertEmail.address == value)
@@ -138,6 +170,10 @@ def add_email(
     email = AlertEmail(account_id=account_id, address=value, created_at=now or utcnow())
     session.add(email)
     session.flush()
+    audit.record(
+        session, account_id, actor, "alert_email.added", {}, {"address": value},
+        subject=email.id, now=email.created_at, always=True,
+    )  # fmt: skip
     return email
 
 
@@ -148,7 +184,14 @@ def emails(session: Session, account_id: int | None = None) -> list[AlertEmail]:
     return list(session.execute(stmt).scalars())
 
 
-def remove_email(session: Session, account_id: int, address: str) -> None:
+def remove_email(
+    session: Session,
+    account_id: int,
+    address: str,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> None:
     """Stop emailing the account's alerts to `address`."""
     found = session.execute(
         select(AlertEmail).where(
@@ -160,3 +203,7 @@ def remove_email(session: Session, account_id: int, address: str) -> None:
     session.execute(delete(OutboxDelivery).where(OutboxDelivery.email_id == found.id))
     session.delete(found)
     session.flush()
+    audit.record(
+        session, account_id, actor, "alert_email.removed", {"address": found.address},
+        {"address": None}, subject=found.id, now=now,
+    )  # fmt: skip

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from sqlalchemy.orm import Session
 
-from bot.cli.environment import console, context, run
+from bot.cli.environment import console, context, operator, run
 from bot.cli.options import account_option
 from bot.cli.output import emit_json, json_option, local_time, table
 from ledger import deliveries, destinations
@@ -57,6 +57,7 @@ def webhooks_add(account_ref: str, url: str, event_types: str, description: str)
             url,
             event_types=event_types.split(","),
             description=description,
+            actor=operator(),
         )
     )
     wanted = ", ".join(endpoint.event_types) or "every event"
@@ -108,7 +109,11 @@ def webhooks_list(account_ref: str | None, as_json: bool) -> None:
 @click.argument("endpoint_id", type=int)
 def webhooks_remove(account_ref: str, endpoint_id: int) -> None:
     """Stop sending to ENDPOINT_ID (what still waits for it is dropped)."""
-    run(lambda s: destinations.remove_endpoint(s, endpoint_id, get_account(s, account_ref).id))
+    run(
+        lambda s: destinations.remove_endpoint(
+            s, endpoint_id, get_account(s, account_ref).id, actor=operator()
+        )
+    )
     console.print(f"Webhook endpoint {endpoint_id} removed.")
 
 
@@ -130,7 +135,11 @@ def emails() -> None:
 @click.argument("address")
 def emails_add(account_ref: str, address: str) -> None:
     """Email the account's alerts to ADDRESS too."""
-    email = run(lambda s: destinations.add_email(s, get_account(s, account_ref).id, address))
+    email = run(
+        lambda s: destinations.add_email(
+            s, get_account(s, account_ref).id, address, actor=operator()
+        )
+    )
     console.print(f"{escape(email.address)} receives the alerts of account {email.account_id}.")
     if not context().settings.smtp_host:
         console.print("Note: SMTP_HOST is not set yet; the emails wait until it is.")
@@ -168,5 +177,9 @@ def emails_list(account_ref: str | None, as_json: bool) -> None:
 @click.argument("address")
 def emails_remove(account_ref: str, address: str) -> None:
     """Stop emailing the account's alerts to ADDRESS."""
-    run(lambda s: destinations.remove_email(s, get_account(s, account_ref).id, address))
+    run(
+        lambda s: destinations.remove_email(
+            s, get_account(s, account_ref).id, address, actor=operator()
+        )
+    )
     console.print(f"{escape(address)} no longer receives this account's alerts.")
