@@ -141,8 +141,47 @@ def add(
 _UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def add_runtime_event(
+    session: Session,
+    account_id: int,
+    event: AgentEvent,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """A state change only agent runtimes hear, over webhooks, where Slack gets one alert
+    for many agents (a used-up budget stops them all; its alert says so). Written only when
+    an endpoint of the account receives it; the message has nothing for Slack, so it is
+    born delivered and its deliveries carry it. Returns whether it was written."""
+    now = now or utcnow()
+    deliveries = _deliveries_of(session, account_id, (event,), now, emails=False)
+    if not deliveries:
+        return False
+    message_id = session.execute(
+        insert(_outbox)
+        .values(
+            account_id=account_id,
+            kind=str(event),
+            payload=payload,
+            attempts=0,
+            created_at=now,
+            available_at=now,
+            delivered_at=now,
+            request_id=current_request_id(),
+        )  # fmt: skip
+        .returning(_outbox.c.id)
+    ).scalar_one()
+    session.execute(insert(_deliveries), [{**d, "message_id": message_id} for d in deliveries])
+    return True
+
+
 def _deliveries_of(
-    session: Session, account_id: int | None, events: tuple[str, ...], now: datetime
+    session: Session,
+    account_id: int | None,
+    events: tuple[str, ...],
+    now: datetime,
+    *,
+    emails: bool = True,
 ) -> list[dict[str, Any]]:
     """A delivery per endpoint and event type it receives, and one per email address (an
     email carries the alert itself, not the runtimes' events)."""
@@ -157,6 +196,8 @@ def _deliveries_of(
             if receives(wanted, event):
                 rows.append({"endpoint_id": endpoint_id, "email_id": None, "event_type": event,
                              **fresh})  # fmt: skip
+    if not emails:
+        return rows
     for email_id in session.execute(
         select(AlertEmail.id).where(AlertEmail.account_id == account_id)
     ).scalars():

@@ -16,16 +16,21 @@ from datetime import UTC
 from typing import Any
 
 from bot.slack.blocks.alerts import RENDERERS, AlertFacts, unknown_kind
-from bot.slack.blocks.mrkdwn import Mrkdwn
+from bot.slack.blocks.mrkdwn import Mrkdwn, escape
 from ledger.deliveries import Due
 from ledger.outbox import AgentEvent, Alert
 
 TITLES: dict[str, str] = {
     Alert.PLAN_LOW: "Plan credits are running low",
     Alert.PLAN_EXHAUSTED: "Plan credits are used up",
+    Alert.PLAN_RECOVERED: "Plan credits are back above their alert levels",
     Alert.WALLET_LOW: "The wallet is low",
+    Alert.WALLET_RECOVERED: "The wallet is back above its alert levels",
+    Alert.LIMIT_LEVEL: "An agent passed an alert level of its monthly limit",
     Alert.LIMIT_80: "An agent used 80% of its monthly limit",
     Alert.LIMIT_100: "An agent reached its monthly limit",
+    Alert.BUDGET_LEVEL: "The agents passed an alert level of the monthly budget",
+    Alert.BUDGET_REACHED: "The monthly budget is used up: every agent stopped",
     Alert.AGENT_STOPPED: "An agent stopped",
     Alert.AGENT_RESUMED: "An agent resumed",
     Alert.TOPUP_RECEIVED: "Top-up received",
@@ -37,8 +42,10 @@ TITLES: dict[str, str] = {
 }
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
-#: creditbot's emoji, which opens an alert's text.
+#: creditbot's emoji, which opens an alert's text (and, in a top-up's alert, the sentence
+#: naming the agents still waiting: bot/slack/blocks/until_top_up.py).
 _EMOJI = re.compile(r"^:[a-z0-9_+-]+: ")
+_WAITING = " :hourglass: "
 
 
 def event_body(row: Due) -> dict[str, Any]:
@@ -72,7 +79,7 @@ def plain(text: str) -> str:
     if isinstance(text, Mrkdwn):
         text = _MENTION.sub(r"Slack user \1", text)
         text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return _EMOJI.sub("", str(text), count=1)
+    return _EMOJI.sub("", str(text), count=1).replace(_WAITING, " ", 1)
 
 
 def alert_text(row: Due) -> str:
@@ -80,9 +87,11 @@ def alert_text(row: Due) -> str:
     facts = AlertFacts(row.payload, row.currency, row.timezone, row.next_renewal_at)
     render = RENDERERS.get(row.kind)  # type: ignore[call-overload]  # an Alert is a str
     text, _ = render(facts) if render else unknown_kind(row.kind)
-    name = row.payload.get("agent_name")
-    if isinstance(name, str):
-        text = text.replace(f"*{name}*", name)  # Slack's bold, not part of the name
+    names = [row.payload.get("agent_name")]
+    names += [w.get("name") for w in row.payload.get("waiting_agents") or [] if isinstance(w, dict)]
+    for name in {n for n in names if isinstance(n, str)}:
+        shown = escape(name) if isinstance(text, Mrkdwn) else name
+        text = type(text)(text.replace(f"*{shown}*", shown))  # Slack's bold, not the name's
     return plain(text)
 
 
