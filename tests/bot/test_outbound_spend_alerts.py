@@ -82,9 +82,7 @@ def test_a_used_up_budget_reaches_webhooks_email_and_each_agents_runtime(
 
     _charge(ctx, ids, "a", 80, "k1")  # 80% of the budget: its default level
     assert _charge(ctx, ids, "a", 20, "k2").allowed  # 100: used up, every agent stops
-    statuses = transaction(
-        ctx.sessions, lambda s: {a.stop_reason for a in s.query(Agent).all()}
-    )
+    statuses = transaction(ctx.sessions, lambda s: {a.stop_reason for a in s.query(Agent).all()})
     assert statuses == {"account_budget"}
     _deliver_until_quiet(ctx, utcnow())
 
@@ -158,8 +156,10 @@ def test_recovered_balances_reach_webhooks_and_email(ctx, webhook_receiver, smtp
     assert recovered["data"]["wallet_balance"] == credits(75)
     last = mailbox.to("finance@example.com")[-1]
     assert last["Subject"] == "creditbot · Acme: The wallet is back above its alert levels"
-    assert last.get_body(("plain",)).get_content().startswith(
-        "The wallet is back above its alert levels: 75 credits."
+    assert (
+        last.get_body(("plain",))
+        .get_content()
+        .startswith("The wallet is back above its alert levels: 75 credits.")
     )
 
 
