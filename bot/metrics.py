@@ -4,7 +4,7 @@ and what is read from the database when Prometheus scrapes.
 Counted where it happens, in the process that does it (a counter or histogram costs a
 lock and an addition, cheap enough for the charge path): charges and refusals, charge
 latency, group-commit batch sizes, alert deliveries and failures per channel, recharge
-attempts, Stripe webhook events, scheduler runs and whether this process leads.
+attempts, saved-card top-ups, Stripe webhook events, scheduler runs and whether this process leads.
 
 Read at scrape time, once per scrape, from the database (`DatabaseCollector`): the alert
 backlog per channel and its oldest alert, each job's lag and last success, and how old the
@@ -78,6 +78,12 @@ RECHARGE_ATTEMPTS = Counter(
     "creditbot_recharge_attempts",
     "Auto-recharge attempts, by the outcome Stripe answered at once (succeeded, processing,"
     " failed, retry) or missing_payment_method when no card could be charged.",
+    ["outcome"],
+)
+CARD_TOPUPS = Counter(
+    "creditbot_card_topups",
+    "One-click top-ups with the saved card (Slack's Charge card, the admin API), by outcome"
+    " (succeeded, processing, failed, missing_payment_method); replayed requests not counted.",
     ["outcome"],
 )
 STRIPE_EVENTS = Counter(

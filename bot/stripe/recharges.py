@@ -123,6 +123,16 @@ def charge_saved_card(
     """A one-click top-up with the saved card (off-session PaymentIntent). Keyed on
     `idempotency_key`, here and at Stripe: a top-up already credited under the key is
     answered again (the key for another amount is an `IdempotencyConflict`)."""
+    result = _charge_saved_card(context, account_id, amount_minor, idempotency_key, user_id)
+    if not result.replayed:
+        missing = result.reason == "missing_payment_method"
+        metrics.CARD_TOPUPS.labels(result.reason if missing else result.status).inc()
+    return result
+
+
+def _charge_saved_card(
+    context: AppContext, account_id: int, amount_minor: int, idempotency_key: str, user_id: str
+) -> SavedCardCharge:
 
     def card(session: Any) -> tuple[str, StripeCustomer | None, Topup | None]:
         account = get_account(session, account_id)
