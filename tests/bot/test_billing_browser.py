@@ -41,7 +41,6 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
         sessions,
         lambda s: charge(s, ids["account"], ids["b"], "message", 250, idempotency_key="k", now=now),
     )
-    card_saved(sessions, ids["account"])  # turning auto-recharge on needs one (p2-money)
     token = transaction(
         sessions, lambda s: issue_sign_in_link(s, ids["account"], "UADMIN", can_edit=True)
     )
