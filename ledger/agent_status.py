@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ledger import outbox, policy
 from ledger.cycles import month_key
 from ledger.models import Account, Agent
+from ledger.outbox import AgentEvent
 
 
 def roll_month(agent: Agent, month: str) -> bool:
@@ -97,12 +98,20 @@ def resume_agents(
     return resumed
 
 
-def stop_for_budget(session: Session, account_id: int, now: datetime) -> None:
+def stop_for_budget(
+    session: Session, account_id: int, now: datetime, *, also: Iterable[tuple[int, str]] = ()
+) -> None:
     """Every active agent of the account stops for `account_budget` (its budget is used up);
-    agents stopped for another reason keep it. The budget alert names them all at once."""
-    session.execute(
+    agents stopped for another reason keep it. The budget alert tells Slack about them all
+    at once; agent runtimes hear `agent.stopped` for each, with the agents in `also` (id
+    and name: the one whose charge used the budget up, stopped by the caller)."""
+    stopped = session.execute(
         update(Agent)
         .where(Agent.account_id == account_id, Agent.status == "active")
         .values(status="stopped", stop_reason="account_budget", stopped_at=now)
+        .returning(Agent.id, Agent.name)
         .execution_options(synchronize_session="fetch")
-    )
+    ).all()
+    for agent_id, name in sorted({*also, *((a, n) for a, n in stopped)}):
+        _, payload = policy.agent_stopped(agent_id, name, "account_budget")
+        outbox.add_runtime_event(session, account_id, AgentEvent.STOPPED, payload, now=now)

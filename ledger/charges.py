@@ -158,8 +158,9 @@ def _apply(
             update(_agents).where(_agents.c.id == agent_id).values(**status)
         )
         refresh_loaded(session, Agent, agent_id, status)
-    if decision.stop_all:
-        stop_for_budget(session, account_id, now)
+    if decision.stop_all:  # rare: the charge that used the budget up
+        name = session.execute(select(Agent.name).where(Agent.id == agent_id)).scalar_one()
+        stop_for_budget(session, account_id, now, also=[(agent_id, name)])
     for kind, payload in decision.messages:
         outbox.add(session, account_id, kind, payload, now=now)
 

@@ -56,13 +56,16 @@ def serve(host: str, port: int | None, workers: int) -> None:
     Once it answers, it logs what `creditbot doctor` finds (Slack, Stripe, PUBLIC_URL, ...).
 
     Connections are bounded (HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT): see docs/security.md
-    for what a reverse proxy in front should add."""
+    for what a reverse proxy in front should add. Logs are JSON lines unless stderr is a
+    terminal (LOG_FORMAT); /metrics answers with METRICS_TOKEN (docs/operations.md)."""
     from bot.http.app import create_app
     from bot.http.serving import serve as serve_http
     from bot.http.startup_report import report_when_serving
+    from bot.logs import configure_logging
     from bot.slack.installations import encryption_key_problem
 
     ctx = context()
+    configure_logging(ctx.settings.log_format, ctx.settings.log_level)
     problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
     if problem:
         raise click.ClickException(problem)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from ledger.db import transaction
 
 
@@ -190,6 +191,7 @@ class GroupCommit:
         return item.result
 
     def _run_batch(self, batch: list[_Queued]) -> None:
+        metrics.BATCH_SIZE.observe(len(batch))
         session = self._sessions()
         try:
             with session.begin():

@@ -8,7 +8,8 @@ the ledger (`ledger.topups`, `ledger.recharges`, `ledger.stripe_records`).
 - `payment_intents`: what a PaymentIntent means for the ledger, shared by the direct
   answer of a charge, the webhook and reconciliation;
 - `webhooks`: verified events, each processed once;
-- `reconcile`: payments and refunds whose webhook never came.
+- `reconcile`: payments and refunds whose webhook never came;
+- `portal`: Stripe's Customer Portal (Manage card).
 
 The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; they look
 them up on this package at call time, so a test can replace one here.
@@ -22,6 +23,7 @@ from bot.stripe.checkout import (
     open_topup_checkout,
 )
 from bot.stripe.client import StripeFailed
+from bot.stripe.portal import create_portal_session
 from bot.stripe.recharges import (
     RechargeRun,
     SavedCardCharge,
@@ -41,6 +43,7 @@ __all__ = [
     "charge_saved_card",
     "create_card_checkout",
     "create_fix_checkout",
+    "create_portal_session",
     "create_topup_checkout",
     "handle_event",
     "open_topup_checkout",

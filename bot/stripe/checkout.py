@@ -1,5 +1,6 @@
 """Stripe Checkout pages, made when someone presses the button: a top-up (payment mode,
-which also saves the card) and adding or replacing the saved card (setup mode)."""
+which also saves the card, and gives finance a receipt or an invoice as
+STRIPE_TOPUP_RECEIPTS says) and adding or replacing the saved card (setup mode)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import stripe
 
 from bot.context import AppContext
 from bot.stripe.client import StripeFailed, client, creditbot_metadata, public_url
-from bot.stripe.customers import customer_id_of, load_payer
+from bot.stripe.customers import customer_id_of, load_payer, receipt_email
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.stripe_records import Payer
@@ -86,26 +87,44 @@ def open_topup_checkout(
 def _checkout_session(
     context: AppContext, account_id: int, amount_minor: int, payer: Payer, metadata: dict
 ) -> Any:
-    return client(context).v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "customer": customer_id_of(context, payer),
-            "client_reference_id": str(account_id),
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": payer.currency.lower(),
-                        "unit_amount": amount_minor,
-                        "product_data": {"name": f"creditbot credits for {payer.name}"},
-                    },
-                }
-            ],
-            "metadata": metadata,
-            "payment_intent_data": {"setup_future_usage": "off_session", "metadata": metadata},
-            **_return_urls(context),
-        },
-    )
+    customer_id = customer_id_of(context, payer)
+    product = f"creditbot credits for {payer.name}"
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "customer": customer_id,
+        "client_reference_id": str(account_id),
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": payer.currency.lower(),
+                    "unit_amount": amount_minor,
+                    "product_data": {"name": product},
+                },
+            }
+        ],
+        "metadata": metadata,
+        "payment_intent_data": {"setup_future_usage": "off_session", "metadata": metadata},
+        **_return_urls(context),
+    }
+    params.update(receipts(context, customer_id, product, metadata))
+    return client(context).v1.checkout.sessions.create(params=params)
+
+
+def receipts(
+    context: AppContext, customer_id: str, description: str, metadata: dict[str, str]
+) -> dict[str, Any]:
+    """What a Checkout top-up asks Stripe to give finance (STRIPE_TOPUP_RECEIPTS): a paid
+    invoice (`invoice_creation`), or a receipt email to the customer's address."""
+    mode = context.settings.stripe_topup_receipts
+    if mode == "invoice":
+        invoice = {"description": description, "metadata": metadata}
+        return {"invoice_creation": {"enabled": True, "invoice_data": invoice}}
+    email = receipt_email(context, customer_id) if mode == "receipt" else None
+    if email:
+        intent = {"setup_future_usage": "off_session", "metadata": metadata}
+        return {"payment_intent_data": {**intent, "receipt_email": email}}
+    return {}
 
 
 def create_card_checkout(context: AppContext, account_id: int, user_id: str) -> str:

@@ -38,7 +38,8 @@ transfers = Transfer.__table__
 
 #: The columns a posting writes to its entry, besides its account.
 ENTRY_FIELDS = ("agent_id", "kind", "idempotency_key", "request_hash", "unit", "quantity",
-                "amount", "refused_reason", "call_id", "refund_of", "memo", "created_at")  # fmt: skip
+                "amount", "refused_reason", "call_id", "refund_of", "memo", "created_at",
+                "request_id")  # fmt: skip
 
 _AGENT_COLUMNS = {"agent_id": agents.c.id, "agent_name": agents.c.name}
 

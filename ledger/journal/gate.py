@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ledger.journal import _rollup, _sql
 from ledger.journal._rollup import UsageKey
 from ledger.models import Account, Agent
+from ledger.tracing import current_request_id
 
 #: The books whose balance is cached on the account row (and may never go negative).
 CACHED = {"plan": "plan_balance", "wallet": "wallet_balance"}
@@ -115,6 +116,7 @@ def post(session: Session, posting: Posting) -> Posted:
         "refund_of": posting.refund_of,
         "memo": posting.memo,
         "created_at": posting.created_at,
+        "request_id": current_request_id(),
         "plan": plan,
         "wallet": wallet,
     }

@@ -3,6 +3,7 @@
 from ledger.models import (  # noqa: F401  (register tables)
     api,
     audit,
+    destinations,
     payments,
     scheduler,
     slack,

@@ -183,6 +183,8 @@ class Entry(Base):
     call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"))
     refund_of: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     memo: Mapped[str | None] = mapped_column(Text)
+    #: The request (HTTP, scheduler run, command) that wrote it: ledger/tracing.py.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -248,6 +250,8 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Optional key that makes writing the same message twice impossible.
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: The request (HTTP, scheduler run, command) that wrote it: ledger/tracing.py.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from bot.http.app import create_app
 from bot.stripe.customers import ensure_customer, save_payment_method
 from ledger.api_keys import create_key
 from ledger.db import transaction
+from ledger.models import Entry, OutboxMessage
 from ledger.units import credits
 from tests.support.factories import card_saved, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
@@ -38,6 +40,7 @@ class AdminApi:
         headers = {"Authorization": f"Bearer {secret or self.admin}"}
         if key:
             headers["Idempotency-Key"] = key
+        headers.update(kw.pop("headers", {}))
         return self.client.request(method, path, headers=headers, **kw)
 
     @property
@@ -225,3 +228,38 @@ def test_the_audit_trail_names_the_key_that_changed_each_setting(api):
     older = api.call("GET", "/v1/audit", params={"before_id": events[1]["id"], "limit": 500})
     assert all(e["id"] < events[1]["id"] for e in older.json()["events"])
     assert api.call("GET", "/v1/audit", params={"limit": 501}).status_code == 422
+
+
+def _counted(outcome):
+    return REGISTRY.get_sample_value("creditbot_card_topups_total", {"outcome": outcome}) or 0.0
+
+
+def test_admin_changes_carry_the_request_id_and_card_top_ups_are_counted(api, localstripe_url):  # noqa: F811
+    acc = api.ids["account"]
+    api.call("POST", "/v1/messages", key="m1",
+             json={"agent_id": api.ids["b"], "quantity": 10, "direction": "outbound"})  # fmt: skip
+    lowered = api.call("PUT", "/v1/account/budget", json={"monthly_budget": "5"},
+                       headers={"X-Request-Id": "trace-budget"})  # fmt: skip
+    assert lowered.status_code == 200 and lowered.headers["X-Request-Id"] == "trace-budget"
+
+    before = {o: _counted(o) for o in ("succeeded", "missing_payment_method")}
+    none = api.call("POST", "/v1/topups/saved-card", key="c-1", json={"amount": "15"})
+    assert none.status_code == 402
+    customer = ensure_customer(api.context, acc)
+    save_payment_method(api.context, acc, customer, new_card(localstripe_url))
+    paid = api.call("POST", "/v1/topups/saved-card", key="c-2", json={"amount": "15"},
+                    headers={"X-Request-Id": "trace-topup"})  # fmt: skip
+    assert paid.status_code == 200 and paid.headers["X-Request-Id"] == "trace-topup"
+    api.call("POST", "/v1/topups/saved-card", key="c-2", json={"amount": "15"})  # a replay
+    assert _counted("succeeded") - before["succeeded"] == 1
+    assert _counted("missing_payment_method") - before["missing_payment_method"] == 1
+
+    def stored(session):
+        alerts = {m.kind: m.request_id for m in session.query(OutboxMessage).all()}
+        entry = session.query(Entry).filter(Entry.kind == "topup").one()
+        return alerts, entry.request_id
+
+    alerts, topup_entry = transaction(api.sessions, stored)
+    assert alerts["alert.budget_reached"] == "trace-budget"
+    assert alerts["alert.topup_received"] == "trace-topup"
+    assert topup_entry == "trace-topup"

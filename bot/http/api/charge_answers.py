@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from bot import metrics
 from ledger.charges import Charge
 
 _REFUSALS = {
@@ -45,5 +46,8 @@ def charge_answer(agent_id: int, result: Charge, **work: Any) -> JSONResponse:
     }
     if not result.allowed:
         payload["error"] = _refusal(result.reason)
+    # A call's answers name its minute; a message charge's do not.
+    unit = "call_minute" if "minute" in work else "message"
+    metrics.count_charge(unit, result.allowed, result.reason, result.replayed)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(payload, status_code=200 if result.allowed else 402, headers=headers)

@@ -21,6 +21,7 @@ from bot.http.gates import Gates
 from ledger.api_keys import KeyHolder, authenticate, key_holder, well_formed
 from ledger.db import transaction
 from ledger.errors import LedgerError
+from ledger.tracing import bind
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -133,4 +134,5 @@ class ApiKeyAccount:
                 raise unauthorised()
             return service(session, account_id, *args, **kwargs)
 
-        return token, unit
+        # A group commit may run it on another request's thread: it keeps this request's id.
+        return token, bind(unit)

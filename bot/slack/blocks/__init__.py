@@ -33,6 +33,7 @@ from bot.slack.blocks.base import (
     BEHAVIOURS,
     FIX_PAYMENT,
     HOME_ALERT_CHANNEL,
+    MANAGE_CARD,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_LINK,
@@ -72,7 +73,12 @@ from bot.slack.blocks.base import (
     refusal_text,
     section,
 )
-from bot.slack.blocks.card_pages import card_page_message, fix_page_message, nothing_to_fix_message
+from bot.slack.blocks.card_pages import (
+    card_page_message,
+    fix_page_message,
+    nothing_to_fix_message,
+    portal_page_message,
+)
 from bot.slack.blocks.dashboard import (
     agent_line,
     alert_channel_hello,
@@ -114,6 +120,7 @@ __all__ = [
     "BEHAVIOURS",
     "Block",
     "FIX_PAYMENT",
+    "MANAGE_CARD",
     "HOME_ALERT_CHANNEL",
     "Message",
     "OPEN_AGENT_SETTINGS",
@@ -171,6 +178,7 @@ __all__ = [
     "no_agents_text",
     "not_linked_message",
     "nothing_to_fix_message",
+    "portal_page_message",
     "percent",
     "plain",
     "recharge_now_text",

@@ -28,6 +28,7 @@ AGENT_SELECT = "agent_select"
 HOME_ALERT_CHANNEL = "home_alert_channel"
 OPEN_LINK = "open_link"  # URL buttons: Slack still sends an action, which is only acked
 FIX_PAYMENT = "fix_payment"
+MANAGE_CARD = "manage_card"  # Stripe's Customer Portal, made when pressed
 TOPUP_MODAL = "topup_modal"
 AUTO_RECHARGE_MODAL = "auto_recharge_modal"
 AGENT_MODAL = "agent_settings_modal"

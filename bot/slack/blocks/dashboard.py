@@ -7,6 +7,7 @@ from typing import Any
 from bot.slack.blocks.base import (
     BEHAVIOURS,
     HOME_ALERT_CHANNEL,
+    MANAGE_CARD,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_SPEND_CONTROLS,
@@ -161,6 +162,7 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
             button("Auto-recharge settings", OPEN_AUTO_RECHARGE),
             button("Agent settings", OPEN_AGENT_SETTINGS),
             button("Budget and alerts", OPEN_SPEND_CONTROLS),
+            button("Manage card", MANAGE_CARD),
             block_id="dashboard_actions",
         )
     )

@@ -41,6 +41,9 @@ def register(app: App) -> None:
     app.action(blocks.FIX_PAYMENT, middleware=billing_admins_only("fix the payment"))(
         fix_payment.fix_payment
     )
+    app.action(blocks.MANAGE_CARD, middleware=billing_admins_only("manage the card"))(
+        fix_payment.manage_card
+    )
     agent_settings = billing_admins_only("change agent settings")
     app.action(blocks.OPEN_AGENT_SETTINGS, middleware=agent_settings)(agents.open_agent_settings)
     app.action(blocks.AGENT_SELECT, middleware=in_a_linked_workspace())(agents.agent_selected)
