@@ -3,22 +3,32 @@
 A key is `cb_` followed by 43 URL-safe random characters (256 bits). The database keeps
 its SHA-256 and its first characters (the prefix), never the secret itself; a lookup by
 hash needs no constant-time comparison, since an attacker cannot choose hashes.
+
+A server remembers the account of each key it has seen (`KeyCache`), so a request costs
+no query for its key; every transaction that trusts that memory first reads how many keys
+were ever revoked (`api_key_revocations`, counted up by `revoke_key`), and forgets them
+all when the count moved: a revocation in any process takes effect at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ledger.cycles import utcnow
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import Account
-from ledger.models.api import ApiKey
+from ledger.models.api import ApiKey, ApiKeyRevocations
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SCHEME = "cb_"
 PREFIX_LENGTH = 11  # "cb_" and 8 random characters: enough to tell keys apart
@@ -28,6 +38,12 @@ MAX_SECRET_LENGTH = 200
 
 class UnknownApiKey(NotFound):
     code = "unknown_api_key"
+
+
+class KeyRefused(LedgerError):
+    """The presented key is missing, unknown or revoked: the request is not authenticated."""
+
+    code = "unauthorized"
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,11 @@ def revoke_key(
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
         session.flush()
+        session.execute(
+            update(ApiKeyRevocations)
+            .where(ApiKeyRevocations.id == 1)
+            .values(count=ApiKeyRevocations.count + 1)
+        )
     return _view(key)
 
 
@@ -133,4 +154,64 @@ def authenticate(session: Session, secret: str | None) -> int | None:
     if not well_formed(secret):
         return None
     assert secret is not None
-    return session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret)}).scalar_one_or_none()
+    return _account_of_hash(session, hash_secret(secret))
+
+
+def _account_of_hash(session: Session, secret_hash: str) -> int | None:
+    return session.execute(_AUTHENTICATE, {"secret_hash": secret_hash}).scalar_one_or_none()
+
+
+_REVOCATIONS = "SELECT count FROM api_key_revocations WHERE id = 1"
+
+
+class KeyCache:
+    """The account of every key this process has seen, by the hash of its secret.
+
+    `cached` answers from memory alone (a hint: the key may have been revoked since);
+    `account_of` answers for a transaction, exactly: the first time in each transaction it
+    reads the revocation count and forgets every key if the count moved, then looks up in
+    the database only the keys it does not hold. Unknown and revoked keys are never kept.
+    """
+
+    def __init__(self) -> None:
+        self._accounts: dict[str, int] = {}
+        self._revocations: int | None = None
+
+    def cached(self, secret_hash: str) -> int | None:
+        return self._accounts.get(secret_hash)
+
+    def account_of(self, session: Session, secret_hash: str) -> int | None:
+        """The account of the key, or None (unknown or revoked), as of this transaction."""
+        if self not in session.info:
+            session.info[self] = True
+            count = session.connection().exec_driver_sql(_REVOCATIONS).scalar()
+            if count is None or count != self._revocations:  # no row: trust nothing
+                self._accounts.clear()
+                self._revocations = count
+        account_id = self._accounts.get(secret_hash)
+        if account_id is None:
+            account_id = _account_of_hash(session, secret_hash)
+            if account_id is not None:
+                self._accounts[secret_hash] = account_id
+        return account_id
+
+
+def as_key_holder(
+    session: Session,
+    keys: KeyCache,
+    secret_hash: str,
+    service: Callable[Concatenate[Session, int, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`service(session, account_id, ...)` for the account of the key, which is checked in
+    this same transaction (raises KeyRefused when it is unknown or revoked)."""
+    account_id = keys.account_of(session, secret_hash)
+    if account_id is None:
+        raise KeyRefused("Unknown or revoked API key.")
+    return service(session, account_id, *args, **kwargs)
+
+
+def look_up(session: Session, keys: KeyCache, secret_hash: str) -> int | None:
+    """The account of the key as of this transaction, or None (see KeyCache.account_of)."""
+    return keys.account_of(session, secret_hash)

@@ -46,5 +46,7 @@ def serve(host: str, port: int | None, workers: int) -> None:
 
         serve_workers(host, port, workers)
         return
+    from bot.http.serving import uvicorn_options
+
     app = create_app(ctx)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, **uvicorn_options())  # type: ignore[arg-type]

@@ -18,6 +18,13 @@ from uvicorn.supervisors import Multiprocess
 APP_FACTORY = "bot.http.app:create_app"
 
 
+def uvicorn_options(log_level: str = "info") -> dict[str, object]:
+    """The uvicorn stack every `creditbot serve` runs on (and bench/http_floor.py, so the
+    floor it measures is the same stack): uvloop and httptools, named rather than left to
+    "auto" so a missing one fails loudly instead of silently serving slower."""
+    return {"loop": "uvloop", "http": "httptools", "log_level": log_level}
+
+
 class _TcpConfig(uvicorn.Config):
     def bind_socket(self) -> socket.socket:
         sock = super().bind_socket()
@@ -31,8 +38,9 @@ class _TcpConfig(uvicorn.Config):
 def serve_workers(host: str, port: int, workers: int, log_level: str = "info") -> None:
     """Run `workers` processes of the app on host:port until stopped."""
     config = _TcpConfig(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level
-    )
+        APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+        **uvicorn_options(log_level),  # type: ignore[arg-type]
+    )  # fmt: skip
     sock = config.bind_socket()
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36
         server = uvicorn.Server(config)

@@ -1,9 +1,10 @@
 """The agent runtime API under /v1: agents, message charges, call minutes and the balance.
 
-One module per resource, each with its module-level `router`; every handler is a plain
-`def` (FastAPI runs it in its thread pool) that runs one ledger service for the account of
-the request's API key, in one transaction (unit_of_work.py), and maps the view the ledger
-answers onto a schema (schemas.py). Errors: errors.py. Amounts are integer milli-credits.
+One module per resource, each with its module-level `router` of `ApiKeyRoute`s (the key is
+checked first: authentication.py); every handler is an `async def` that awaits one ledger
+service for the account of the request's API key, run by the journal's writer in the
+transaction of a batch (ledger/journal/writer.py), and maps the view the ledger answers
+onto a schema (schemas.py). Errors: errors.py. Amounts are integer milli-credits.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from fastapi import FastAPI
 
 from bot.context import AppContext
 from bot.http.api import agents, balance, calls, messages
+from bot.http.api.authentication import ApiAccess
 from bot.http.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from bot.http.api.errors import PREFIX, install_error_handlers
-from bot.http.api.unit_of_work import UnitOfWork
+from ledger.journal.writer import JournalWriter
 
 ROUTERS = (agents.router, messages.router, calls.router, balance.router)
 
 
 def register(app: FastAPI, context: AppContext) -> None:
     """Add the /v1 routes, their error bodies and the request body limit."""
-    app.state.api_unit_of_work = UnitOfWork(context)
+    app.state.api = ApiAccess(JournalWriter(context.engine))
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, tags=["agent runtime"])
     install_error_handlers(app)
