@@ -83,7 +83,9 @@ async def charge_load(
                 now = time.perf_counter()
                 if now >= until:
                     break
-                status = await _one(reader, writer, _request(host, port, target, f"{tag}-{next(keys)}"))
+                status = await _one(
+                    reader, writer, _request(host, port, target, f"{tag}-{next(keys)}")
+                )
                 done = time.perf_counter()
                 if now >= start:
                     load.requests += 1
@@ -96,5 +98,44 @@ async def charge_load(
     start = begin + warmup
     until = start + seconds
     await asyncio.gather(*(client(n, start, until) for n in range(clients)))
+    load.seconds = seconds
+    return load
+
+
+async def aiohttp_load(
+    host: str, port: int, targets: list[Target], clients: int, seconds: float, tag: str,
+    warmup: float = 0.3,
+) -> Load:  # fmt: skip
+    """As `charge_load`, with aiohttp's client (what the issue's baseline figures used)."""
+    import aiohttp
+
+    keys = itertools.count()
+    load = Load()
+    url = f"http://{host}:{port}/v1/messages"
+
+    async def client(session: aiohttp.ClientSession, n: int, start: float, until: float) -> None:
+        target = targets[n % len(targets)]
+        body = {"agent_id": target.agent_id, "quantity": 1, "direction": "outbound"}
+        auth = {"Authorization": f"Bearer {target.secret}"}
+        while True:
+            now = time.perf_counter()
+            if now >= until:
+                break
+            headers = {**auth, "Idempotency-Key": f"{tag}-{next(keys)}"}
+            async with session.post(url, json=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+            done = time.perf_counter()
+            if now >= start:
+                load.requests += 1
+                load.latencies.append(done - now)
+                load.statuses[status] = load.statuses.get(status, 0) + 1
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        begin = time.perf_counter()
+        start = begin + warmup
+        until = start + seconds
+        await asyncio.gather(*(client(session, n, start, until) for n in range(clients)))
     load.seconds = seconds
     return load

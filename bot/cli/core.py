@@ -32,7 +32,8 @@ def db_upgrade(revision: str) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: PORT, else 3000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="uvicorn workers.")
-def serve(host: str, port: int | None, workers: int) -> None:
+@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
+def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
     """Serve Slack events, the Stripe webhook, the agent API and /healthz."""
     import uvicorn
 
@@ -44,9 +45,9 @@ def serve(host: str, port: int | None, workers: int) -> None:
         # Each worker process builds its own app (and engine) from the environment.
         from bot.http.serving import serve_workers
 
-        serve_workers(host, port, workers)
+        serve_workers(host, port, workers, access_log=access_log)
         return
     from bot.http.serving import uvicorn_options
 
     app = create_app(ctx)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options())  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, **uvicorn_options(access_log=access_log))  # type: ignore[arg-type]

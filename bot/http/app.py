@@ -31,12 +31,16 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with scheduler_hooks.lifespan(app, context):
             yield
+        api.close(app)
 
     app = FastAPI(
         title="creditbot",
         version="1.0.0",
         description="Credits ledger for AI agents: authorise and charge work, read balances.",
         lifespan=lifespan,
+        # No OpenTelemetry provider is configured, so FastAPI's telemetry would only cost
+        # every request a check of the global providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
     app.add_api_route(

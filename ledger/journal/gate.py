@@ -131,14 +131,11 @@ def post(session: Session, posting: Posting) -> Posted:
                 )
             balances = row[1:]
         entry_id = _sql.INSERT_ENTRY.scalar(conn, params)
-        if moves:
-            _sql.INSERT_TRANSFER.executemany(
+        for debit, credit, amount in moves:  # one or two: cheaper than executemany
+            _sql.INSERT_TRANSFER.run(
                 conn,
-                [
-                    {"entry_id": entry_id, "account_id": posting.account_id,
-                     "debit_book": debit, "credit_book": credit, "amount": amount}
-                    for debit, credit, amount in moves
-                ],
+                {"entry_id": entry_id, "account_id": posting.account_id,
+                 "debit_book": debit, "credit_book": credit, "amount": amount},
             )  # fmt: skip
         if posting.spend is not None:
             _sql.SPEND.rowcount(conn, params)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from bot.context import AppContext
 from bot.http.api import agents, balance, calls, messages
-from bot.http.api.authentication import ApiAccess
+from bot.http.api.authentication import ApiAccess, document_api_keys
 from bot.http.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from bot.http.api.errors import PREFIX, install_error_handlers
 from ledger.journal.writer import JournalWriter
@@ -27,4 +27,10 @@ def register(app: FastAPI, context: AppContext) -> None:
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, tags=["agent runtime"])
     install_error_handlers(app)
+    document_api_keys(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+
+
+def close(app: FastAPI) -> None:
+    """Finish the work queued to the journal's writer and stop its threads."""
+    app.state.api.writer.close()

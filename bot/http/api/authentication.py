@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
@@ -108,9 +108,28 @@ async def authenticate(request: Request) -> ApiKeyAccount:
     return ApiKeyAccount(access, secret_hash, account_id)
 
 
+#: The scheme ApiKeyRoute checks, as the OpenAPI document names it.
+SCHEME = {
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from `creditbot api-keys create`, as "
+        "'Authorization: Bearer cb_...'.",
+    }
+}
+
+
 class ApiKeyRoute(APIRoute):
     """A /v1 route that authenticates before FastAPI reads, parses or validates anything,
-    so a request without a valid key is answered 401 whatever its body."""
+    so a request without a valid key is answered 401 whatever its body. (The route checks
+    the key itself rather than through a FastAPI security dependency, which would cost
+    every request a fifth of its time in FastAPI; `document_api_keys` names the scheme.)"""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        extra = dict(kwargs.get("openapi_extra") or {})
+        extra.setdefault("security", [{name: []} for name in SCHEME])
+        kwargs["openapi_extra"] = extra
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -128,3 +147,15 @@ class ApiKeyRoute(APIRoute):
                 raise
 
         return authenticated
+
+
+def document_api_keys(app: FastAPI) -> None:
+    """Name the API-key scheme of the /v1 routes in the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(SCHEME)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.http.api.authentication import ApiKeyAccount
 from bot.http.api.schemas import MAX_ID
@@ -14,18 +13,10 @@ from bot.http.api.schemas import MAX_ID
 #: Longest Idempotency-Key accepted.
 MAX_KEY_LENGTH = 128
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key from `creditbot api-keys create`, as 'Authorization: Bearer cb_...'.",
-)
 
-
-async def current_account(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiKeyAccount:
+async def current_account(request: Request) -> ApiKeyAccount:
     """The account of the request's API key, which its route (`ApiKeyRoute`) checked before
-    anything else. (`bearer` names the scheme in the OpenAPI document.)"""
+    anything else."""
     return request.state.account
 
 
