@@ -1,19 +1,30 @@
 """Account statements: every entry with its time, kind, agent, amounts per source and the
-running balances they leave."""
+running balances they leave.
+
+Read in pages of entries (each page one query, the entry's transfers summed by the
+database), so a statement of millions of entries streams in flat memory.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.models import Agent, Entry, Transfer
 from ledger.units import format_credits
+
+#: Entries read per query.
+PAGE = 5_000
+
+#: Told (entries done, entries in all) as the statement goes.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -29,56 +40,78 @@ class StatementLine:
     wallet_balance: int
 
 
-def lines(session: Session, account_id: int) -> Iterator[StatementLine]:
+def _change(book: str) -> object:
+    """What an entry's transfers add to `book` (negative when they take from it)."""
+    return func.coalesce(
+        func.sum(
+            case((Transfer.credit_book == book, Transfer.amount), else_=0)
+            - case((Transfer.debit_book == book, Transfer.amount), else_=0)
+        ),
+        0,
+    )
+
+
+def count_entries(session: Session, account_id: int) -> int:
+    return session.execute(
+        select(func.count()).select_from(Entry).where(Entry.account_id == account_id)
+    ).scalar_one()
+
+
+def lines(
+    session: Session, account_id: int, *, progress: Progress | None = None
+) -> Iterator[StatementLine]:
     """The account's journal in order, with running plan and wallet balances."""
     names = dict(
         session.execute(select(Agent.id, Agent.name).where(Agent.account_id == account_id)).all()
     )
-    changes: dict[int, dict[str, int]] = {}
-    for entry_id, debit, credit, amount in session.execute(
-        select(Transfer.entry_id, Transfer.debit_book, Transfer.credit_book, Transfer.amount).where(
-            Transfer.account_id == account_id
+    total = count_entries(session, account_id) if progress is not None else 0
+    page = (
+        select(
+            Entry.id, Entry.created_at, Entry.kind, Entry.agent_id, Entry.unit, Entry.quantity,
+            Entry.refused_reason, Entry.memo, _change("plan"), _change("wallet"),
         )
-    ):
-        change = changes.setdefault(entry_id, {"plan": 0, "wallet": 0})
-        if debit in change:
-            change[debit] -= amount
-        if credit in change:
-            change[credit] += amount
-    plan = wallet = 0
-    for entry in session.execute(
-        select(Entry).where(Entry.account_id == account_id).order_by(Entry.id)
-    ).scalars():
-        change = changes.get(entry.id, {"plan": 0, "wallet": 0})
-        plan += change["plan"]
-        wallet += change["wallet"]
-        detail = entry.memo or ""
-        if entry.unit:
-            detail = f"{entry.quantity} {entry.unit}"
-            if entry.refused_reason:
-                detail += f" refused: {entry.refused_reason}"
-        yield StatementLine(
-            entry.id,
-            entry.created_at,
-            entry.kind,
-            names.get(entry.agent_id, "") if entry.agent_id else "",
-            detail,
-            change["plan"],
-            change["wallet"],
-            plan,
-            wallet,
-        )
-
-
-def to_csv(session: Session, account_id: int) -> str:
-    """The statement as CSV, credits written as decimals ('12.5')."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["entry", "time", "kind", "agent", "detail", "plan_change", "wallet_change",
-         "plan_balance", "wallet_balance"]
+        .outerjoin(Transfer, Transfer.entry_id == Entry.id)
+        .where(Entry.account_id == account_id)
+        .group_by(Entry.id)
+        .order_by(Entry.id)
+        .limit(PAGE)
     )  # fmt: skip
-    for line in lines(session, account_id):
+    plan = wallet = done = 0
+    after = -1
+    while True:
+        rows = session.execute(page.where(Entry.id > after)).all()
+        for entry_id, at, kind, agent_id, unit, quantity, refused, memo, dplan, dwallet in rows:
+            plan += int(dplan)
+            wallet += int(dwallet)
+            detail = memo or ""
+            if unit:
+                detail = f"{quantity} {unit}"
+                if refused:
+                    detail += f" refused: {refused}"
+            yield StatementLine(
+                entry_id, at, kind, names.get(agent_id, "") if agent_id else "", detail,
+                int(dplan), int(dwallet), plan, wallet,
+            )  # fmt: skip
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+        if len(rows) < PAGE:
+            return
+        after = rows[-1][0]
+
+
+HEADER = ["entry", "time", "kind", "agent", "detail", "plan_change", "wallet_change",
+          "plan_balance", "wallet_balance"]  # fmt: skip
+
+
+def write_csv(
+    session: Session, account_id: int, out: TextIO, *, progress: Progress | None = None
+) -> int:
+    """Write the statement to `out` as CSV, credits as decimals ('12.5'); how many lines."""
+    writer = csv.writer(out)
+    writer.writerow(HEADER)
+    count = 0
+    for line in lines(session, account_id, progress=progress):
         writer.writerow(
             [
                 line.entry_id,
@@ -92,4 +125,12 @@ def to_csv(session: Session, account_id: int) -> str:
                 format_credits(line.wallet_balance).replace(",", ""),
             ]
         )
+        count += 1
+    return count
+
+
+def to_csv(session: Session, account_id: int) -> str:
+    """The statement as one CSV text (a small account's; `write_csv` streams)."""
+    out = io.StringIO()
+    write_csv(session, account_id, out)
     return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
@@ -26,32 +27,62 @@ class Mismatch:
         )
 
 
-def book_sums(session: Session, account_id: int | None = None) -> dict[tuple[int, str], int]:
+#: Transfers summed per query when the whole journal is checked: each chunk is a range of
+#: ids (a scan of the primary key), so memory stays flat however long the journal is.
+CHUNK = 200_000
+
+#: Told (done, total) transfers as the check goes.
+Progress = Callable[[int, int], None]
+
+
+def book_sums(
+    session: Session, account_id: int | None = None, *, progress: Progress | None = None
+) -> dict[tuple[int, str], int]:
     """(account, book) -> credits in minus credits out, from the transfers alone."""
     sums: dict[tuple[int, str], int] = {}
-    for book in CACHED:
-        stmt = select(
-            Transfer.account_id,
+    columns = [
+        Transfer.account_id,
+        *(
             func.sum(
                 case((Transfer.credit_book == book, Transfer.amount), else_=0)
                 - case((Transfer.debit_book == book, Transfer.amount), else_=0)
-            ),
-        ).group_by(Transfer.account_id)
-        if account_id is not None:
-            stmt = stmt.where(Transfer.account_id == account_id)
-        for acc, total in session.execute(stmt):
-            sums[(acc, book)] = int(total or 0)
+            )
+            for book in CACHED
+        ),
+    ]
+    if account_id is not None:
+        chunks = [select(*columns).where(Transfer.account_id == account_id)]
+        total = 1
+    else:
+        low, high = session.execute(select(func.min(Transfer.id), func.max(Transfer.id))).one()
+        low, high = low or 0, high or 0
+        total = high - low + 1 if high else 0
+        chunks = [
+            select(*columns).where(Transfer.id >= start, Transfer.id < start + CHUNK)
+            for start in range(low, high + 1, CHUNK)
+        ]
+    done = 0
+    for chunk in chunks:
+        for acc, *totals in session.execute(chunk.group_by(Transfer.account_id)):
+            for book, value in zip(CACHED, totals, strict=True):
+                sums[(acc, book)] = sums.get((acc, book), 0) + int(value or 0)
+        done = min(total, done + CHUNK)
+        if progress is not None:
+            progress(done, total)
     return sums
 
 
-def verify(session: Session, account_id: int | None = None) -> list[Mismatch]:
+def verify(
+    session: Session, account_id: int | None = None, *, progress: Progress | None = None
+) -> list[Mismatch]:
     """Every difference between a cached balance and its postings, or an empty list.
 
     Entries cannot be unbalanced (each transfer debits one book and credits another by the
     same positive amount, which the database enforces), and balances cannot be negative
-    (CHECK constraints), so the cache is what is left to check.
+    (CHECK constraints), so the cache is what is left to check. The journal is read in
+    chunks of transfers (memory stays flat); `progress` hears how far it got.
     """
-    sums = book_sums(session, account_id)
+    sums = book_sums(session, account_id, progress=progress)
     stmt = select(Account).order_by(Account.id)
     if account_id is not None:
         stmt = stmt.where(Account.id == account_id)

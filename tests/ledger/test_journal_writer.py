@@ -32,9 +32,7 @@ class Held:
         self.writer = writer
         self.started = threading.Event()
         self.release = threading.Event()
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(writer.run(Request(self._hold)))
-        )
+        self.thread = threading.Thread(target=lambda: asyncio.run(writer.run(Request(self._hold))))
         self.thread.start()
         assert self.started.wait(30)
 
