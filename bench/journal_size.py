@@ -204,6 +204,9 @@ def _insert(engine: Engine, entries: list[tuple], transfers: list[tuple]) -> Non
     raw = engine.raw_connection()
     try:
         cur = raw.driver_connection.cursor()
+        # Bench data, not money: no fsync, and a cache that holds the indexes being built.
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.execute("PRAGMA cache_size=-524288")
         cur.execute("BEGIN IMMEDIATE")
         cur.executemany(
             f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES ({', '.join('?' * 14)})",
@@ -214,6 +217,7 @@ def _insert(engine: Engine, entries: list[tuple], transfers: list[tuple]) -> Non
         )
         cur.execute("COMMIT")
     finally:
+        raw.driver_connection.execute("PRAGMA synchronous=NORMAL")
         raw.close()
 
 
