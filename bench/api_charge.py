@@ -3,17 +3,23 @@
 Starts the real server (`creditbot serve`, a subprocess on a free loopback port) and the
 HTTP floor (bench/http_floor.py: a bare Starlette app on the same uvicorn stack, parsing
 the same JSON body and answering a small JSON), and loads both with the same client
-(bench/load.py: keep-alive connections, one request in flight on each) at 1, 8 and 32
-connections, in alternating rounds (floor, charge, floor, charge...) so machine noise hits
-both alike. Prints per concurrency: floor and charge requests/s, their ratio, p50/p99
-latency, and the server's memory (RSS) before and after the load. On a SQLite file and on
-PostgreSQL (a throwaway cluster with fsync on); the ledger is verified afterwards.
+(bench/load.py: keep-alive connections, one request in flight on each, every request its
+own Idempotency-Key) at 1, 8 and 32 connections, in alternating rounds (floor, charge,
+floor, charge...) so machine noise hits both alike. Prints per concurrency: floor and
+charge requests/s, their ratio, p50/p99 latency, the server CPU each request cost, and the
+server's memory (RSS) before and after the load. On a SQLite file and on PostgreSQL (a
+throwaway cluster with fsync on); the ledger is verified afterwards.
+
+The client is aiohttp, as for issue 11's baseline; `--client raw` uses bare asyncio
+streams, which cost the client less CPU than the floor costs the server (so the floor is
+then the server's, not the client's).
 
 Targets at 32 clients: ratio >= 0.5 on SQLite and >= 0.35 on PostgreSQL, p99 <= 20 ms on
 both; at 1 client, p50 <= 1 ms on SQLite.
 
     python bench/api_charge.py [--seconds 3] [--rounds 2] [--clients 1,8,32]
                                [--only sqlite|postgres] [--accounts one|spread|both]
+                               [--client aiohttp|raw]
     python bench/api_charge.py --workers 1,2 --only postgres   # charges/s by worker count
 """
 
@@ -33,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 import uvloop  # noqa: E402
 
-from bench.load import Load, Target, charge_load  # noqa: E402
+from bench.load import Load, Target, aiohttp_load, charge_load  # noqa: E402
 from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
 from ledger.api_keys import create_key  # noqa: E402
@@ -72,6 +78,18 @@ def setup(url: str, accounts: int = 1) -> list[tuple[int, int, str]]:
     return made
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children (uvicorn workers)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (uvicorn workers), in MB."""
     total = 0
@@ -100,6 +118,11 @@ class Floor:
     def __init__(self) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def __enter__(self) -> Floor:
         self.process = subprocess.Popen(
@@ -130,12 +153,20 @@ class Side:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    #: Server CPU seconds over the rounds (warm-up included, so a little high).
+    cpu: float = 0.0
 
-    def add(self, load: Load, ok: int = 200) -> None:
+    def add(self, load: Load, cpu: float = 0.0, ok: int = 200) -> None:
         self.requests += load.requests
         self.seconds += load.seconds
         self.latencies += load.latencies
         self.errors += sum(n for status, n in load.statuses.items() if status != ok)
+        self.cpu += cpu
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU microseconds per request."""
+        return self.cpu / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def rate(self) -> float:
@@ -145,9 +176,17 @@ class Side:
         return Load(latencies=self.latencies).pct(p)
 
 
-def load(port: int, targets: list[Target], clients: int, seconds: float, tag: str) -> Load:
-    """One round of load (on uvloop: the client costs less CPU)."""
-    return uvloop.run(charge_load(HOST, port, targets, clients, seconds, tag))
+CLIENTS = {"aiohttp": aiohttp_load, "raw": charge_load}
+CLIENT = ["aiohttp"]
+
+
+def load(
+    port: int, targets: list[Target], clients: int, seconds: float, tag: str, pid: int
+) -> tuple[Load, float]:
+    """One round of load (the client on uvloop) and the server CPU seconds it took."""
+    before = cpu_seconds(pid)
+    done = uvloop.run(CLIENTS[CLIENT[0]](HOST, port, targets, clients, seconds, tag))
+    return done, cpu_seconds(pid) - before
 
 
 def run_backend(
@@ -159,18 +198,20 @@ def run_backend(
     rows = []
     with Server(url) as server:
         assert server.process is not None
-        before = rss_mb(server.process.pid)
+        server_pid = server.process.pid
+        before = rss_mb(server_pid)
         for clients in args.clients:
             charge, bare = Side(), Side()
             for r in range(args.rounds):
                 tag = f"{name}-{mode}-{clients}-{r}"
-                bare.add(load(floor.port, targets, clients, args.seconds, "floor-" + tag))
-                charge.add(load(server.port, targets, clients, args.seconds, tag))
+                bare.add(*load(floor.port, targets, clients, args.seconds, "f-" + tag, floor.pid))
+                charge.add(*load(server.port, targets, clients, args.seconds, tag, server_pid))
             row = {
                 "db": name, "accounts": mode, "clients": clients,
                 "floor": bare.rate, "charge": charge.rate, "ratio": charge.rate / bare.rate,
                 "p50": charge.pct(50), "p99": charge.pct(99),
                 "floor_p50": bare.pct(50), "floor_p99": bare.pct(99), "errors": charge.errors,
+                "floor_cpu_us": bare.cpu_us, "cpu_us": charge.cpu_us,
             }  # fmt: skip
             rows.append(row)
             print(
@@ -178,10 +219,11 @@ def run_backend(
                 f" (p50 {row['floor_p50']:5.2f} p99 {row['floor_p99']:6.2f} ms)"
                 f"  charge {charge.rate:6.0f}/s  ratio {row['ratio']:4.2f}"
                 f"  p50 {row['p50']:6.2f} ms  p99 {row['p99']:6.2f} ms"
+                f"  server CPU/request: floor {bare.cpu_us:4.0f} us, charge {charge.cpu_us:4.0f} us"
                 + (f"  ({charge.errors} non-200)" if charge.errors else ""),
                 flush=True,
             )
-        after = rss_mb(server.process.pid)
+        after = rss_mb(server_pid)
         print(f"{name:8} {mode:>6} server RSS {before:.0f} MB before, {after:.0f} MB after")
     engine = make_engine(url)
     problems = transaction(make_session_factory(engine), verify)
@@ -205,7 +247,9 @@ def compare_workers(name: str, url: str, args: argparse.Namespace) -> None:
             for r in range(args.rounds):
                 for n, server in servers.items():
                     tag = f"w{n}-{clients}-{r}"
-                    sides[n].add(load(server.port, targets, clients, args.seconds, tag))
+                    assert server.process is not None
+                    pid = server.process.pid
+                    sides[n].add(*load(server.port, targets, clients, args.seconds, tag, pid))
             first = sides[args.workers[0]].rate
             for n, side in sides.items():
                 print(
@@ -262,11 +306,18 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=_ints, default=None, help="compare `serve --workers N`, e.g. 1,2"
     )
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="aiohttp",
+        help="aiohttp (as issue 11's baseline) or raw (bare asyncio streams: less client CPU)",
+    )
     args = parser.parse_args()
+    CLIENT[0] = args.client
     modes = [False, True] if args.accounts == "both" else [args.accounts == "spread"]
     print(
-        f"{args.rounds} alternating rounds of {args.seconds:g} s per side; "
-        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
+        f"{args.rounds} alternating rounds of {args.seconds:g} s per side, {args.client} client;"
+        f" {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     rows: list[dict] = []
