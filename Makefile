@@ -1,22 +1,36 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both install what they need.
+# Two commands on a fresh machine: `make run` and `make test`. Both install what they need:
+# `make run` only what serving needs, `make test` the test tools as well.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: install run test lint bench clean
+.PHONY: install install-runtime run shell test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Python 3.11's own pip installs the project editable (PEP 660); no upgrade needed.
+$(BIN)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
+
+$(BIN)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(BIN)/.installed-runtime
+
+install-runtime: $(BIN)/.installed-runtime
 
 install: $(BIN)/.installed
 
-run: install
+run: install-runtime
 	$(BIN)/creditbot db upgrade
 	PORT=$(PORT) $(BIN)/creditbot serve
+
+# A shell with the venv's bin first on PATH, so `creditbot ...` works as the README writes it.
+shell: install-runtime
+	@echo "creditbot is on your PATH in this shell (exit to leave it)"
+	@PATH="$(abspath $(BIN)):$$PATH" VIRTUAL_ENV="$(abspath $(VENV))" $${SHELL:-/bin/bash} -i
 
 lint: install
 	$(BIN)/ruff check .

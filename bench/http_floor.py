@@ -1,8 +1,8 @@
 """The HTTP floor: the least any Python service on this stack pays for a charge request.
 
-A bare Starlette app on the same uvicorn stack as `creditbot serve` (the same uvicorn
-options: httptools, uvloop, one worker) that reads the same JSON body a message charge
-sends, parses it and answers a small JSON. bench/api_charge.py starts it next to the real
+A bare Starlette app on the same uvicorn stack as `creditbot serve` (served by the same
+`bot.http.serving.serve`: httptools and uvloop, the same connection limits, one worker)
+that reads the same JSON body a message charge sends, parses it and answers a small JSON. bench/api_charge.py starts it next to the real
 server and loads both with the same client in the same run.
 
     python bench/http_floor.py --port 3001
@@ -43,15 +43,14 @@ app = Starlette(
 
 
 def main() -> None:
-    import uvicorn
-
-    from bot.http.serving import uvicorn_options
+    from bot.config import Settings
+    from bot.http.serving import serve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options())
+    serve(Settings(), args.host, args.port, app=app)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -10,12 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.agents import AgentView, agent_view, list_agents
+from ledger.currencies import currency, default_monthly_cap, default_topup_range
 from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
 from ledger.journal import lock_account
 from ledger.models import Account
+from ledger.names import check_name, check_text
 from ledger.renewals import renew_cycle
-from ledger.units import MILLI, credits_to_money, currency_exponent
+from ledger.units import MILLI, credits_to_money
 
 
 @dataclass
@@ -36,20 +39,54 @@ class AccountSettings:
     topup_max_minor: int | None = None
 
 
+_ACCOUNT_NAME = "An account's name"
+#: A Slack workspace (T...) or Enterprise Grid (E...) id.
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{1,31}")
+
+
+def check_team_id(team_id: str) -> str:
+    """A Slack team id as typed (spaces around it dropped), or a clear error."""
+    text = (team_id or "").strip()
+    if not _TEAM_ID.fullmatch(text):
+        raise InvalidInput(f"{text!r} is not a Slack team id (they look like T0123ABCD).")
+    return text
+
+
 def _validate(s: AccountSettings) -> None:
-    if not s.name.strip():
-        raise InvalidInput("An account needs a name.")
-    if len(s.currency) != 3 or not s.currency.isalpha():
-        raise InvalidInput(f"{s.currency!r} is not a currency code (try USD or EUR).")
+    check_name(s.name, what=_ACCOUNT_NAME, max_length=200)
+    if s.slack_team_id:
+        check_team_id(s.slack_team_id)
+    currency(s.currency)
     zone(s.timezone)
     if s.plan_credits < 0:
         raise InvalidInput("Plan credits per cycle cannot be negative.")
     if s.cycle_anchor_day is not None and not 1 <= s.cycle_anchor_day <= 31:
         raise InvalidInput("The cycle start day is a day of the month, 1 to 31.")
-    if s.call_minute_rate <= 0 or s.message_rate <= 0:
-        raise InvalidInput("Rates must be greater than zero.")
-    if s.credits_per_unit <= 0:
-        raise InvalidInput("The credit price must be greater than zero.")
+    _check_rate(s.call_minute_rate)
+    _check_rate(s.message_rate)
+    _check_price(s.credits_per_unit)
+
+
+#: Largest rate, in milli-credits (a million credits a message or minute), and largest credit
+#: price: bigger is a typo, and keeps every charge and top-up within 64-bit integers.
+MAX_RATE = 10**9
+MAX_CREDIT_PRICE = 10**6
+
+
+def _check_rate(milli: int) -> int:
+    if not 0 < milli <= MAX_RATE:
+        raise InvalidInput(
+            f"Rates must be greater than zero and at most {MAX_RATE // MILLI:,} credits."
+        )
+    return milli
+
+
+def _check_price(credits_per_unit: int) -> int:
+    if not 0 < credits_per_unit <= MAX_CREDIT_PRICE:
+        raise InvalidInput(
+            f"The credit price must be greater than zero and at most {MAX_CREDIT_PRICE:,}."
+        )
+    return credits_per_unit
 
 
 def create_account(
@@ -60,11 +97,18 @@ def create_account(
     _validate(settings)
     today = local_date(now, settings.timezone)
     anchor = settings.cycle_anchor_day or today.day
-    scale = 10 ** currency_exponent(settings.currency)
+    money = currency(settings.currency)
+    low, high = settings.topup_min_minor, settings.topup_max_minor
+    if low is None or high is None:
+        defaults = default_topup_range(money.code)
+        low = defaults.min_minor if low is None else low
+        high = defaults.max_minor if high is None else high
+    if low <= 0 or high < low:
+        raise InvalidInput("The top-up minimum must be above zero and at most the maximum.")
     account = Account(
-        name=settings.name.strip(),
-        slack_team_id=settings.slack_team_id or None,
-        currency=settings.currency.upper(),
+        name=check_name(settings.name, what=_ACCOUNT_NAME, max_length=200),
+        slack_team_id=check_team_id(settings.slack_team_id) if settings.slack_team_id else None,
+        currency=money.code,
         timezone=settings.timezone,
         plan_credits_per_cycle=settings.plan_credits,
         cycle_anchor_day=anchor,
@@ -72,8 +116,9 @@ def create_account(
         message_rate=settings.message_rate,
         per_second_billing=settings.per_second_billing,
         credits_per_unit=settings.credits_per_unit,
-        topup_min_minor=settings.topup_min_minor or 10 * scale,
-        topup_max_minor=settings.topup_max_minor or 1_000 * scale,
+        topup_min_minor=low,
+        topup_max_minor=high,
+        auto_recharge_monthly_cap_minor=default_monthly_cap(money.code, low, high),
         plan_grant=0,
         plan_balance=0,
         wallet_balance=0,
@@ -102,6 +147,11 @@ def get_account(session: Session, ref: int | str) -> Account:
             f"No account {ref!r}." if not found else f"{ref!r} names several accounts."
         )
     return found[0]
+
+
+def list_accounts(session: Session) -> list[Account]:
+    """Every account, oldest first."""
+    return list(session.execute(select(Account).order_by(Account.id)).scalars())
 
 
 def account_for_team(session: Session, team_id: str) -> Account | None:
@@ -172,24 +222,18 @@ def configure_account(
     """
     account = lock_account(session, account_id)
     if name is not None:
-        if not name.strip():
-            raise InvalidInput("An account needs a name.")
-        account.name = name.strip()
+        account.name = check_name(name, what=_ACCOUNT_NAME, max_length=200)
     if plan_credits is not None:
         if plan_credits < 0:
             raise InvalidInput("Plan credits per cycle cannot be negative.")
         account.plan_credits_per_cycle = plan_credits
     for field, value in (("call_minute_rate", call_minute_rate), ("message_rate", message_rate)):
         if value is not None:
-            if value <= 0:
-                raise InvalidInput("Rates must be greater than zero.")
-            setattr(account, field, value)
+            setattr(account, field, _check_rate(value))
     if per_second_billing is not None:
         account.per_second_billing = per_second_billing
     if credits_per_unit is not None:
-        if credits_per_unit <= 0:
-            raise InvalidInput("The credit price must be greater than zero.")
-        account.credits_per_unit = credits_per_unit
+        account.credits_per_unit = _check_price(credits_per_unit)
     low = account.topup_min_minor if topup_min_minor is None else topup_min_minor
     high = account.topup_max_minor if topup_max_minor is None else topup_max_minor
     if low <= 0 or high < low:
@@ -209,10 +253,14 @@ def configure_account(
 
 def set_alert_channel(session: Session, account_id: int, channel_id: str | None) -> None:
     account = lock_account(session, account_id)
-    account.alert_channel_id = channel_id or None
+    channel = check_text(channel_id or "", what="A Slack channel id", max_length=32, required=False)
+    account.alert_channel_id = channel or None
 
 
 def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
     """The Slack users (besides workspace admins and owners) who may top up and change settings."""
     account = lock_account(session, account_id)
-    account.billing_admins = sorted({u.strip() for u in user_ids if u.strip()})
+    users = (
+        check_text(u, what="A Slack user id", max_length=255, required=False) for u in user_ids
+    )
+    account.billing_admins = sorted({u for u in users if u})

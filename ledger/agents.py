@@ -18,7 +18,8 @@ from ledger.cycles import month_key, utcnow
 from ledger.errors import InvalidInput, UnknownAccount, UnknownAgent
 from ledger.journal import lock_account, resume_agents
 from ledger.models import BEHAVIOURS, STOP_REASONS, Account, Agent
-from ledger.units import MILLI
+from ledger.names import check_name
+from ledger.units import AmountError, parse_credits
 
 
 class _Unset:
@@ -33,16 +34,21 @@ UNSET: Final = _Unset()
 def parse_limit(text: str | None) -> int | None:
     """A monthly limit typed by a person, in whole credits; blank means no limit.
 
-    Returns milli-credits. '500', '1,000' are fine; '0', '-5', '2.5', 'abc' are refused.
+    Returns milli-credits. '500', '1,000' are fine; '0', '-5', '2.5', 'abc', '²' are refused
+    (the credits parser's `AmountError`, saying what a limit is).
     """
-    raw = (text or "").strip().replace(",", "").replace("_", "")
+    raw = (text or "").strip()
     if not raw or raw.lower() in ("none", "no limit"):
         return None
-    if not raw.isdigit() or int(raw) <= 0:
-        raise InvalidInput(
+    try:
+        limit = parse_credits(raw, whole=True)
+    except AmountError:
+        limit = 0
+    if limit <= 0:
+        raise AmountError(
             f"{text!r} is not a limit: enter a whole number of credits above 0, or leave it blank for none."
         )
-    return int(raw) * MILLI
+    return limit
 
 
 def _validate_behaviour(behaviour: str) -> str:
@@ -58,10 +64,7 @@ def _validate_limit(limit: int | None) -> int | None:
 
 
 def _validate_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InvalidInput("An agent's name is 1 to 100 characters.")
-    return name
+    return check_name(name, what="An agent's name")
 
 
 def get_agent(session: Session, account_id: int, ref: int | str) -> Agent:

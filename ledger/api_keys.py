@@ -26,6 +26,7 @@ from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import Account
 from ledger.models.api import ApiKey, ApiKeyRevocations
+from ledger.names import check_text
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -80,9 +81,8 @@ def create_key(
     session: Session, account_id: int, name: str = "", *, now: datetime | None = None
 ) -> NewApiKey:
     """A new key for the account. Keep the returned secret: only its hash is stored."""
-    name = (name or "").strip() or "default"
-    if len(name) > 100:
-        raise InvalidInput("An API key's name is at most 100 characters.")
+    name = check_text(name or "", what="An API key's name", max_length=100, required=False)
+    name = name or "default"
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     secret = SCHEME + secrets.token_urlsafe(32)

@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ledger.cycles import local_date, local_midnight
-from ledger.errors import FieldError
+from ledger.errors import FieldError, NoSavedCard
 from ledger.journal import lock_account
 from ledger.models import Account
 from ledger.models.payments import Recharge
+from ledger.stripe_records import has_saved_card
 from ledger.units import format_money, money_to_credits
 
 
@@ -48,6 +49,7 @@ def update_auto_recharge(
     now: datetime | None = None,
 ) -> AutoRecharge:
     """Save auto-recharge settings (money in minor units). Saving them on again un-pauses it.
+    Turning it on needs a saved card (`NoSavedCard`): without one every attempt would fail.
 
     Errors name the field they concern in `InvalidInput.field` so a modal can show them
     beside it.
@@ -76,6 +78,8 @@ def update_auto_recharge(
             "monthly_cap",
             f"The monthly cap must be at least the recharge amount ({format_money(amount_minor, money)}).",
         )
+    if enabled and not has_saved_card(session, account_id):
+        raise NoSavedCard()
     account.auto_recharge_enabled = enabled
     account.auto_recharge_threshold_minor = threshold_minor
     account.auto_recharge_amount_minor = amount_minor

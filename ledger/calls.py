@@ -171,11 +171,7 @@ def end_call(
                 f"Call {call_id} already ended after {call.duration_seconds} s."
             )
         return _ended(call, replayed=True)
-    paid = call.minutes_charged * call.minute_rate
-    used = -(
-        -duration_seconds * call.minute_rate // 60
-    )  # ceil: never refund a started milli-credit
-    give_back = max(0, paid - used) if call.per_second else 0
+    give_back = _unused_part_of_last_minute(call, duration_seconds) if call.per_second else 0
     call.status, call.duration_seconds = "ended", duration_seconds
     call.ended_at = call.ended_at or now
     if give_back:
@@ -202,6 +198,15 @@ def end_call(
         call.refunded = give_back
     session.flush()
     return _ended(call)
+
+
+def _unused_part_of_last_minute(call: Call, duration_seconds: int) -> int:
+    """What per-second billing gives back (rule 4): the unused part of the last paid minute,
+    never more. Each earlier minute was asked for as it started, so a duration shorter than
+    the minutes already authorised does not make them free."""
+    paid = call.minutes_charged * call.minute_rate
+    used = -(-duration_seconds * call.minute_rate // 60)  # ceil: never refund a started milli
+    return min(call.minute_rate, max(0, paid - used))
 
 
 def _ended(call: Call, *, replayed: bool = False) -> CallEnd:

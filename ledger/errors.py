@@ -45,3 +45,15 @@ class FieldError(InvalidInput):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class NoSavedCard(FieldError):
+    """Auto-recharge turned on for an account with no saved card for it to charge."""
+
+    code = "no_saved_card"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "enabled",
+            "Save a card first: auto-recharge charges the saved card, and none is saved yet.",
+        )

@@ -7,11 +7,13 @@ failed message comes back after a backoff, so nothing is lost while Slack or Str
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.cycles import utcnow
@@ -54,20 +56,31 @@ def add(
     *,
     now: datetime | None = None,
     dedup_key: str | None = None,
-) -> None:
-    """Write one message in the caller's transaction."""
+) -> bool:
+    """Write one message in the caller's transaction. A message whose `dedup_key` was
+    written before is not written again (a no-op, not an error that would roll back the
+    caller's change); returns whether this call wrote it."""
     now = now or utcnow()
-    session.execute(
-        insert(_outbox).values(
-            account_id=account_id,
-            kind=kind,
-            payload=payload,
-            dedup_key=dedup_key,
-            attempts=0,
-            created_at=now,
-            available_at=now,
-        )
-    )
+    values = {
+        "account_id": account_id,
+        "kind": kind,
+        "payload": payload,
+        "dedup_key": dedup_key,
+        "attempts": 0,
+        "created_at": now,
+        "available_at": now,
+    }
+    if dedup_key is None:
+        session.execute(insert(_outbox).values(**values))
+        return True
+    dialect_insert = _UPSERTS[session.get_bind().dialect.name]
+    statement = dialect_insert(_outbox).values(**values)
+    statement = statement.on_conflict_do_nothing(index_elements=["dedup_key"])
+    return session.execute(statement.returning(_outbox.c.id)).first() is not None
+
+
+#: INSERT ... ON CONFLICT DO NOTHING, by database (creditbot runs on these two).
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def take_due(
@@ -90,6 +103,35 @@ def take_due(
     if kind_prefix:
         stmt = stmt.where(OutboxMessage.kind.startswith(kind_prefix))
     return list(session.execute(stmt).scalars())
+
+
+def claim_due(
+    session: Session,
+    *,
+    kind_prefix: str,
+    lease: timedelta,
+    now: datetime | None = None,
+    limit: int = 50,
+) -> list[OutboxMessage]:
+    """Due messages, leased to this deliverer: they are not offered again for `lease`, so
+    the caller can act on them outside any transaction (no lock held while Slack or Stripe
+    is slow) and another deliverer does not act on them too. Each is marked delivered or
+    failed once acted on; one whose deliverer died comes back when the lease runs out."""
+    now = now or utcnow()
+    messages = take_due(session, kind_prefix=kind_prefix, now=now, limit=limit)
+    defer(session, [m.id for m in messages], now + lease)
+    return messages
+
+
+def defer(session: Session, message_ids: Iterable[int], until: datetime) -> None:
+    """Offer these undelivered messages again at `until` (not counted as an attempt)."""
+    ids = list(message_ids)
+    if ids:
+        session.execute(
+            update(_outbox)
+            .where(_outbox.c.id.in_(ids), _outbox.c.delivered_at.is_(None))
+            .values(available_at=until)
+        )
 
 
 def mark_delivered(session: Session, message_id: int, *, now: datetime | None = None) -> None:

@@ -114,6 +114,8 @@ def request_recharge(
     Clears `accounts.recharge_requested`. Without a saved card the attempt fails at once
     (`missing_payment_method`); otherwise it is created pending and leased to the caller,
     who makes the Stripe call after this transaction commits and reports the outcome.
+    After a failed attempt automatic triggers wait RETRY_AFTER_FAILURE; an admin's run
+    (`trigger="manual"`) does not.
     """
     now = now or utcnow()
     account = lock_account(session, account_id)
@@ -128,7 +130,8 @@ def request_recharge(
         return RechargeRequest(skipped="a recharge is already in flight")
     last = last_recharge(session, account_id)
     if (
-        last is not None
+        trigger != "manual"  # an admin who just fixed the card wants one now
+        and last is not None
         and last.status == "failed"
         and last.finished_at is not None
         and now - last.finished_at < RETRY_AFTER_FAILURE

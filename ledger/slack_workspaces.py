@@ -1,32 +1,37 @@
 """What the Slack app keeps in the ledger's database: which workspace belongs to which
-account, who looks at the App Home tab, and claiming alert messages for delivery.
+account, who looks at the App Home tab, claiming alert messages for delivery, and which
+workspaces uninstalled the app.
 
 Plain functions over a session, like the rest of the ledger; nothing here talks to Slack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.accounts import AccountSettings, account_for_team, create_account, get_account
+from ledger.accounts import (
+    AccountSettings,
+    account_for_team,
+    check_team_id,
+    create_account,
+    get_account,
+)
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput
 from ledger.models import Account, OutboxMessage
-from ledger.models.slack import SlackHomeView
+from ledger.models.slack import SlackHomeView, SlackUninstall
+from ledger.names import without_refused
 
 _outbox = OutboxMessage.__table__
 
 
 def link_team(session: Session, account_ref: int | str, team_id: str) -> Account:
     """Link Slack workspace `team_id` to an existing account (replacing its old link)."""
-    team_id = (team_id or "").strip()
-    if not team_id.startswith(("T", "E")) or len(team_id) > 32:
-        raise InvalidInput(f"{team_id!r} is not a Slack team id (they look like T0123ABCD).")
+    team_id = check_team_id(team_id)
     account = get_account(session, account_ref)
     other = account_for_team(session, team_id)
     if other is not None and other.id != account.id:
@@ -55,7 +60,8 @@ def account_for_install(
     account = account_for_team(session, team_id)
     if account is not None:
         return account, False
-    name = (team_name or "").strip() or f"Slack {team_id}"
+    # Slack's name for the workspace, less anything an account name may not hold.
+    name = without_refused(team_name or "").strip()[:200] or f"Slack {team_id}"
     account = create_account(session, AccountSettings(name=name, slack_team_id=team_id), now=now)
     return account, True
 
@@ -70,26 +76,15 @@ def claim_due_alerts(
     lease: timedelta = timedelta(minutes=2),
     limit: int = 50,
 ) -> list[OutboxMessage]:
-    """Due `alert.*` messages, leased to this deliverer: they are not offered again for
-    `lease`, so the caller can post them to Slack outside any database transaction (no lock
-    held while Slack is slow) and another replica does not post them too. A deliverer that
-    dies mid-way lets the lease run out and the messages come back."""
-    now = now or utcnow()
-    messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
-    if messages:
-        defer(session, [m.id for m in messages], now + lease)
-    return messages
+    """Due `alert.*` messages, leased to this deliverer (`outbox.claim_due`): posted to
+    Slack outside any database transaction, and by one replica only."""
+    return outbox.claim_due(
+        session, kind_prefix=outbox.ALERT_PREFIX, lease=lease, now=now, limit=limit
+    )
 
 
-def defer(session: Session, message_ids: Iterable[int], until: datetime) -> None:
-    """Offer these undelivered messages again at `until` (not counted as an attempt)."""
-    ids = list(message_ids)
-    if ids:
-        session.execute(
-            update(_outbox)
-            .where(_outbox.c.id.in_(ids), _outbox.c.delivered_at.is_(None))
-            .values(available_at=until)
-        )
+#: Offer undelivered messages again later (kept here for the Slack deliverer's imports).
+defer = outbox.defer
 
 
 def is_delivered(session: Session, message_id: int) -> bool:
@@ -158,3 +153,60 @@ def home_views(
     if account_id is not None:
         stmt = stmt.where(SlackHomeView.account_id == account_id)
     return list(session.execute(stmt).scalars())
+
+
+# -- uninstalls ---------------------------------------------------------------------------
+
+#: The Slack events after which creditbot may no longer post to a workspace.
+UNINSTALL_EVENTS = ("app_uninstalled", "tokens_revoked")
+
+
+def record_uninstall(
+    session: Session,
+    team_id: str,
+    event: str,
+    *,
+    token_digest: str | None = None,
+    now: datetime | None = None,
+) -> SlackUninstall:
+    """Remember that workspace `team_id` took creditbot's access away (the latest event)."""
+    if event not in UNINSTALL_EVENTS:
+        raise InvalidInput(f"{event!r} is not one of {', '.join(UNINSTALL_EVENTS)}")
+    row = session.get(SlackUninstall, team_id)
+    if row is None:
+        row = SlackUninstall(team_id=team_id)
+        session.add(row)
+    row.event = event
+    row.at = now or utcnow()
+    row.token_digest = token_digest
+    session.flush()
+    return row
+
+
+def forget_uninstall(session: Session, team_id: str) -> bool:
+    """The workspace installed the app again; True if it had been uninstalled."""
+    row = session.get(SlackUninstall, team_id)
+    if row is not None:
+        session.delete(row)
+        session.flush()
+    return row is not None
+
+
+def uninstalls(session: Session) -> list[SlackUninstall]:
+    """Every workspace that uninstalled the app or revoked its token, latest first."""
+    return list(
+        session.execute(select(SlackUninstall).order_by(SlackUninstall.at.desc())).scalars()
+    )
+
+
+def silencing_uninstall(
+    session: Session, *, team_id: str | None, token_digest: str | None
+) -> SlackUninstall | None:
+    """The uninstall that keeps creditbot from posting: with one bot token
+    (`token_digest`), one recorded while that same token was in force; with OAuth
+    installs, the workspace's own."""
+    if token_digest is not None:
+        return session.execute(
+            select(SlackUninstall).where(SlackUninstall.token_digest == token_digest).limit(1)
+        ).scalar_one_or_none()
+    return session.get(SlackUninstall, team_id) if team_id else None

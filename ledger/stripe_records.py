@@ -33,6 +33,12 @@ def stripe_customer(session: Session, account_id: int) -> StripeCustomer | None:
     return session.get(StripeCustomer, account_id)
 
 
+def has_saved_card(session: Session, account_id: int) -> bool:
+    """Whether the account has a card that off-session charges can use."""
+    customer = stripe_customer(session, account_id)
+    return customer is not None and bool(customer.payment_method_id)
+
+
 def payer(session: Session, account: Account) -> Payer:
     """The account's name, currency and Stripe customer, read together for a Stripe call."""
     customer = stripe_customer(session, account.id)

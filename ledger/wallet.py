@@ -12,6 +12,7 @@ from ledger.cycles import utcnow
 from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
 from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Entry
+from ledger.names import check_text
 from ledger.units import format_credits
 
 _SOURCES = {"topup": "topups", "adjustment": "adjustments"}
@@ -41,6 +42,7 @@ def credit_wallet(
     that stopped because the wallet was empty."""
     if kind not in _SOURCES:
         raise InvalidInput(f"Unknown wallet credit kind {kind!r}.")
+    memo = _memo(memo)
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidInput("A wallet credit must be more than zero credits.")
     now = now or utcnow()
@@ -78,6 +80,7 @@ def debit_wallet(
     """
     if kind not in _SOURCES:
         raise InvalidInput(f"Unknown wallet debit kind {kind!r}.")
+    memo = _memo(memo)
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidInput("A wallet debit must be more than zero credits.")
     now = now or utcnow()
@@ -101,6 +104,13 @@ def debit_wallet(
         ),
     )  # fmt: skip
     return WalletChange(posted.entry_id, taken, account.wallet_balance, shortfall=amount - taken)
+
+
+def _memo(memo: str | None) -> str | None:
+    """A reason kept in the journal (an admin's, or a payment's reference)."""
+    if memo is None:
+        return None
+    return check_text(memo, what="A reason", max_length=500, required=False) or None
 
 
 def _replay(

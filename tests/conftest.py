@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -16,12 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.db import make_engine, make_session_factory
 from ledger.migrate import upgrade
+from tests.support.cli import creditbot  # noqa: F401  (the `creditbot` CLI fixture)
 from tests.support.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
 
 # An app built in a test (`with TestClient(create_app(...))`) would otherwise start the
 # background scheduler, whose jobs (alert delivery, renewals) would race the test's own
 # assertions. Tests that want it pass `Settings(run_scheduler=True)`.
 os.environ.setdefault("RUN_SCHEDULER", "false")
+# A command a test runs without DATABASE_URL uses a data directory of the test run's own,
+# never the developer's ~/.local/share/creditbot.
+os.environ.setdefault("CREDITBOT_HOME", tempfile.mkdtemp(prefix="creditbot-home-"))
 
 TEMPLATE = "creditbot_template"
 _names = itertools.count()

@@ -1,17 +1,23 @@
-"""`creditbot accounts create | show`."""
+"""`creditbot accounts create | configure | show | list`."""
 
 from __future__ import annotations
 
-import click
-from rich.table import Table
+from datetime import datetime
+from typing import Any
 
+import click
+from rich.markup import escape
+
+from bot.cli.agents import agent_json, agents_table
 from bot.cli.environment import console, run
 from bot.cli.options import CREDITS
+from bot.cli.output import emit_json, json_option, local_day, table
 from ledger import accounts as accounts_service
-from ledger.accounts import AccountSettings
+from ledger.accounts import AccountSettings, BalanceView
 from ledger.auto_recharge import auto_recharge as auto_recharge_settings
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, NoSavedCard
+from ledger.models import Account
 from ledger.units import currency_exponent, format_credits, format_money, parse_money
 
 
@@ -27,7 +33,12 @@ def accounts() -> None:
 @accounts.command("create")
 @click.option("--name", required=True, help="The team's name.")
 @click.option("--slack-team", default=None, help="Slack team id (T...), if known.")
-@click.option("--currency", default="USD", show_default=True, help="ISO currency code.")
+@click.option(
+    "--currency",
+    default="USD",
+    show_default=True,
+    help="ISO 4217 currency code (USD, EUR, JPY...).",
+)
 @click.option(
     "--timezone", default="UTC", show_default=True, help="IANA time zone for cycles and months."
 )
@@ -67,8 +78,12 @@ def accounts() -> None:
     show_default=True,
     help="Credits bought by 1.00 of the currency.",
 )
-@click.option("--topup-min", default=None, help="Smallest top-up (money, default 10.00).")
-@click.option("--topup-max", default=None, help="Largest top-up (money, default 1,000.00).")
+@click.option(
+    "--topup-min", default=None, help="Smallest top-up (money; default 10.00 USD or about that)."
+)
+@click.option(
+    "--topup-max", default=None, help="Largest top-up (money; default 1,000.00 USD or about that)."
+)
 def create(
     name: str,
     slack_team: str | None,
@@ -205,16 +220,23 @@ def configure(
         recharge = (recharge_threshold, recharge_amount, recharge_cap)
         if auto_recharge is not None or any(v is not None for v in recharge):
             current = auto_recharge_settings(account)
-            update_auto_recharge(
-                session,
-                account.id,
-                enabled=current.enabled if auto_recharge is None else auto_recharge,
-                threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
-                or current.threshold_minor,
-                amount_minor=_money(recharge_amount, money, "--recharge-amount")
-                or current.amount_minor,
-                monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
-            )
+            try:
+                update_auto_recharge(
+                    session,
+                    account.id,
+                    enabled=current.enabled if auto_recharge is None else auto_recharge,
+                    threshold_minor=_money(recharge_threshold, money, "--recharge-threshold")
+                    or current.threshold_minor,
+                    amount_minor=_money(recharge_amount, money, "--recharge-amount")
+                    or current.amount_minor,
+                    monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
+                )
+            except NoSavedCard as exc:  # nothing is saved: the transaction rolls back
+                raise click.ClickException(
+                    f"{exc} Open the page from `creditbot stripe add-card --account"
+                    f" {account.id}` (or press “Add a card” in Slack's auto-recharge settings),"
+                    " then turn auto-recharge on."
+                ) from exc
         return account.id
 
     _show(run(work))
@@ -222,20 +244,106 @@ def configure(
 
 @accounts.command("show")
 @click.argument("account_ref")
-def show(account_ref: str) -> None:
+@json_option
+def show(account_ref: str, as_json: bool) -> None:
     """Plan credits, wallet, next renewal and agents of ACCOUNT (id, Slack team or name)."""
     account_id = run(lambda s: accounts_service.get_account(s, account_ref).id)
-    _show(account_id)
+    _show(account_id, as_json=as_json)
 
 
-def _show(account_id: int) -> None:
+@accounts.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """Every account: its Slack workspace, balances, next renewal (local date) and agents."""
+
     def read(session):  # noqa: ANN001, ANN202
-        account = session.get(accounts_service.Account, account_id)
+        return [
+            (account, accounts_service.balance(session, account.id))
+            for account in accounts_service.list_accounts(session)
+        ]
+
+    found = run(read)
+    if as_json:
+        emit_json([account_json(account, view) for account, view in found])
+        return
+    out = table(
+        "id", "account", "Slack team", "plan credits", "wallet", "next renewal", "agents",
+        "auto-recharge",
+    )  # fmt: skip
+    for account, view in found:
+        stopped = sum(1 for a in view.agents if a.status == "stopped")
+        out.add_row(
+            str(account.id),
+            account.name,
+            account.slack_team_id or "",
+            f"{format_credits(view.plan_balance)} of {format_credits(view.plan_grant)}",
+            format_money(view.wallet_value_minor, view.currency),
+            _renewal_text(view.next_renewal_at, account.timezone),
+            f"{len(view.agents)}" + (f" ({stopped} stopped)" if stopped else ""),
+            _auto_recharge_state(account),
+        )
+    console.print(out)
+    if not found:
+        console.print("No accounts yet: `creditbot accounts create --name ...` makes one.")
+
+
+def _auto_recharge_state(account: Account) -> str:
+    ar = auto_recharge_settings(account)
+    return "on" if ar.enabled and not ar.paused else ("paused" if ar.enabled else "off")
+
+
+def _renewal_text(at: datetime | None, tz: str) -> str:
+    """A renewal happens at local midnight: people read it as that local date."""
+    day = local_day(at, tz)
+    return f"{day:%a %d %b %Y} ({tz})" if day else "none"
+
+
+def account_json(account: Account, view: BalanceView) -> dict[str, Any]:
+    """An account for scripts: every amount whole, in its unit."""
+    ar = auto_recharge_settings(account)
+    return {
+        "id": account.id,
+        "name": account.name,
+        "slack_team_id": account.slack_team_id,
+        "currency": account.currency,
+        "timezone": account.timezone,
+        "plan_balance_millicredits": view.plan_balance,
+        "plan_grant_millicredits": view.plan_grant,
+        "plan_credits_per_cycle_millicredits": account.plan_credits_per_cycle,
+        "wallet_balance_millicredits": view.wallet_balance,
+        "wallet_value_minor": view.wallet_value_minor,
+        "cycle_start": view.cycle_start,
+        "next_renewal_at": view.next_renewal_at,
+        "next_renewal_date": local_day(view.next_renewal_at, account.timezone),
+        "call_minute_rate_millicredits": account.call_minute_rate,
+        "message_rate_millicredits": account.message_rate,
+        "per_second_billing": account.per_second_billing,
+        "credits_per_unit": account.credits_per_unit,
+        "topup_min_minor": account.topup_min_minor,
+        "topup_max_minor": account.topup_max_minor,
+        "auto_recharge": {
+            "state": _auto_recharge_state(account),
+            "threshold_minor": ar.threshold_minor,
+            "amount_minor": ar.amount_minor,
+            "monthly_cap_minor": ar.monthly_cap_minor,
+        },
+        "alert_channel_id": account.alert_channel_id,
+        "billing_admins": list(account.billing_admins or []),
+        "agents": [agent_json(a) for a in view.agents],
+    }
+
+
+def _show(account_id: int, *, as_json: bool = False) -> None:
+    def read(session):  # noqa: ANN001, ANN202
+        account = session.get(Account, account_id)
         return account, accounts_service.balance(session, account_id)
 
     account, view = run(read)
+    if as_json:
+        emit_json(account_json(account, view))
+        return
     console.print(
-        f"[bold]{view.name}[/bold] (account {view.account_id}, {view.currency}, {account.timezone})"
+        f"[bold]{escape(view.name)}[/bold] (account {view.account_id}, {view.currency}, {account.timezone})"
     )
     console.print(
         f"Plan credits: {format_credits(view.plan_balance)} left of {format_credits(view.plan_grant)}"
@@ -245,8 +353,7 @@ def _show(account_id: int) -> None:
         f"Wallet: {format_credits(view.wallet_balance)} credits"
         f" ({format_money(view.wallet_value_minor, view.currency)})"
     )
-    renewal = view.next_renewal_at.isoformat() if view.next_renewal_at else "none"
-    console.print(f"Next cycle renewal: {renewal}")
+    console.print(f"Next cycle renewal: {_renewal_text(view.next_renewal_at, account.timezone)}")
     console.print(
         f"Rates: {format_credits(account.call_minute_rate)} a call minute"
         f" ({'per second' if account.per_second_billing else 'per started minute'}),"
@@ -258,20 +365,8 @@ def _show(account_id: int) -> None:
         f"Top-ups: {format_money(account.topup_min_minor, money)} to {format_money(account.topup_max_minor, money)}"
     )
     ar = auto_recharge_settings(account)
-    state = "on" if ar.enabled and not ar.paused else ("paused" if ar.enabled else "off")
     console.print(
-        f"Auto-recharge: {state}; below {format_money(ar.threshold_minor, money)} add"
+        f"Auto-recharge: {_auto_recharge_state(account)}; below {format_money(ar.threshold_minor, money)} add"
         f" {format_money(ar.amount_minor, money)}, at most {format_money(ar.monthly_cap_minor, money)} a month"
     )
-    table = Table("id", "agent", "status", "reason", "behaviour", "month spend", "limit")
-    for agent in view.agents:
-        table.add_row(
-            str(agent.id),
-            agent.name,
-            agent.status,
-            agent.stop_reason or "",
-            agent.behaviour,
-            format_credits(agent.month_spend),
-            format_credits(agent.monthly_limit) if agent.monthly_limit else "none",
-        )
-    console.print(table)
+    console.print(agents_table(view.agents))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.environment import console, run
 from bot.cli.options import account_option
+from bot.cli.output import emit_json, json_option, table
 from ledger import agents as agents_service
-from ledger.accounts import get_account
-from ledger.agents import UNSET, parse_limit
+from ledger.accounts import balance, get_account
+from ledger.agents import UNSET, AgentView, parse_limit
 from ledger.errors import LedgerError
 from ledger.units import format_credits
 
@@ -105,22 +109,31 @@ def update(
 
 @agents.command("list")
 @account_option
-def list_(account_ref: str) -> None:
+@json_option
+def list_(account_ref: str, as_json: bool) -> None:
     """Every agent of the account with status, reason, month spend and limit."""
+    agents_now = run(lambda s: balance(s, get_account(s, account_ref).id).agents)
+    if as_json:
+        emit_json([agent_json(a) for a in agents_now])
+        return
+    console.print(agents_table(agents_now))
 
-    def work(session):  # noqa: ANN001, ANN202
-        account = get_account(session, account_ref)
-        from ledger.accounts import balance
 
-        return balance(session, account.id).agents
+def agent_json(agent: AgentView) -> dict[str, Any]:
+    """An agent for scripts: exactly what the agent API answers for it."""
+    from bot.http.api.schemas import AgentOut
 
-    table = Table("id", "agent", "status", "reason", "behaviour", "month spend", "limit")
-    for a in run(work):
-        table.add_row(
-            str(a.id), a.name, a.status, a.stop_reason or "", a.behaviour,
+    return AgentOut.of(agent).model_dump()
+
+
+def agents_table(agents_now: list[AgentView]) -> Table:
+    out = table("id", "agent", "status", "reason", "behaviour", "month spend", "limit")
+    for a in agents_now:
+        out.add_row(
+            str(a.id), escape(a.name), a.status, a.stop_reason or "", a.behaviour,
             format_credits(a.month_spend), _fmt_limit(a.monthly_limit),
         )  # fmt: skip
-    console.print(table)
+    return out
 
 
 def _fmt_limit(limit: int | None) -> str:

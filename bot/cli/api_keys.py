@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
+from rich.markup import escape
 
 from bot.cli.environment import console, run
 from bot.cli.options import account_option
+from bot.cli.output import emit_json, json_option, local_time, table
 from ledger import api_keys as service
 from ledger.accounts import get_account
 
@@ -38,14 +39,29 @@ def create(account_ref: str, name: str) -> None:
 
 @api_keys.command("list")
 @account_option
-def list_(account_ref: str) -> None:
+@json_option
+def list_(account_ref: str, as_json: bool) -> None:
     """Every key of the account (prefix only; secrets are never stored)."""
-    keys = run(lambda s: service.list_keys(s, get_account(s, account_ref).id))
-    table = Table("id", "name", "prefix", "created", "status")
+
+    def read(session):  # noqa: ANN001, ANN202
+        account = get_account(session, account_ref)
+        return account.timezone, service.list_keys(session, account.id)
+
+    tz, keys = run(read)
+    if as_json:
+        emit_json(
+            [
+                {"id": k.id, "name": k.name, "prefix": k.prefix, "active": k.active,
+                 "created_at": k.created_at, "revoked_at": k.revoked_at}
+                for k in keys
+            ]
+        )  # fmt: skip
+        return
+    out = table("id", "name", "prefix", "created", "status")
     for k in keys:
-        status = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M} UTC"
-        table.add_row(str(k.id), k.name, k.prefix, f"{k.created_at:%Y-%m-%d %H:%M} UTC", status)
-    console.print(table)
+        status = "active" if k.active else f"revoked {local_time(k.revoked_at, tz)}"
+        out.add_row(str(k.id), escape(k.name), k.prefix, local_time(k.created_at, tz), status)
+    console.print(out)
 
 
 @api_keys.command("revoke")

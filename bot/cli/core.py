@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from bot.cli.environment import console, context
+from bot.cli.environment import DatabaseNotReady, console, context
+from bot.context import build_context
+from bot.database import shown_url, sqlite_file, unreachable
 
 
 def register(cli: click.Group) -> None:
@@ -20,12 +22,28 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Alembic revision.")
 def db_upgrade(revision: str) -> None:
-    """Create or migrate the database named by DATABASE_URL (SQLite file by default)."""
-    from ledger.migrate import upgrade
+    """Create or migrate the database named by DATABASE_URL (by default a SQLite file in
+    the data directory: $CREDITBOT_HOME, or ~/.local/share/creditbot)."""
+    from sqlalchemy.exc import DBAPIError
 
-    ctx = context()
-    upgrade(ctx.engine, revision)
-    console.print(f"database at {ctx.engine.url.render_as_string()} is at revision {revision}")
+    from ledger.migrate import head_revision, upgrade
+    from ledger.slack_tokens import EncryptionKeyError
+
+    ctx = build_context()
+    path = sqlite_file(ctx.engine.url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(ctx.engine, revision, encryption_keys=ctx.settings.creditbot_encryption_keys)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except DBAPIError as exc:
+        state = unreachable(ctx.engine.url, exc)
+        raise DatabaseNotReady(state.problem or "", state.hint) from exc
+    finally:
+        ctx.engine.dispose()
+    at = head_revision() if revision == "head" else revision
+    console.print(f"database at {shown_url(ctx.engine.url)} is at revision {at}")
 
 
 @click.command()
@@ -34,20 +52,24 @@ def db_upgrade(revision: str) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="uvicorn workers.")
 @click.option("--access-log/--no-access-log", default=False, help="Log every request.")
 def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
-    """Serve Slack events, the Stripe webhook, the agent API and /healthz."""
-    import uvicorn
+    """Serve Slack events, the Stripe webhook, the agent API and /healthz.
 
+    Once it answers, it logs what `creditbot doctor` finds (Slack, Stripe, PUBLIC_URL, ...).
+
+    Connections are bounded (HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT): see docs/security.md
+    for what a reverse proxy in front should add."""
     from bot.http.app import create_app
+    from bot.http.serving import serve as serve_http
+    from bot.http.startup_report import report_when_serving
+    from bot.slack.installations import encryption_key_problem
 
     ctx = context()
+    problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
+    if problem:
+        raise click.ClickException(problem)
     port = port or ctx.settings.port
-    if workers > 1:
-        # Each worker process builds its own app (and engine) from the environment.
-        from bot.http.serving import serve_workers
-
-        serve_workers(host, port, workers, access_log=access_log)
-        return
-    from bot.http.serving import uvicorn_options
-
-    app = create_app(ctx)
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(access_log=access_log))  # type: ignore[arg-type]
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    report_when_serving(ctx, f"http://{local}:{port}")
+    # Each worker process builds its own app (and engine) from the environment.
+    app = create_app(ctx) if workers <= 1 else None
+    serve_http(ctx.settings, host, port, workers=workers, app=app, access_log=access_log)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.cli.environment import console, run
+from bot.cli.output import emit_json, json_option
 from ledger.accounts import get_account
 from ledger.statement import write_csv
 from ledger.verify import verify
@@ -44,7 +45,8 @@ def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
 
 @ledger.command("verify")
 @click.option("--account", "account_ref", default=None, help="Only this account.")
-def verify_cmd(account_ref: str | None) -> None:
+@json_option
+def verify_cmd(account_ref: str | None, as_json: bool) -> None:
     """Check that every balance equals the sum of its postings. Exits 1 naming each account that differs."""
 
     with progress_bar("checking transfers") as progress:
@@ -54,6 +56,20 @@ def verify_cmd(account_ref: str | None) -> None:
             return verify(session, account_id, progress=progress)
 
         problems = run(work)
+    if as_json:
+        emit_json(
+            {
+                "ok": not problems,
+                "mismatches": [
+                    {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
+                     "cached_millicredits": p.cached, "posted_millicredits": p.posted}
+                    for p in problems
+                ],
+            }
+        )  # fmt: skip
+        if problems:
+            sys.exit(1)
+        return
     if problems:
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)

@@ -9,13 +9,13 @@ import click
 
 from bot.cli.environment import _clear_errors
 from ledger.errors import LedgerError
-from ledger.units import credits
+from ledger.units import parse_credits
 
 
-def parse_credits(value: str) -> int:
+def credits_option_value(value: str) -> int:
     """Whole or decimal credits typed on the command line, as milli-credits."""
     with _clear_errors():
-        return credits(value)
+        return parse_credits(value)
 
 
 class CreditsType(click.ParamType):
@@ -27,7 +27,7 @@ class CreditsType(click.ParamType):
         if isinstance(value, int):
             return value
         try:
-            return credits(str(value))
+            return parse_credits(str(value))
         except LedgerError as exc:
             self.fail(str(exc), param, ctx)
 

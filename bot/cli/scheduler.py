@@ -8,14 +8,20 @@ import signal
 import threading
 from datetime import datetime
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from bot.cli.environment import console, context
+from bot.cli.output import emit_json, json_option
 from ledger.cycles import utcnow
 from ledger.db import transaction
+from ledger.models.scheduler import SchedulerJob
+
+if TYPE_CHECKING:  # the jobs import Slack and Stripe: only `creditbot jobs` loads them
+    from bot.scheduler.jobs import JobSpec
 
 
 def register(cli: click.Group) -> None:
@@ -92,9 +98,29 @@ def _last_line(text: str | None) -> str:
     return lines[-1].strip()[:120] if lines else ""
 
 
+def job_json(spec: JobSpec, row: SchedulerJob | None) -> dict[str, Any]:
+    """A job for scripts: its schedule and its whole last result or error."""
+    return {
+        "name": spec.name,
+        "every_seconds": spec.seconds,
+        "on_the_minute": spec.on_the_minute,
+        "last_started_at": row.last_started_at if row else None,
+        "last_finished_at": row.last_finished_at if row else None,
+        "last_status": row.last_status if row else None,
+        "last_result": row.last_result if row else None,
+        "last_error": row.last_error if row else None,
+        "consecutive_failures": row.consecutive_failures if row else 0,
+        "runs": row.runs if row else 0,
+        "failures": row.failures if row else 0,
+        "next_run_at": row.next_run_at if row else None,
+        "runner": row.runner if row else None,
+    }
+
+
 @click.group(invoke_without_command=True)
+@json_option
 @click.pass_context
-def jobs(ctx: click.Context) -> None:
+def jobs(ctx: click.Context, as_json: bool) -> None:
     """Each scheduler job's last run, its result or error, and its next run (UTC)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -106,6 +132,17 @@ def jobs(ctx: click.Context) -> None:
         return job_runs.job_statuses(session), job_runs.current_leader(session, LEADER_NAME)
 
     statuses, leader = transaction(context().sessions, read)
+    if as_json:
+        emit_json(
+            {
+                "jobs": [job_json(spec, statuses.get(spec.name)) for spec in JOBS],
+                "leader": None
+                if leader is None
+                else {"holder": leader.holder, "acquired_at": leader.acquired_at,
+                      "heartbeat_at": leader.heartbeat_at},
+            }
+        )  # fmt: skip
+        return
     now = utcnow()
     table = Table(title="Scheduler jobs (UTC)")
     for column in ("job", "every", "last run", "took", "result", "fails", "next run"):
@@ -164,11 +201,21 @@ def jobs_run(name: str) -> None:
 @jobs.command("history")
 @click.option("--job", "job_name", default=None, help="Only this job.")
 @click.option("--limit", type=int, default=20, show_default=True)
-def jobs_history(job_name: str | None, limit: int) -> None:
+@json_option
+def jobs_history(job_name: str | None, limit: int, as_json: bool) -> None:
     """Recent runs that did something or failed, newest first."""
     from ledger import job_runs
 
     runs = transaction(context().sessions, lambda s: job_runs.recent_runs(s, job_name, limit=limit))
+    if as_json:
+        emit_json(
+            [
+                {"id": r.id, "job": r.job, "started_at": r.started_at, "finished_at": r.finished_at,
+                 "status": r.status, "result": r.result, "error": r.error, "runner": r.runner}
+                for r in runs
+            ]
+        )  # fmt: skip
+        return
     table = Table(title="Job runs (UTC)")
     for column in ("started", "job", "status", "result or error", "runner"):
         table.add_column(column)

@@ -1,5 +1,6 @@
 """`creditbot` commands of the slack part: link workspaces to accounts, name billing
-admins and the alert channel, run Socket Mode, deliver alerts by hand."""
+admins and the alert channel, run Socket Mode, deliver alerts by hand, and the keys that
+encrypt the tokens of OAuth installs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 from bot.cli.accounts import accounts
 from bot.cli.environment import console, context, run
 from bot.cli.options import account_option
+from bot.cli.output import emit_json
 from ledger.accounts import get_account, set_alert_channel, set_billing_admins
 from ledger.slack_workspaces import link_team, release_alerts, unlink_team
 
@@ -73,7 +75,7 @@ def alert_channel(account_ref: str, channel_id: str | None) -> None:
 
 @click.group()
 def slack() -> None:
-    """The Slack app: Socket Mode and alert delivery."""
+    """The Slack app: Socket Mode, alert delivery, previews of what it shows."""
 
 
 @slack.command("socket")
@@ -86,14 +88,47 @@ def socket() -> None:
     # Imported here: other commands start without loading the Slack app.
     from bot.slack.answering import AnsweringSocketModeHandler
     from bot.slack.app import configured, create_slack_app
+    from bot.slack.installations import encryption_key_problem
 
     ctx = context()
     missing = configured(ctx.settings, socket_mode=True)
     if missing:
         raise click.ClickException(f"Slack is not configured for Socket Mode: {missing}.")
+    problem = encryption_key_problem(ctx)
+    if problem:
+        raise click.ClickException(problem)
     app = create_slack_app(ctx, socket_mode=True)
     console.print("creditbot Slack app connecting in Socket Mode")
     AnsweringSocketModeHandler(app, ctx.settings.slack_app_token).start()
+
+
+@slack.command("preview")
+@click.argument("surface")
+@account_option
+def preview_cmd(surface: str, account_ref: str) -> None:
+    """Print a Slack surface's Block Kit JSON for the account, and a Block Kit Builder link
+    (on stderr) to see it without a workspace.
+
+    SURFACE: balance, home, topup-modal, auto-recharge-modal, agent-modal, an alert kind
+    (plan_low, plan_exhausted, wallet_low, limit_80, limit_100, agent_stopped,
+    agent_resumed, topup_received, recharge_succeeded, recharge_failed,
+    auto_recharge_paused, refund_shortfall, cycle_renewed), or all.
+    """
+    # Imported here: other commands start without loading the Slack app.
+    from bot.slack.preview import SURFACES, preview
+
+    names = SURFACES if surface == "all" else (surface.removeprefix("alert."),)
+    if names[0] not in SURFACES:
+        raise click.BadParameter(
+            f"choose one of {', '.join(SURFACES)} or all", param_hint="SURFACE"
+        )
+    account_id = run(lambda s: get_account(s, account_ref).id)
+    made = preview(context(), account_id, names)
+    if surface == "all":
+        emit_json({s.name: s.payload for s in made})
+        return
+    emit_json(made[0].payload)
+    click.echo(f"Block Kit Builder: {made[0].builder_link()}", err=True)
 
 
 @slack.command("deliver-alerts")
@@ -103,3 +138,32 @@ def deliver_alerts() -> None:
 
     delivered = deliver_due_alerts(context())
     console.print(f"{delivered} alert(s) delivered")
+
+
+@slack.command("new-key")
+def new_key_command() -> None:
+    """Print a new key for CREDITBOT_ENCRYPTION_KEYS (it encrypts the Slack tokens of OAuth
+    installs). To rotate: put it first in the list, run `creditbot slack rotate-key`, then
+    drop the old key."""
+    from ledger.slack_tokens import new_key
+
+    click.echo(new_key())
+
+
+@slack.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt every stored Slack token with the first key of CREDITBOT_ENCRYPTION_KEYS
+    (the others only need to decrypt them; drop them afterwards)."""
+    from bot.slack.installations import token_cipher
+    from ledger.slack_tokens import ENV, EncryptionKeyError, rotate_tokens
+
+    ctx = context()
+    try:
+        cipher = token_cipher(ctx)
+        if cipher is None:
+            raise EncryptionKeyError(f"{ENV} is not set: there is no key to encrypt with.")
+        with ctx.engine.begin() as connection:
+            rotated = rotate_tokens(connection, cipher)
+    except EncryptionKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"{rotated} Slack token(s) encrypted with the first key of {ENV}")

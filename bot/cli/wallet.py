@@ -7,7 +7,7 @@ import uuid
 import click
 
 from bot.cli.environment import console, run
-from bot.cli.options import account_option, parse_credits
+from bot.cli.options import account_option, credits_option_value
 from ledger.accounts import get_account
 from ledger.units import format_credits
 from ledger.wallet import credit_wallet, debit_wallet
@@ -35,7 +35,7 @@ def adjust(account_ref: str, amount: str, reason: str, key: str | None) -> None:
         raise click.BadParameter("say why", param_hint="--reason")
     text = amount.strip()
     negative = text.startswith("-")
-    milli = parse_credits(text.lstrip("+-"))
+    milli = credits_option_value(text[1:] if text.startswith(("-", "+")) else text)
     if milli <= 0:
         raise click.BadParameter("adjust by more than zero credits", param_hint="--credits")
     key = key or f"adjust:{uuid.uuid4().hex}"

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from bot.context import AppContext, build_context
 from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
+from bot.http.body_limit import BodyLimits
+from bot.http.errors import error_response, install_error_handlers
 from ledger.db import ping
+
+log = logging.getLogger(__name__)
 
 
 def healthz(request: Request) -> JSONResponse:
-    """Whether the database answers (for load balancers and `make run`)."""
+    """Whether the database answers (for load balancers and `make run`). A failure says
+    "database unavailable" and nothing more: the driver's words, which may quote SQL, a
+    host or a path, go to the log."""
     engine = request.app.state.context.engine
     try:
         ping(engine)
     except Exception as exc:  # noqa: BLE001 - health reports any failure
-        return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        log.warning("/healthz: the database does not answer: %s", " ".join(str(exc).split()))
+        return error_response(
+            503, "database_unavailable", "database unavailable", {"Retry-After": "5"}
+        )
     return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
 
@@ -33,7 +44,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
             yield
         api.close(app)
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from creditbot's own static files, not a CDN: /docs works offline.
+    app = FastAPIOffline(
         title="creditbot",
         version="1.0.0",
         description="Credits ledger for AI agents: authorise and charge work, read balances.",
@@ -49,4 +61,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     api.register(app, context)
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
+    install_error_handlers(app)  # after the API's: these are the app-wide ones
+    # Outermost (inside Starlette's error middleware): no route reads a body it refuses.
+    app.add_middleware(BodyLimits, read_timeout=context.settings.http_read_timeout)
     return app

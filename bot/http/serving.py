@@ -1,9 +1,10 @@
-"""Serving the app with several uvicorn worker processes.
+"""Serving the app under uvicorn: one process, or several worker processes, each with the
+connection limits of bot/http/connections.py.
 
 uvicorn binds the shared socket of its workers without naming TCP as its protocol, so
 asyncio does not turn on TCP_NODELAY for the connections the workers accept. Every
 response then waits ~40 ms for the client's delayed ACK between its headers and its body.
-This binds the socket as TCP, then hands it to uvicorn's worker supervisor.
+`ServeConfig` binds the socket as TCP, then hands it to uvicorn's worker supervisor.
 """
 
 from __future__ import annotations
@@ -12,21 +13,17 @@ import inspect
 import socket
 
 import uvicorn
+from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
+
+from bot.config import Settings
+from bot.http.connections import GuardedConfig, connection_limit
 
 #: Import string of the app factory the workers call (each builds its own engine and pool).
 APP_FACTORY = "bot.http.app:create_app"
 
 
-def uvicorn_options(log_level: str = "info", access_log: bool = False) -> dict[str, object]:
-    """The uvicorn stack every `creditbot serve` runs on (and bench/http_floor.py, so the
-    floor it measures is the same stack): uvloop and httptools, named rather than left to
-    "auto" so a missing one fails loudly instead of silently serving slower. No access log
-    by default: a line per charge costs a tenth of the request; a proxy in front logs."""
-    return {"loop": "uvloop", "http": "httptools", "log_level": log_level, "access_log": access_log}
-
-
-class _TcpConfig(uvicorn.Config):
+class ServeConfig(GuardedConfig):
     def bind_socket(self) -> socket.socket:
         sock = super().bind_socket()
         if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
@@ -36,14 +33,37 @@ class _TcpConfig(uvicorn.Config):
         return sock
 
 
-def serve_workers(
-    host: str, port: int, workers: int, log_level: str = "info", access_log: bool = False
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    app: FastAPI | str | None = None,
+    log_level: str = "info",
+    access_log: bool = False,
 ) -> None:
-    """Run `workers` processes of the app on host:port until stopped."""
-    config = _TcpConfig(
-        APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-        **uvicorn_options(log_level, access_log),  # type: ignore[arg-type]
-    )  # fmt: skip
+    """Serve `app` (or, with several `workers`, one app per process) on host:port until
+    stopped. No access log by default: a line per charge costs a tenth of the request, and
+    a proxy in front logs requests anyway. (bench/http_floor.py serves its bare app through
+    this too, so the floor it measures is this stack.)"""
+    options = {
+        "read_timeout": settings.http_read_timeout,
+        "max_connections": connection_limit(settings.http_max_connections),
+        "log_level": log_level,
+        "access_log": access_log,
+    }
+    if workers <= 1 and app is not None:
+        uvicorn.Server(ServeConfig(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
+        return
+    config = ServeConfig(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
+    )
     sock = config.bind_socket()
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36
         server = uvicorn.Server(config)

@@ -1,5 +1,5 @@
-"""The Stripe webhook, the Checkout success and cancel pages, and the fix links of failed
-recharges: named handlers on a module-level router."""
+"""The Stripe webhook, the Checkout success and cancel pages, and the retired fix links of
+failed recharges: named handlers on a module-level router."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ from typing import Annotated
 
 import stripe
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot import stripe as stripe_gateway
 from bot.context import AppContext
-from ledger.db import transaction
-from ledger.errors import LedgerError, NotFound
-from ledger.recharges import get_recharge
+from bot.http.errors import error_response
+from bot.stripe import webhooks
+from bot.stripe.signed_events import EventRefused, read_event
+from ledger.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
 #: Stripe signs `t=<unix time>`; older signatures are refused (replays).
 TOLERANCE_SECONDS = 300
+_RETRY = {"Retry-After": "60"}
 
 
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
@@ -52,31 +54,47 @@ def register(app: FastAPI, context: AppContext) -> None:
 
 @router.post("/stripe/webhook")
 async def stripe_webhook(request: Request, context: Context) -> Response:
-    payload = await request.body()  # the raw bytes Stripe signed
-    signature = request.headers.get("stripe-signature", "")
+    """A Stripe event: 200 once acted on (or ignored, or a duplicate), 400 when it is not a
+    signed Stripe event creditbot can read, 503 when Stripe should send it again."""
     secret = context.settings.stripe_webhook_secret
     if not secret:
-        return JSONResponse({"error": "STRIPE_WEBHOOK_SECRET is not set"}, status_code=500)
-    try:
-        event = stripe.Webhook.construct_event(
-            payload, signature, secret, tolerance=TOLERANCE_SECONDS
+        return error_response(
+            503, "stripe_not_configured", "Stripe webhooks are off: set STRIPE_WEBHOOK_SECRET."
         )
-    except (stripe.SignatureVerificationError, ValueError) as exc:
-        log.warning("refused a Stripe webhook: %s", exc)
-        return JSONResponse({"error": "invalid signature"}, status_code=400)
-    data = event.to_dict()
-    obj = (data.get("data") or {}).get("object") or {}
+    payload = await request.body()  # the raw bytes Stripe signed, at most the route's limit
+    try:
+        event = read_event(
+            payload, request.headers.get("stripe-signature", ""), secret, TOLERANCE_SECONDS
+        )
+    except EventRefused as refused:
+        log.warning("refused a Stripe webhook: %s", refused.message)
+        return error_response(400, refused.code, refused.message)
     try:
         outcome = await run_in_threadpool(
-            stripe_gateway.handle_event, context, data["id"], data["type"], obj
+            stripe_gateway.handle_event, context, event.id, event.type, event.object
         )
     except LedgerError as exc:
-        log.error("Stripe event %s (%s) refused: %s", data["id"], data["type"], exc)
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        log.error("Stripe event %s (%s) refused: %s", event.id, event.type, exc)
+        return error_response(400, exc.code, str(exc))
     except stripe.StripeError as exc:
-        # Re-reading the object failed: answer 5xx so Stripe sends the event again.
-        log.error("Stripe event %s not processed: %s", data["id"], exc)
-        return JSONResponse({"error": "stripe unavailable, retry"}, status_code=503)
+        if not webhooks.unknown_object(exc):
+            # Re-reading the object failed: answer 5xx so Stripe sends the event again.
+            log.error("Stripe event %s not processed: %s", event.id, exc)
+            return error_response(
+                503, "stripe_unavailable", "Stripe could not be asked: retry.", _RETRY
+            )
+        outcome = await run_in_threadpool(
+            webhooks.give_up_on_unknown_object, context, event.id, event.type, event.created
+        )
+        if outcome is None:  # a bounded retry: Stripe is asked again for a while
+            log.warning("Stripe event %s: Stripe does not know its object (yet)", event.id)
+            return error_response(
+                503,
+                "unknown_object",
+                "Stripe does not know this event's object: send it again. After "
+                f"{webhooks.UNKNOWN_OBJECT_RETRY_SECONDS} s it is recorded and acknowledged.",
+                _RETRY,
+            )
     return JSONResponse({"received": True, "outcome": outcome})
 
 
@@ -95,24 +113,15 @@ def checkout_cancel() -> HTMLResponse:
 
 
 @router.get("/stripe/fix/{key}")
-def fix_recharge(key: str, context: Context) -> Response:
-    """The link of a failed recharge alert: a fresh Checkout page, made when clicked.
-    A card that needs authentication pays the recharge on Checkout (which also saves
-    the card again); a declined or missing card is replaced in setup mode."""
-    try:
-        recharge = transaction(context.sessions, lambda s: get_recharge(s, key))
-    except NotFound:
-        return _page("Link not found", "This link is not valid.", status=404)
-    if recharge.status != "failed":
-        return _page("Nothing to fix", "This recharge did not fail; nothing to do.")
-    try:
-        if recharge.reason == "authentication_required":
-            url = stripe_gateway.create_topup_checkout(
-                context, recharge.account_id, recharge.amount_minor, "fix-link"
-            )
-        else:
-            url = stripe_gateway.create_card_checkout(context, recharge.account_id, "fix-link")
-    except (LedgerError, stripe.StripeError) as exc:
-        log.error("fix link %s failed: %s", key, exc)
-        return _page("Try again later", "Stripe could not open a page just now.", 503)
-    return RedirectResponse(url, status_code=303)
+def fix_link_retired(key: str) -> HTMLResponse:
+    """The address failed recharges record. It used to open a Stripe page for anyone who
+    had it (it was posted in the alert channel), so it opens nothing now, for any key, and
+    says where the fix is."""
+    return _page(
+        "Fix the payment in Slack",
+        "This link no longer opens a payment page. To fix a failed auto-recharge, a billing"
+        " admin presses Fix the payment on the alert in Slack, or Replace card in the"
+        " auto-recharge settings (from /balance). The Stripe page it opens is theirs alone"
+        " and expires within the hour.",
+        status=410,
+    )

@@ -144,14 +144,25 @@ def _counted(done: object, what: str) -> JobResult:
 # replace one there.
 
 
+def _recharge_result(run: stripe_gateway.RechargeRun, summary: str, count: int) -> JobResult:
+    """A recharge pass as a job result: not ok when an account failed or an attempt it
+    made failed (they are retried, and alerted in Slack; the run says which)."""
+    result = JobResult(f"{count} {summary}", count > 0 or bool(run.failed or run.errors))
+    if not run.ok:
+        raise JobFailed(f"{result.summary}; failed: {run.problems()}", result)
+    return result
+
+
 def start_requested_recharges(context: AppContext, now: datetime) -> JobResult:
     """Act on recharge requests written by charges (so a recharge follows within seconds)."""
-    return _counted(stripe_gateway.process_recharge_requests(context), "request(s)")
+    run = stripe_gateway.process_recharge_requests(context)
+    return _recharge_result(run, "request(s)", run.requests)
 
 
 def sweep_wallets_under_threshold(context: AppContext, now: datetime) -> JobResult:
     """Start a recharge for wallets under their threshold that no charge asked for."""
-    return _counted(stripe_gateway.sweep_auto_recharge(context), "recharge(s) started")
+    run = stripe_gateway.sweep_auto_recharge(context)
+    return _recharge_result(run, "recharge(s) started", run.started)
 
 
 def deliver_alerts(context: AppContext, now: datetime) -> JobResult:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from bot.slack import blocks
-from bot.slack.clients import client_for_team
+from bot.slack.clients import client_for_team, why_no_client
 from bot.slack.home import refresh_home_tabs
 from ledger import outbox
 from ledger.cycles import utcnow
@@ -136,13 +136,7 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
             if index == 0:
                 client = client_for_team(context, message.team_id)
             if client is None:
-                _fail(
-                    context,
-                    message,
-                    rest,
-                    "the account has no Slack workspace (or no install)",
-                    now,
-                )
+                _fail(context, message, rest, why_no_client(context, message.team_id), now)
                 break
             if not message.channel:
                 _fail(context, message, rest, "no alert channel: pick one in the App Home tab", now)

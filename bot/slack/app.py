@@ -43,6 +43,8 @@ def configured(settings: Settings, *, socket_mode: bool = False) -> str | None:
         return "SLACK_APP_TOKEN is not set"
     if not settings.slack_bot_token and not oauth_mode(settings):
         return "set SLACK_BOT_TOKEN, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for OAuth installs"
+    if oauth_mode(settings) and not settings.creditbot_encryption_keys:
+        return "CREDITBOT_ENCRYPTION_KEYS is not set (OAuth installs keep their tokens encrypted)"
     return None
 
 

@@ -4,6 +4,7 @@ get their clients here, so none of them needs the others."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from slack_sdk import WebClient
@@ -18,6 +19,9 @@ from slack_sdk.http_retry.handler import RetryHandler
 from bot.config import Settings
 from bot.context import AppContext
 from bot.slack.installations import installation_store
+from ledger.db import transaction
+from ledger.models.slack import SlackUninstall
+from ledger.slack_workspaces import silencing_uninstall
 
 #: A rate limit longer than this is left to the outbox's own retry instead of sleeping.
 MAX_RATE_LIMIT_SLEEP = 5
@@ -64,8 +68,24 @@ def oauth_mode(settings: Settings) -> bool:
     return bool(settings.slack_client_id and settings.slack_client_secret)
 
 
+def token_digest(token: str) -> str:
+    """How a bot token is remembered without keeping it (SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _silencing(context: AppContext, team_id: str | None) -> SlackUninstall | None:
+    """The uninstall (or revoked bot token) that keeps creditbot from posting there."""
+    settings = context.settings
+    digest = None if oauth_mode(settings) else token_digest(settings.slack_bot_token)
+    return transaction(
+        context.sessions,
+        lambda s: silencing_uninstall(s, team_id=team_id, token_digest=digest),
+    )
+
+
 def client_for_team(context: AppContext, team_id: str | None) -> WebClient | None:
-    """A bot client for the workspace: the one bot token, or the installed workspace's."""
+    """A bot client for the workspace: the one bot token, or the installed workspace's.
+    None when there is none, or the workspace uninstalled the app or revoked the token."""
     settings = context.settings
     if oauth_mode(settings):
         if not team_id:
@@ -74,6 +94,22 @@ def client_for_team(context: AppContext, team_id: str | None) -> WebClient | Non
         if bot is None or not bot.bot_token:
             return None
         return make_client(settings, bot.bot_token)
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token or _silencing(context, team_id) is not None:
         return None
     return make_client(settings, settings.slack_bot_token)
+
+
+def why_no_client(context: AppContext, team_id: str | None) -> str:
+    """Why `client_for_team` gave no client, in words for `alerts list` and the logs."""
+    gone = _silencing(context, team_id)
+    if gone is not None:
+        what = "uninstalled the app" if gone.event == "app_uninstalled" else "revoked its token"
+        return (
+            f"Slack workspace {gone.team_id} {what} on {gone.at:%Y-%m-%d %H:%M} UTC:"
+            " alerts wait until it installs creditbot again"
+        )
+    if oauth_mode(context.settings):
+        if not team_id:
+            return "the account has no Slack workspace: link one with `creditbot accounts link`"
+        return f"Slack workspace {team_id} has not installed creditbot (/slack/install)"
+    return "Slack is not configured: set SLACK_BOT_TOKEN (or OAuth installs)"

@@ -94,6 +94,15 @@ def linked_account_in_modal(field: str) -> Middleware:
     return linked_account_of_modal
 
 
+def linked_account_for_options(
+    ack: Ack, context: BoltContext, next: Callable[[], None]
+) -> BoltResponse | None:
+    """`linked_account` for a select asking for options: no account, no options."""
+    if _attach_account(context):
+        return next()
+    return ack(options=[])
+
+
 def billing_admin(what: str, *, after_refusal: AfterRefusal | None = None) -> Middleware:
     """Only billing admins may go on to do `what`; anyone else is told who can. A modal
     being submitted is replaced by the refusal."""

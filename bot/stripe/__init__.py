@@ -14,8 +14,9 @@ The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; 
 them up on this package at call time, so a test can replace one here.
 """
 
-from bot.stripe.checkout import create_card_checkout, create_topup_checkout
+from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
 from bot.stripe.recharges import (
+    RechargeRun,
     SavedCardCharge,
     charge_saved_card,
     process_recharge_requests,
@@ -26,9 +27,11 @@ from bot.stripe.reconcile import reconcile_payments
 from bot.stripe.webhooks import handle_event
 
 __all__ = [
+    "RechargeRun",
     "SavedCardCharge",
     "charge_saved_card",
     "create_card_checkout",
+    "create_fix_checkout",
     "create_topup_checkout",
     "handle_event",
     "process_recharge_requests",

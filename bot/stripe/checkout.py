@@ -83,3 +83,15 @@ def create_card_checkout(context: AppContext, account_id: int, user_id: str) -> 
         }
     )
     return session.url
+
+
+def create_fix_checkout(
+    context: AppContext, account_id: int, reason: str | None, amount_minor: int, user_id: str
+) -> tuple[str, str]:
+    """The Checkout page that fixes a failed recharge, made for the billing admin who asked:
+    `("payment", url)` pays the recharge on Checkout when the bank wanted the cardholder to
+    authenticate (which saves the card again), `("setup", url)` adds or replaces the card
+    otherwise. Like every Checkout page it expires within the hour and is used once."""
+    if reason == "authentication_required":
+        return "payment", create_topup_checkout(context, account_id, amount_minor, user_id)
+    return "setup", create_card_checkout(context, account_id, user_id)

@@ -57,8 +57,9 @@ def public_url(context: AppContext, path: str) -> str:
 
 
 def fix_link_base(context: AppContext) -> str:
-    """Failed recharges link to `/stripe/fix/<attempt key>`, which opens a fresh Checkout
-    page when clicked (a Checkout link would expire inside an alert)."""
+    """Failed recharges record `/stripe/fix/<attempt key>` when there is something to fix.
+    The address opens nothing (anyone who saw it could have replaced the card): it says
+    how a billing admin fixes it, with the alert's Fix the payment button in Slack."""
     return public_url(context, "/stripe/fix/")
 
 

@@ -9,11 +9,14 @@ through `apply_payment_intent`, the same way the webhook and reconciliation reco
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import stripe
+from sqlalchemy.orm import Session
 
 from bot.context import AppContext
 from bot.stripe.client import as_dict, client, creditbot_metadata, fix_link_base
@@ -27,9 +30,9 @@ from ledger import outbox
 from ledger.accounts import get_account
 from ledger.auto_recharge import accounts_needing_recharge
 from ledger.db import transaction
-from ledger.errors import LedgerError
 from ledger.models.payments import StripeCustomer
 from ledger.recharges import (
+    MAX_TRIES,
     RechargeJob,
     RechargeRequest,
     claim_due_recharges,
@@ -178,7 +181,9 @@ def charge_attempt(context: AppContext, job: RechargeJob) -> ChargeOutcome:
     )
 
 
-def attempt_recharge(context: AppContext, job: RechargeJob, *, now: datetime | None = None) -> str:
+def attempt_recharge(
+    context: AppContext, job: RechargeJob, *, now: datetime | None = None
+) -> ChargeOutcome:
     """Make the Stripe call of a claimed attempt and record its outcome; returns it."""
     outcome = charge_attempt(context, job)
     purpose = IntentPurpose(job.account_id, "auto_recharge", recharge_id=job.recharge_id)
@@ -188,7 +193,63 @@ def attempt_recharge(context: AppContext, job: RechargeJob, *, now: datetime | N
             s, purpose, outcome, fix_link_base=fix_link_base(context), now=now
         ),
     )
-    return outcome.status
+    return outcome
+
+
+@dataclass
+class RechargeRun:
+    """What one pass over recharge requests or wallets did, account by account. A pass
+    goes on past an account that fails; `ok` says whether everything it tried worked."""
+
+    #: Recharge requests (outbox messages) handled and marked so.
+    requests: int = 0
+    #: Attempts started: a Stripe call made, or an attempt that failed at once.
+    started: int = 0
+    succeeded: int = 0
+    #: Attempts that failed, as "account 3: card_declined".
+    failed: list[str] = field(default_factory=list)
+    #: Accounts whose handling raised, as "account 3: IntegrityError: ..."; retried later.
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.errors
+
+    def problems(self) -> str:
+        """The failures and errors, in one line."""
+        return "; ".join(self.failed + self.errors)
+
+
+def _run_for_account(
+    context: AppContext,
+    run: RechargeRun,
+    account_id: int,
+    start: Callable[[], RechargeRequest],
+    now: datetime | None,
+) -> str | None:
+    """Start (with `start`) and make one account's attempt, noting what came of it in
+    `run`. Anything it raises is logged and noted, never passed on: the pass goes on to
+    the next account. Returns the error, None when the account was handled."""
+    try:
+        request = start()
+        if request.failed is not None:
+            run.started += 1
+            run.failed.append(f"account {account_id}: {request.failed.reason}")
+        elif request.job is not None:
+            run.started += 1
+            outcome = attempt_recharge(context, request.job, now=now)
+            if outcome.status == "succeeded":
+                run.succeeded += 1
+            elif outcome.status == "failed" or (
+                outcome.status == "retry" and request.job.tries >= MAX_TRIES  # given up
+            ):
+                run.failed.append(f"account {account_id}: {outcome.reason}")
+    except Exception as exc:  # noqa: BLE001 - recorded in the run and retried; others go on
+        log.exception("auto-recharge failed for account %s", account_id)
+        error = f"account {account_id}: {type(exc).__name__}: {exc}"[:500]
+        run.errors.append(error)
+        return error
+    return None
 
 
 def _request(
@@ -202,56 +263,78 @@ def _request(
     )
 
 
-def _request_and_attempt(
-    context: AppContext, account_id: int, trigger: str, now: datetime | None
-) -> str | None:
-    try:
-        request = _request(context, account_id, trigger, now)
-    except LedgerError as exc:
-        log.warning("recharge for account %s not started: %s", account_id, exc)
-        return None
-    if request.job is not None:
-        return attempt_recharge(context, request.job, now=now)
-    return "failed" if request.failed is not None else None
+#: How long a claimed recharge request is reserved for the worker handling it.
+REQUEST_LEASE = timedelta(minutes=2)
 
 
-def process_recharge_requests(context: AppContext, *, now: datetime | None = None) -> int:
-    """Act on `recharge.requested` outbox messages written by charges; returns how many.
+def process_recharge_requests(context: AppContext, *, now: datetime | None = None) -> RechargeRun:
+    """Act on `recharge.requested` outbox messages written by charges.
 
-    The charge that wrote the message has long returned: the Stripe call happens here,
-    in the scheduler, never on the request path.
+    The charge that wrote a message has long returned: the Stripe call happens here, in
+    the scheduler, never on the request path. Messages are leased, not taken: each is
+    marked handled only once its account was handled, and one whose account failed comes
+    back after a backoff (or when the lease runs out, if this process dies).
     """
 
-    def take(session: Any) -> list[int]:
-        messages = outbox.take_due(session, kind_prefix=outbox.RECHARGE_REQUESTED, now=now)
+    def claim(session: Session) -> dict[int, list[int]]:
+        messages = outbox.claim_due(
+            session, kind_prefix=outbox.RECHARGE_REQUESTED, lease=REQUEST_LEASE, now=now
+        )
+        by_account: dict[int, list[int]] = {}
         for message in messages:
-            outbox.mark_delivered(session, message.id, now=now)
-        return [m.account_id for m in messages if m.account_id is not None]
+            if message.account_id is None:
+                outbox.mark_delivered(session, message.id, now=now)  # nothing to act on
+            else:
+                by_account.setdefault(message.account_id, []).append(message.id)
+        return by_account
 
-    account_ids = transaction(context.sessions, take)
-    for account_id in dict.fromkeys(account_ids):
-        _request_and_attempt(context, account_id, "charge", now)
-    return len(account_ids)
+    run = RechargeRun()
+    for account_id, message_ids in transaction(context.sessions, claim).items():
+        start = partial(_request, context, account_id, "charge", now)
+        error = _run_for_account(context, run, account_id, start, now)
+        try:
+            transaction(context.sessions, partial(_settle, message_ids, error, now))
+        except Exception as exc:  # noqa: BLE001 - the lease runs out and they come back
+            log.exception("could not settle the recharge requests of account %s", account_id)
+            run.errors.append(f"account {account_id}: {type(exc).__name__}: {exc}"[:500])
+        else:
+            run.requests += 0 if error else len(message_ids)
+    return run
+
+
+def _settle(
+    message_ids: list[int], error: str | None, now: datetime | None, session: Session
+) -> None:
+    """Mark an account's requests handled, or failed (offered again after a backoff)."""
+    for message_id in message_ids:
+        if error is None:
+            outbox.mark_delivered(session, message_id, now=now)
+        else:
+            outbox.mark_failed(session, message_id, error, now=now)
 
 
 def recharge_now(context: AppContext, account_id: int, *, now: datetime | None = None) -> str:
-    """Start (and run) a recharge for one account if it needs one; says what happened."""
+    """Start (and run) a recharge for one account now if it needs one; says what happened.
+
+    An admin's run does not wait after a failed attempt (automatic triggers do): the
+    admin may just have fixed the card."""
     request = _request(context, account_id, "manual", now)
     if request.job is not None:
-        return attempt_recharge(context, request.job, now=now)
+        return attempt_recharge(context, request.job, now=now).status
     if request.failed is not None:
         return f"failed: {request.failed.reason}"
     return f"skipped: {request.skipped}"
 
 
-def sweep_auto_recharge(context: AppContext, *, now: datetime | None = None) -> int:
-    """Start a recharge for every account whose wallet sits under its threshold, and
-    retry attempts whose Stripe call is due again. Returns how many calls were made."""
+def sweep_auto_recharge(context: AppContext, *, now: datetime | None = None) -> RechargeRun:
+    """Retry attempts whose Stripe call is due again, and start a recharge for every
+    account whose wallet sits under its threshold. One account's failure is noted in the
+    run and the sweep goes on to the others."""
+    run = RechargeRun()
     jobs = transaction(context.sessions, lambda s: claim_due_recharges(s, now=now))
     for job in jobs:
-        attempt_recharge(context, job, now=now)
-    started = len(jobs)
+        _run_for_account(context, run, job.account_id, partial(RechargeRequest, job=job), now)
     for account_id in transaction(context.sessions, accounts_needing_recharge):
-        if _request_and_attempt(context, account_id, "sweep", now) is not None:
-            started += 1
-    return started
+        start = partial(_request, context, account_id, "sweep", now)
+        _run_for_account(context, run, account_id, start, now)
+    return run

@@ -5,6 +5,7 @@ now, exactly as their webhook would have recorded them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,26 +34,34 @@ def _recent(listing: Any, since: int) -> list[dict[str, Any]]:
     return found
 
 
-def reconcile_payments(context: AppContext, *, since: datetime | None = None) -> int:
+#: Told after each Stripe object looked at: how many so far, and how many were credited.
+Progress = Callable[[int, int], None]
+
+
+def reconcile_payments(
+    context: AppContext, *, since: datetime | None = None, progress: Progress | None = None
+) -> int:
     """Credit paid Checkout Sessions and succeeded PaymentIntents whose webhook never came.
     Returns how many payments were credited now; 0 when Stripe is not configured."""
     if not context.settings.stripe_secret_key:
         return 0
     since_ts = int((since or utcnow() - RECONCILE_WINDOW).timestamp())
     api = client(context).v1
-    credited = 0
+    credited = checked = 0
     for session_obj in _recent(api.checkout.sessions.list(params={"limit": 100}), since_ts):
-        if session_obj.get("mode") != "payment" or session_obj.get("payment_status") != "paid":
-            continue
-        if account_of(session_obj) is None or _known(context, None, session_obj["id"]):
-            continue
-        credited += _credit(context, checkout_session_work(context, session_obj))
+        checked += 1
+        if session_obj.get("mode") == "payment" and session_obj.get("payment_status") == "paid":
+            if account_of(session_obj) is not None and not _known(context, None, session_obj["id"]):
+                credited += _credit(context, checkout_session_work(context, session_obj))
+        if progress:
+            progress(checked, credited)
     for intent in _recent(api.payment_intents.list(params={"limit": 100}), since_ts):
-        if intent.get("status") != "succeeded" or account_of(intent) is None:
-            continue
-        if _known(context, intent["id"], None):
-            continue
-        credited += _credit(context, payment_intent_work(context, intent))
+        checked += 1
+        if intent.get("status") == "succeeded" and account_of(intent) is not None:
+            if not _known(context, intent["id"], None):
+                credited += _credit(context, payment_intent_work(context, intent))
+        if progress:
+            progress(checked, credited)
     return credited
 
 

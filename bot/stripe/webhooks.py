@@ -9,9 +9,12 @@ event never came.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+import stripe
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
@@ -22,8 +25,15 @@ from ledger.db import transaction
 from ledger.stripe_records import event_processed, mark_event
 from ledger.topups import record_payment, record_refund
 
+log = logging.getLogger(__name__)
+
 #: What recording one Stripe object does, run in the caller's transaction.
 Work = Callable[[Session], object]
+
+#: How long after its creation an event whose object Stripe does not know is answered
+#: 503 (so Stripe sends it again: a key being fixed, a replica behind); after that it is
+#: recorded as processed and answered 200, and Stripe stops.
+UNKNOWN_OBJECT_RETRY_SECONDS = 3600
 
 HANDLED_EVENTS = (
     "checkout.session.completed",
@@ -126,3 +136,33 @@ def _refund_work(charge: dict[str, Any]) -> Work | None:
         charge_id=charge["id"],
         amount_refunded_minor=int(charge.get("amount_refunded") or 0),
     )
+
+
+def unknown_object(exc: stripe.StripeError) -> bool:
+    """Whether Stripe answered that the object an event names does not exist (for this
+    key: another account's or mode's object, or one deleted since)."""
+    return isinstance(exc, stripe.InvalidRequestError) and (
+        exc.http_status == 404 or exc.code == "resource_missing"
+    )
+
+
+def give_up_on_unknown_object(
+    context: AppContext, event_id: str, event_type: str, created: int, now: float | None = None
+) -> str | None:
+    """An event whose object Stripe does not know: None while the event is younger than
+    UNKNOWN_OBJECT_RETRY_SECONDS (answer 503, Stripe retries); after that it is recorded
+    as processed, changing nothing else, and 'unknown_object' is returned (answer 200)."""
+    age = (time.time() if now is None else now) - created
+    if age < UNKNOWN_OBJECT_RETRY_SECONDS:
+        return None
+    recorded = transaction(context.sessions, lambda s: mark_event(s, event_id, event_type))
+    if not recorded:
+        return "duplicate"
+    log.error(
+        "Stripe event %s (%s): Stripe does not know its object after %d s of retries; "
+        "recorded as processed, nothing credited",
+        event_id,
+        event_type,
+        age,
+    )
+    return "unknown_object"

@@ -4,7 +4,8 @@ Alembic autogenerate through `ledger.models`.
 `slack_installations`, `slack_bots` and `slack_oauth_states` have exactly the columns of
 slack_sdk's SQLAlchemy installation and OAuth state stores (the stores read and write them
 with their own table objects); they are declared here so the migrations create them on
-creditbot's database. `slack_home_views` remembers who opened the App Home tab and what it
+creditbot's database. Their token columns hold Fernet tokens, never a token in plain text
+(ledger/slack_tokens.py; the store encrypts and decrypts them), so they are TEXT. `slack_home_views` remembers who opened the App Home tab and what it
 last showed, so the tab can be refreshed when balances change.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.models.base import Base, UTCDateTime
@@ -41,16 +42,16 @@ class SlackInstallation(Base):
     enterprise_url: Mapped[str | None] = mapped_column(String(200))
     team_id: Mapped[str | None] = mapped_column(String(32))
     team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(String(200))
+    bot_token: Mapped[str | None] = mapped_column(Text)
     bot_id: Mapped[str | None] = mapped_column(String(32))
     bot_user_id: Mapped[str | None] = mapped_column(String(32))
     bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
     bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     user_id: Mapped[str] = mapped_column(String(32))
-    user_token: Mapped[str | None] = mapped_column(String(200))
+    user_token: Mapped[str | None] = mapped_column(Text)
     user_scopes: Mapped[str | None] = mapped_column(String(1000))
-    user_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    user_refresh_token: Mapped[str | None] = mapped_column(Text)
     user_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     incoming_webhook_url: Mapped[str | None] = mapped_column(String(200))
     incoming_webhook_channel: Mapped[str | None] = mapped_column(String(200))
@@ -76,11 +77,11 @@ class SlackBot(Base):
     enterprise_name: Mapped[str | None] = mapped_column(String(200))
     team_id: Mapped[str | None] = mapped_column(String(32))
     team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(String(200))
+    bot_token: Mapped[str | None] = mapped_column(Text)
     bot_id: Mapped[str | None] = mapped_column(String(32))
     bot_user_id: Mapped[str | None] = mapped_column(String(32))
     bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    bot_refresh_token: Mapped[str | None] = mapped_column(Text)
     bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
     installed_at: Mapped[datetime] = mapped_column(DateTime)
@@ -109,3 +110,18 @@ class SlackHomeView(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlackUninstall(Base):
+    """A workspace that uninstalled the app or revoked its bot token: creditbot stops
+    posting there, keeps its alerts, and says so (`creditbot doctor`, `alerts list`) until
+    it is installed again (OAuth) or SLACK_BOT_TOKEN holds another token."""
+
+    __tablename__ = "slack_uninstalls"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: `app_uninstalled` or `tokens_revoked`.
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: SHA-256 of the single bot token that was in force (none with OAuth installs).
+    token_digest: Mapped[str | None] = mapped_column(String(64))

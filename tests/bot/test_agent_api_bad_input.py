@@ -6,11 +6,14 @@ cases that reach the database (unknown and absurd ids) also run on PostgreSQL.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ledger.db import make_engine, make_session_factory
 from tests.support.api_helpers import make_api, snapshot
 from tests.support.factories import story
+from tests.support.hostile_input import NOT_NAMES
 
 BIG = 2**40  # larger than any id column: must be a clean 422, never a database error
 
@@ -295,3 +298,23 @@ def test_database_busy_is_503_and_a_bug_is_a_json_500(api, ids, monkeypatch):
     r = client.post("/v1/messages", json=body, headers=api.auth(**{"Idempotency-Key": "bug"}))
     _assert_error(r, 500, "internal_error")
     assert "boom" not in r.text
+
+
+def test_names_with_control_characters_are_422_on_every_database(db_url, sessions):
+    # Issue 10 item 15: NUL in a name gave 500 on PostgreSQL.
+    ids = story(sessions, plan=100, wallet=25)
+    api = make_api(db_url, ids["account"])
+    try:
+        before = snapshot(api.sessions)
+        headers = {**api.auth(), "Content-Type": "application/json"}
+        for bad in NOT_NAMES:
+            body = json.dumps({"name": bad})  # ASCII with \u escapes, as a runtime sends it
+            created = api.client.post("/v1/agents", content=body, headers=headers)
+            renamed = api.client.patch(f"/v1/agents/{ids['a']}", content=body, headers=headers)
+            for answer in (created, renamed):
+                _assert_error(answer, 422)  # the ledger's check, or JSON's (a lone surrogate)
+                assert answer.json()["error"]["code"] in ("invalid_input", "invalid_request")
+        assert snapshot(api.sessions) == before
+        assert [a["name"] for a in api.get("/v1/agents").json()["agents"]] == ["A", "B"]
+    finally:
+        api.context.engine.dispose()

@@ -11,7 +11,10 @@ from sqlalchemy import text
 
 from bot.cli import cli, environment
 from bot.config import get_settings
-from ledger.db import make_engine
+from ledger.accounts import get_account
+from ledger.db import make_engine, transaction
+from tests.support.factories import card_saved
+from tests.support.hostile_input import NOT_AMOUNTS
 
 
 @pytest.fixture
@@ -116,8 +119,14 @@ def test_export_is_a_statement_with_running_balances(run):
     assert rows[0]["plan_change"] == "100" and rows[2]["detail"] == "correction"
 
 
+def _save_a_card(account_ref):
+    sessions = environment.context().sessions
+    card_saved(sessions, transaction(sessions, lambda s: get_account(s, account_ref).id))
+
+
 def test_configure_changes_rates_limits_and_auto_recharge(run):
     run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    _save_a_card("Acme")
     out = run(
         "accounts", "configure", "Acme", "--message-rate", "2", "--per-second", "--topup-min", "5",
         "--auto-recharge", "--recharge-threshold", "20", "--recharge-amount", "50",
@@ -149,3 +158,53 @@ def test_configure_changes_rates_limits_and_auto_recharge(run):
     assert "1 a message" in run("accounts", "show", "Fresh").output, (
         "the valid rate was not saved either"
     )
+
+
+def test_turning_auto_recharge_on_without_a_saved_card_says_save_a_card_first(run):
+    # Issue 10 item 3: it was accepted silently; every attempt then failed at once.
+    run("accounts", "create", "--name", "Acme")
+    bad = run(
+        "accounts", "configure", "Acme", "--message-rate", "3", "--auto-recharge",
+        "--recharge-threshold", "20", "--recharge-amount", "50", ok=False,
+    )  # fmt: skip
+    assert bad.exit_code == 1
+    assert "Save a card first" in bad.output
+    assert "creditbot stripe add-card --account 1" in bad.output
+    shown = run("accounts", "show", "Acme").output
+    assert "Auto-recharge: off" in shown and "1 a message" in shown, "nothing was saved"
+    _save_a_card("Acme")
+    on = run(
+        "accounts", "configure", "Acme", "--auto-recharge",
+        "--recharge-threshold", "20", "--recharge-amount", "50",
+    ).output  # fmt: skip
+    assert "Auto-recharge: on; below $20.00 add $50.00" in on
+
+
+def test_hostile_amounts_on_the_command_line_get_a_clear_error(run):
+    # Issue 10 item 13: 'Infinity' as credits ended in an OverflowError traceback.
+    run("accounts", "create", "--name", "Acme")
+    run("agents", "add", "--account", "Acme", "support")
+    for typed in NOT_AMOUNTS:
+        for args in (
+            ["accounts", "create", "--name", "X", "--plan-credits", typed],
+            ["accounts", "configure", "Acme", "--message-rate", typed],
+            ["accounts", "configure", "Acme", "--recharge-threshold", typed],
+            ["accounts", "configure", "Acme", "--topup-max", typed],
+            ["wallet", "adjust", "--account", "Acme", "--credits", typed, "--reason", "x"],
+            ["agents", "update", "--account", "Acme", "support", "--limit", typed],
+        ):
+            refused = run(*args, ok=False)
+            assert refused.exit_code in (1, 2), (args, refused.output)
+            assert "Error" in refused.output and "Traceback" not in refused.output, args
+    shown = run("accounts", "show", "Acme").output
+    assert "Wallet: 0 credits" in shown and "1 a message" in shown
+    assert "No account 'X'" in run("accounts", "show", "X", ok=False).output  # not created
+
+
+def test_currencies_take_their_own_minor_units_and_default_range(run):
+    out = run("accounts", "create", "--name", "Saigon", "--currency", "VND").output
+    assert "Top-ups: ₫200,000 to ₫20,000,000" in out  # not "10.00 VND"
+    out = run("accounts", "configure", "Saigon", "--topup-min", "250,000").output
+    assert "Top-ups: ₫250,000 to ₫20,000,000" in out  # zero-decimal: not 25,000,000
+    bad = run("accounts", "create", "--name", "Nowhere", "--currency", "ZZZ", ok=False)
+    assert bad.exit_code == 1 and "'ZZZ' is not a currency code" in bad.output

@@ -18,15 +18,16 @@ from ledger.charges import charge
 from ledger.db import transaction
 from ledger.errors import InvalidInput
 from ledger.recharges import RETRY_AFTER_FAILURE, last_recharge
-from ledger.stripe_records import save_card, stripe_customer
+from ledger.stripe_records import stripe_customer
 from ledger.topups import list_topups
 from ledger.units import credits
-from tests.support.factories import story
+from tests.support.factories import auto_recharge_without_card, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
     new_card,
     payments_context,
+    saved_card,
     stripe_http,
 )
 
@@ -66,29 +67,6 @@ def _auto_recharge(context, account_id, *, threshold=1000, amount=2000, cap=5000
             monthly_cap_minor=cap,
         ),
     )
-
-
-def _saved_card(context, localstripe, account_id, number="4242424242424242"):
-    """A card saved as Stripe would after Checkout: attached and made the default. Card
-    4000000000000002 cannot be attached (localstripe declines it then), so it is recorded
-    as saved directly: the decline comes when it is charged, as with Stripe."""
-    customer = ensure_customer(context, account_id)
-    method = new_card(localstripe, number)
-    if number == "4000000000000002":
-        transaction(
-            context.sessions,
-            lambda s: save_card(
-                s,
-                account_id,
-                customer_id=customer,
-                payment_method_id=method,
-                brand="visa",
-                last4=number[-4:],
-            ),
-        )
-    else:
-        save_payment_method(context, account_id, customer, method)
-    return customer, method
 
 
 def test_customer_created_when_first_needed_and_card_becomes_the_default(
@@ -141,8 +119,8 @@ def test_pressing_pay_opens_the_topup_in_one_transaction_before_the_stripe_call(
 def test_off_session_recharge_succeeds_after_the_charge_returns(context, localstripe_url):  # noqa: F811
     ids = story(context.sessions, plan=0, wallet=5)
     acc = ids["account"]
+    customer, method = saved_card(context, localstripe_url, acc)
     _auto_recharge(context, acc)  # under 10.00 worth (1,000 credits), add 20.00
-    customer, method = _saved_card(context, localstripe_url, acc)
 
     result = transaction(
         context.sessions,
@@ -153,7 +131,7 @@ def test_off_session_recharge_succeeds_after_the_charge_returns(context, localst
     assert transaction(context.sessions, lambda s: last_recharge(s, acc)) is None
     assert _intents_of(localstripe_url, customer) == []
 
-    assert gateway.process_recharge_requests(context) == 1
+    assert gateway.process_recharge_requests(context).requests == 1
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "succeeded" and recharge.trigger == "charge"
     intents = _intents_of(localstripe_url, customer)
@@ -166,8 +144,8 @@ def test_off_session_recharge_succeeds_after_the_charge_returns(context, localst
     assert not transaction(context.sessions, lambda s: get_account(s, acc).recharge_requested)
     assert len(_alerts(context, "alert.recharge_succeeded")) == 1
     # Handled: nothing more to do, and the sweep sees the wallet above the threshold.
-    assert gateway.process_recharge_requests(context) == 0
-    assert gateway.sweep_auto_recharge(context) == 0
+    assert gateway.process_recharge_requests(context).requests == 0
+    assert gateway.sweep_auto_recharge(context).started == 0
     assert len(_intents_of(localstripe_url, customer)) == 1
 
 
@@ -176,10 +154,10 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
     localstripe_url,  # noqa: F811
 ):
     acc = story(context.sessions, wallet=5)["account"]
+    saved_card(context, localstripe_url, acc, "4000000000000002")
     _auto_recharge(context, acc)
-    _saved_card(context, localstripe_url, acc, "4000000000000002")
 
-    assert gateway.sweep_auto_recharge(context) == 1
+    assert gateway.sweep_auto_recharge(context).started == 1
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "failed" and recharge.reason == "card_declined"
     assert recharge.decline_code == "generic_decline"
@@ -193,7 +171,7 @@ def test_recharge_declined_by_card_0002_is_recorded_with_the_decline_code(
 
 def test_recharge_without_a_card_fails_at_once_without_calling_stripe(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
+    auto_recharge_without_card(context.sessions, acc)  # on from before cards were required
     customer = ensure_customer(context, acc)  # a customer, but no card
     assert gateway.recharge_now(context, acc) == "failed: missing_payment_method"
     assert _intents_of(localstripe_url, customer) == []
@@ -204,8 +182,8 @@ def test_recharge_without_a_card_fails_at_once_without_calling_stripe(context, l
 
 def test_card_needing_authentication_fails_with_a_link_to_fix_it(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
+    saved_card(context, localstripe_url, acc, "4000002500003155")
     _auto_recharge(context, acc)
-    _saved_card(context, localstripe_url, acc, "4000002500003155")
     assert gateway.recharge_now(context, acc) == "failed"
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.reason == "authentication_required"
@@ -215,19 +193,19 @@ def test_card_needing_authentication_fails_with_a_link_to_fix_it(context, locals
 
 def test_three_declines_in_a_row_pause_auto_recharge(context, localstripe_url):  # noqa: F811
     acc = story(context.sessions, wallet=5)["account"]
+    customer, _ = saved_card(context, localstripe_url, acc, "4000000000000341")
     _auto_recharge(context, acc)
-    customer, _ = _saved_card(context, localstripe_url, acc, "4000000000000341")
     now = None
     for attempt in range(3):
         last = transaction(context.sessions, lambda s: last_recharge(s, acc))
         now = last.finished_at + RETRY_AFTER_FAILURE + timedelta(seconds=1) if last else None
-        assert gateway.sweep_auto_recharge(context, now=now) == 1, attempt
+        assert gateway.sweep_auto_recharge(context, now=now).started == 1, attempt
     account = transaction(context.sessions, lambda s: get_account(s, acc))
     assert account.auto_recharge_paused
     assert len(_alerts(context, "alert.auto_recharge_paused")) == 1
     assert len(_alerts(context, "alert.recharge_failed")) == 3
     # Paused: the sweep leaves it alone, however long it waits.
-    assert gateway.sweep_auto_recharge(context, now=now + timedelta(hours=2)) == 0
+    assert gateway.sweep_auto_recharge(context, now=now + timedelta(hours=2)).started == 0
     assert len(_intents_of(localstripe_url, customer)) == 3
 
 
@@ -236,7 +214,7 @@ def test_one_click_topup_with_the_saved_card(context, localstripe_url):  # noqa:
     assert gateway.charge_saved_card(context, acc, 1500, "click-1", "U1").reason == (
         "missing_payment_method"
     )
-    customer, _ = _saved_card(context, localstripe_url, acc)
+    customer, _ = saved_card(context, localstripe_url, acc)
     first = gateway.charge_saved_card(context, acc, 1500, "click-1", "U1")
     assert first.succeeded and first.credited == credits(1500)
     assert _wallet(context, acc) == credits(500) + credits(1500)
@@ -252,19 +230,19 @@ def test_stripe_unreachable_is_retried_with_backoff_under_the_same_key(
     localstripe_url,  # noqa: F811
 ):
     acc = story(context.sessions, wallet=5)["account"]
+    customer, _ = saved_card(context, localstripe_url, acc)
     _auto_recharge(context, acc)
-    customer, _ = _saved_card(context, localstripe_url, acc)
     down = payments_context(context.settings.database_url, "http://127.0.0.1:9")
     try:
-        assert gateway.sweep_auto_recharge(down) == 1
+        assert gateway.sweep_auto_recharge(down).started == 1
     finally:
         down.engine.dispose()
     recharge = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert recharge.status == "pending" and recharge.tries == 1 and recharge.message
     assert _alerts(context, "alert.recharge_failed") == []
     # Nothing is due before the backoff ends; then the same attempt is tried again.
-    assert gateway.sweep_auto_recharge(context) == 0
-    assert gateway.sweep_auto_recharge(context, now=recharge.next_try_at) == 1
+    assert gateway.sweep_auto_recharge(context).started == 0
+    assert gateway.sweep_auto_recharge(context, now=recharge.next_try_at).started == 1
     done = transaction(context.sessions, lambda s: last_recharge(s, acc))
     assert (done.id, done.status, done.tries) == (recharge.id, "succeeded", 2)
     assert len(_intents_of(localstripe_url, customer)) == 1

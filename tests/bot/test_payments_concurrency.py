@@ -52,14 +52,14 @@ def test_concurrent_charges_crossing_the_threshold_start_one_recharge(pg_url, lo
     try:
         ids = story(context.sessions, plan=0, wallet=1010)
         acc = ids["account"]
+        customer = ensure_customer(context, acc)
+        save_payment_method(context, acc, customer, new_card(localstripe_url))
         transaction(
             context.sessions,
             lambda s: update_auto_recharge(
                 s, acc, enabled=True, threshold_minor=1000, amount_minor=2000
             ),
         )
-        customer = ensure_customer(context, acc)
-        save_payment_method(context, acc, customer, new_card(localstripe_url))
 
         # Eight agents' requests at once, each taking 5 credits from the wallet: the wallet
         # falls from 1,010 to 970 credits, under the 1,000-credit threshold.
@@ -102,10 +102,10 @@ def test_concurrent_recharge_starts_leave_one_attempt_in_flight(pg_url):
         acc = story(context.sessions, wallet=5)["account"]
 
         def setup(s):
-            update_auto_recharge(s, acc, enabled=True, threshold_minor=1000, amount_minor=2000)
             save_card(
                 s, acc, customer_id="cus_x", payment_method_id="pm_x", brand="visa", last4="1"
             )
+            update_auto_recharge(s, acc, enabled=True, threshold_minor=1000, amount_minor=2000)
 
         transaction(context.sessions, setup)
         jobs = []

@@ -1,6 +1,7 @@
 """/stripe/webhook on a real server (uvicorn on loopback): Checkout through a loopback fake
 signed with Stripe's scheme, localstripe's own signed PaymentIntent events, duplicates,
-out-of-order delivery, forged and stale signatures, refunds, reconciliation, fix links."""
+out-of-order delivery, forged and stale signatures, refunds, reconciliation. (Fixing a
+failed recharge is a Slack button now: tests/bot/test_slack_fix_payment.py.)"""
 
 from __future__ import annotations
 
@@ -143,9 +144,9 @@ def test_localstripe_signed_payment_intent_webhooks_reach_the_server(
     ok = story(context.sessions, wallet=5, team="T1")["account"]
     bad = story(context.sessions, wallet=5, team="T2")["account"]
     for acc, number in ((ok, "4242424242424242"), (bad, "4000000000000341")):
-        _auto_recharge(context, acc)
         _card(context, localstripe_url, acc, number)
-    assert gateway.sweep_auto_recharge(context) == 2
+        _auto_recharge(context, acc)
+    assert gateway.sweep_auto_recharge(context).started == 2
     types = wait_until(
         lambda: (
             {t for _, t in _events(context)}
@@ -169,8 +170,8 @@ def test_out_of_order_and_duplicate_webhooks_act_on_the_current_state(
 ):
     context = served.context
     acc = story(context.sessions, wallet=5)["account"]
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     disable_localstripe_webhook(localstripe_url)
     # The worker made the Stripe call, then died before recording the answer.
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
@@ -235,8 +236,8 @@ def test_lost_webhooks_are_recovered_by_reconciliation(
     disable_localstripe_webhook(localstripe_url)
     session_id = _session_id(gateway.create_topup_checkout(context, acc, 3000, "U1"))
     checkout_fake.complete(session_id, send=False)  # paid, but the webhook never came
-    _auto_recharge(context, acc)
     _card(context, localstripe_url, acc)
+    _auto_recharge(context, acc)
     job = transaction(context.sessions, lambda s: request_recharge(s, acc)).job
     charge_attempt(context, job)  # a recharge charged whose answer was lost
     assert _wallet(context, acc) == credits(5)
@@ -300,26 +301,3 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     assert _wallet(context, acc) == 0  # never negative
     [alert] = _alerts(context, "alert.refund_shortfall")
     assert alert["shortfall"] == credits(1500) and alert["taken"] == credits(500)
-
-
-def test_fix_links_open_a_fresh_checkout_page(served, checkout_fake, localstripe_url):  # noqa: F811
-    context = served.context
-    declined = story(context.sessions, wallet=5, team="T1")["account"]
-    needs_auth = story(context.sessions, wallet=5, team="T2")["account"]
-    _auto_recharge(context, declined)
-    _auto_recharge(context, needs_auth)
-    ensure_customer(context, declined)  # no card at all
-    _card(context, localstripe_url, needs_auth, "4000002500003155")
-    assert gateway.sweep_auto_recharge(context) == 2
-    fixes = {}
-    for acc in (declined, needs_auth):
-        recharge = transaction(context.sessions, lambda s, acc=acc: last_recharge(s, acc))
-        r = httpx.get(recharge.fix_url.replace(context.settings.public_url, served.url))
-        assert r.status_code == 303
-        fixes[recharge.reason] = checkout_fake.created[-1]["data"]
-    assert fixes["missing_payment_method"]["mode"] == "setup"
-    assert fixes["authentication_required"]["mode"] == "payment"
-    assert fixes["authentication_required"]["line_items"][0]["price_data"]["unit_amount"] == (
-        "2000"
-    )
-    assert httpx.get(f"{served.url}/stripe/fix/recharge-unknown").status_code == 404

@@ -22,6 +22,7 @@ from bot.scheduler.jobs import JobResult, JobSpec
 from bot.scheduler.leader import SoloLeader
 from bot.scheduler.runner import Scheduler
 from bot.slack import alerts as slack_alerts
+from bot.stripe import RechargeRun
 from ledger import job_runs as records
 from ledger.agents import get_agent, update_agent
 from ledger.charges import charge
@@ -141,8 +142,10 @@ def test_the_jobs_drive_the_payment_and_slack_ports(monkeypatch, sched):
 
         return call
 
-    monkeypatch.setattr(stripe_gateway, "process_recharge_requests", port("requests", 2))
-    monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", port("sweep", 0))
+    monkeypatch.setattr(
+        stripe_gateway, "process_recharge_requests", port("requests", RechargeRun(requests=2))
+    )
+    monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", port("sweep", RechargeRun()))
     monkeypatch.setattr(stripe_gateway, "reconcile_payments", port("reconcile", ["pi_1"]))
     monkeypatch.setattr(slack_alerts, "deliver_due_alerts", port("alerts", 3))
     results = {
@@ -169,7 +172,7 @@ def test_a_job_that_raises_is_logged_recorded_and_retried(monkeypatch, sessions,
     def sweep(context):
         for exc in failures:
             raise exc
-        return 1
+        return RechargeRun(started=1)
 
     monkeypatch.setattr(stripe_gateway, "sweep_auto_recharge", sweep)
     with caplog.at_level(logging.ERROR, logger="creditbot.scheduler"):

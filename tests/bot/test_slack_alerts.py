@@ -3,6 +3,7 @@ Slack answers 500 or 429 nothing is lost, and nothing is posted twice."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -244,7 +245,11 @@ def test_every_alert_kind_reads_as_a_sentence():
             assert expected[kind] in message["text"], (kind, message["text"])
     failed = blocks.alert_message("alert.recharge_failed", samples["alert.recharge_failed"], account_name="Acme",
                                   currency="USD", timezone="UTC", next_renewal_at=None)  # fmt: skip
-    assert buttons(failed["blocks"])["Fix the payment"]["url"] == "https://billing.stripe.test/fix"
+    # Issue 10 item 11: the fix is a button for billing admins, never a link anyone in the
+    # channel could open (it used to be `url == "https://billing.stripe.test/fix"`).
+    fix = buttons(failed["blocks"])["Fix the payment"]
+    assert fix["action_id"] == blocks.FIX_PAYMENT and "url" not in fix
+    assert "billing.stripe.test" not in json.dumps(failed)
 
 
 def test_a_slow_round_hands_back_what_it_could_not_post_in_its_lease(

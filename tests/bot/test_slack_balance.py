@@ -14,6 +14,7 @@ from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
+from ledger.stripe_records import save_card
 from ledger.units import credits
 from tests.support.factories import story
 from tests.support.slack_harness import *  # noqa: F403
@@ -94,12 +95,20 @@ def test_balance_forecast_at_the_last_7_days_pace(fake_slack, context):
 def test_balance_shows_auto_recharge_card_and_last_attempt(
     slack, fake_slack, context, ids, monkeypatch
 ):
-    transaction(
-        context.sessions,
-        lambda s: update_auto_recharge(
+    def settings(s):
+        save_card(
+            s,
+            ids["account"],
+            customer_id="cus_1",
+            payment_method_id="pm_1",
+            brand="visa",
+            last4="4242",
+        )
+        update_auto_recharge(
             s, ids["account"], enabled=True, threshold_minor=1000, amount_minor=5000
-        ),
-    )
+        )
+
+    transaction(context.sessions, settings)
     at = utcnow() - timedelta(days=1)
     monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("visa", "4242"))
     monkeypatch.setattr(

@@ -1,11 +1,11 @@
 """Every surface the builders make obeys Block Kit's rules, so Slack accepts it: limits on
 blocks, text and options, unique ids, buttons with a value or a URL, initial options that
-are among the options, and a text fallback on every message."""
+are among the options, and a text fallback on every message; slack_sdk.models' validators
+agree. At any number of agents (issue 10, item 18)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -15,6 +15,7 @@ from ledger.accounts import AgentView, BalanceView
 from ledger.auto_recharge import AutoRecharge
 from ledger.forecast import Forecast
 from ledger.outbox import ALERT_KINDS
+from tests.support.block_kit import check_message, check_options, check_view
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
 
@@ -38,99 +39,7 @@ def _dashboard(agents: int = 3, *, card: bool = True, long_names: bool = False) 
     )  # fmt: skip
 
 
-def check_text(obj: dict[str, Any], limit: int, where: str) -> None:
-    assert obj["type"] in ("plain_text", "mrkdwn"), where
-    assert 0 < len(obj["text"]) <= limit, (where, len(obj["text"]))
-
-
-def check_element(el: dict[str, Any], where: str) -> None:
-    assert 0 < len(el.get("action_id", "x")) <= 255, where
-    kind = el["type"]
-    if kind == "button":
-        check_text(el["text"], 75, where)
-        if "value" in el:  # optional, but never empty
-            assert 0 < len(el["value"]) <= 2000, f"{where}: an empty button value"
-        assert len(el.get("url", "")) <= 3000
-        assert el.get("style") in (None, "primary", "danger")
-        if "confirm" in el:
-            c = el["confirm"]
-            check_text(c["title"], 100, where)
-            check_text(c["text"], 300, where)
-            check_text(c["confirm"], 30, where)
-            check_text(c["deny"], 30, where)
-    elif kind in ("radio_buttons", "static_select"):
-        options = el["options"]
-        assert 0 < len(options) <= (10 if kind == "radio_buttons" else 100), where
-        for o in options:
-            check_text(o["text"], 75, where)
-            assert 0 < len(o["value"]) <= 150
-        if "initial_option" in el:
-            assert el["initial_option"] in options, f"{where}: initial option not among the options"
-    elif kind == "plain_text_input":
-        assert len(el.get("initial_value", "")) <= 3000
-    elif kind == "conversations_select":
-        check_text(el["placeholder"], 150, where)
-    else:
-        raise AssertionError(f"{where}: unexpected element {kind}")
-
-
-def check_blocks(items: list[dict[str, Any]], max_blocks: int) -> None:
-    assert 0 < len(items) <= max_blocks
-    block_ids = [b["block_id"] for b in items if "block_id" in b]
-    assert len(block_ids) == len(set(block_ids)), "block ids must be unique"
-    for i, b in enumerate(items):
-        where = f"block {i} ({b['type']})"
-        if b["type"] == "section":
-            assert "text" in b or "fields" in b
-            if "text" in b:
-                check_text(b["text"], 3000, where)
-            for f in b.get("fields", []):
-                check_text(f, 2000, where)
-            assert len(b.get("fields", [])) <= 10
-            if "accessory" in b:
-                check_element(b["accessory"], where)
-        elif b["type"] == "actions":
-            assert 0 < len(b["elements"]) <= 25
-            ids = [e["action_id"] for e in b["elements"]]
-            assert len(ids) == len(set(ids)), f"{where}: action ids must be unique in a block"
-            for e in b["elements"]:
-                check_element(e, where)
-        elif b["type"] == "context":
-            assert 0 < len(b["elements"]) <= 10
-            for e in b["elements"]:
-                check_text(e, 3000, where)
-        elif b["type"] == "header":
-            check_text(b["text"], 150, where)
-        elif b["type"] == "input":
-            check_text(b["label"], 2000, where)
-            if "hint" in b:
-                check_text(b["hint"], 2000, where)
-            check_element(b["element"], where)
-        else:
-            assert b["type"] == "divider", where
-        assert len(b.get("block_id", "")) <= 255
-
-
-def check_message(message: dict[str, Any]) -> None:
-    assert message["text"].strip(), "every message has a text fallback"
-    assert len(message["text"]) <= 40_000
-    check_blocks(message["blocks"], 50)
-
-
-def check_view(view: dict[str, Any]) -> None:
-    check_blocks(view["blocks"], 100)
-    if view["type"] == "modal":
-        check_text(view["title"], 24, "title")
-        for key in ("submit", "close"):
-            if key in view:
-                check_text(view[key], 24, key)
-        assert len(view.get("private_metadata", "")) <= 3000
-        assert len(view.get("callback_id", "")) <= 255
-    else:
-        assert view["type"] == "home"
-
-
-@pytest.mark.parametrize("agents", [0, 1, 40])
+@pytest.mark.parametrize("agents", [0, 1, 40, 100, 101, 1000])
 @pytest.mark.parametrize("long_names", [False, True])
 def test_dashboard_surfaces(agents, long_names):
     d = _dashboard(agents, long_names=long_names)
@@ -139,7 +48,34 @@ def test_dashboard_surfaces(agents, long_names):
     check_view(blocks.auto_recharge_modal(d, metadata='{"account_id": 1}'))
     check_view(blocks.auto_recharge_modal(_dashboard(agents, card=False)))
     if agents:
-        check_view(blocks.agent_modal(d.balance.agents, d.balance.agents[-1]))
+        for selected in (d.balance.agents[0], d.balance.agents[-1]):
+            check_view(blocks.agent_modal(d.balance.agents, selected))
+
+
+@pytest.mark.parametrize("agents", [1, 100, 101, 1000])
+def test_many_agents_are_summarised_and_searched(agents):
+    d = _dashboard(agents, long_names=True)
+    shown = blocks.balance_message(d)["blocks"]
+    listed = [
+        b for b in shown if (b.get("accessory") or {}).get("text", {}).get("text") == "Settings"
+    ]
+    assert len(listed) == min(agents, 20)
+    if agents > 20:
+        assert f"and {agents - 20} more agents" in str(shown)
+    modal = blocks.agent_modal(d.balance.agents, d.balance.agents[-1])
+    select = modal["blocks"][0]["element"]
+    if agents <= 100:
+        assert select["type"] == "static_select" and len(select["options"]) == agents
+    else:  # more than one select holds: searched by name instead
+        assert select["type"] == "external_select" and "options" not in select
+    assert select["initial_option"]["value"] == str(agents)  # the last agent, shown
+    everyone = [(a.id, a.name) for a in d.balance.agents]
+    found = blocks.agent_search_options(everyone, "")
+    check_options(found)
+    assert len(found) == min(agents, 100)
+    one = blocks.agent_search_options(everyone, f"-{agents}")
+    assert str(agents) in [o["value"] for o in one]
+    assert blocks.agent_search_options(everyone, "no such agent") == []
 
 
 def test_topup_surfaces():

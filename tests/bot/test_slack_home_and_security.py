@@ -12,6 +12,7 @@ from ledger.charges import charge
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
+from tests.support.factories import card_saved
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import MEMBER, SECRET, open_home_tab, signature, texts
 
@@ -144,6 +145,7 @@ def test_wrongly_signed_request_is_rejected(slack, fake_slack, context, ids):
 
 
 def test_stale_request_is_rejected_and_changes_nothing(slack, fake_slack, context, ids):
+    card_saved(context.sessions, ids["account"])  # turning auto-recharge on needs one
     before = transaction(
         context.sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled
     )
@@ -193,7 +195,7 @@ def test_slack_routes_without_configuration_say_what_is_missing(sqlite_url, fake
     with Server(ctx) as server, httpx.Client(base_url=server.url) as client:
         response = client.post("/slack/events", content=b"{}")
         assert response.status_code == 503
-        assert "SLACK_SIGNING_SECRET is not set" in response.json()["detail"]
+        assert "SLACK_SIGNING_SECRET is not set" in response.json()["error"]["message"]
         assert client.get("/slack/install").status_code == 503
 
 

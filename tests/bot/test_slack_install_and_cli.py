@@ -69,6 +69,9 @@ def test_oauth_install_creates_an_account_and_the_workspace_works(oauth_context,
 
         account = transaction(ctx.sessions, lambda s: account_for_team(s, "T0NEW"))
         assert account is not None and account.name == "New Team"
+        with ctx.engine.connect() as conn:  # the bot token is stored encrypted (issue 10, 12)
+            stored = conn.exec_driver_sql("SELECT bot_token FROM slack_bots").scalars().all()
+        assert stored and all(t.startswith("gAAAAA") and "xoxb" not in t for t in stored)
 
         # the new workspace's /balance runs with its own bot token
         slack = Slack(server.url, fake_slack, ctx)
@@ -100,7 +103,7 @@ def test_oauth_install_creates_an_account_and_the_workspace_works(oauth_context,
 def test_install_routes_explain_when_oauth_is_off(slack):
     response = slack.http.get("/slack/install")
     assert response.status_code == 404
-    assert "SLACK_CLIENT_ID" in response.json()["detail"]
+    assert "SLACK_CLIENT_ID" in response.json()["error"]["message"]
 
 
 # -- CLI ----------------------------------------------------------------------------------

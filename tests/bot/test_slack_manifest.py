@@ -22,8 +22,14 @@ def test_manifest_matches_the_app():
     assert settings["interactivity"] == {
         "is_enabled": True,
         "request_url": "https://YOUR-HOST/slack/events",
+        # the agent select searches agents by name beyond 100 (external_select)
+        "message_menu_options_url": "https://YOUR-HOST/slack/events",
     }
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "app_uninstalled",
+        "tokens_revoked",
+    ]
     assert features["app_home"]["home_tab_enabled"] is True
     assert manifest["oauth_config"]["scopes"]["bot"] == BOT_SCOPES
     assert manifest["oauth_config"]["redirect_urls"] == ["https://YOUR-HOST" + REDIRECT_PATH]

@@ -13,6 +13,8 @@ from ledger.charges import charge
 from ledger.db import transaction
 from ledger.models import Account, Agent
 from ledger.units import credits
+from tests.support.factories import card_saved
+from tests.support.hostile_input import NOT_AMOUNTS
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import MEMBER, OWNER, buttons, open_home_tab, texts
 
@@ -45,6 +47,7 @@ def test_auto_recharge_modal_shows_settings_and_no_card(slack, fake_slack):
 
 
 def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, context, ids):
+    card_saved(context.sessions, ids["account"])
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(
         view, {"enabled": "on", "threshold": "$10", "amount": "50", "monthly_cap": "200"}
@@ -52,8 +55,7 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
     assert body["response_action"] == "update"
     assert texts(body["view"]["blocks"]) == (
         ":white_check_mark: Auto-recharge is *on*: when the wallet drops below $10.00, $50.00 is"
-        " charged to the saved card, at most $200.00 a month.\n:warning: No card is saved yet:"
-        " add one, or recharges fail with `missing_payment_method`."
+        " charged to Visa •••• 4242, at most $200.00 a month."
     )
     account = _account(context, ids)
     assert (account.auto_recharge_enabled, account.auto_recharge_threshold_minor,
@@ -68,7 +70,8 @@ def test_auto_recharge_valid_save_is_recorded_and_confirmed(slack, fake_slack, c
     assert _account(context, ids).auto_recharge_enabled is False
 
 
-def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch):
+def test_auto_recharge_save_with_a_card_names_it(slack, fake_slack, monkeypatch, context, ids):
+    card_saved(context.sessions, ids["account"])
     monkeypatch.setattr(dashboard_data, "saved_card", lambda s, a: Card("mastercard", "4444"))
     view = _open_auto_recharge(slack, fake_slack)
     assert "Card: *Mastercard •••• 4444*" in texts(view["blocks"])
@@ -108,6 +111,22 @@ def test_auto_recharge_invalid_field_errors_inline(
     assert (after.auto_recharge_enabled, after.auto_recharge_threshold_minor, after.auto_recharge_amount_minor,
             after.auto_recharge_monthly_cap_minor) == (before.auto_recharge_enabled, before.auto_recharge_threshold_minor,
                                                        before.auto_recharge_amount_minor, before.auto_recharge_monthly_cap_minor)  # fmt: skip
+
+
+def test_turning_auto_recharge_on_without_a_card_says_save_a_card_first(
+    slack, fake_slack, context, ids
+):
+    # Issue 10 item 3: it was saved silently; every attempt then failed at once.
+    view = _open_auto_recharge(slack, fake_slack)
+    body = slack.submit(view, {"enabled": "on", "threshold": "10", "amount": "50"}).json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["enabled"]
+    assert body["errors"]["enabled"].startswith("Save a card first: press “Add a card” below")
+    assert "Add a card" in buttons(view["blocks"]), "the button that opens card setup"
+    account = _account(context, ids)
+    assert (account.auto_recharge_enabled, account.auto_recharge_threshold_minor) == (False, 0)
+    # Turning it off (or leaving it off) needs no card.
+    assert slack.submit(view, {"enabled": "off"}).json()["response_action"] == "update"
 
 
 def test_auto_recharge_errors_on_several_fields_at_once(slack, fake_slack):
@@ -264,9 +283,10 @@ def test_buttons_from_the_home_tab_refuse_in_a_modal(slack, fake_slack):
 # -- the Home tab after a save ------------------------------------------------------------
 
 
-def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, ids):
+def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, context, ids):
     """Someone looking at the Home tab while saving a modal sees the change without
     reopening the tab (it is published after the modal is answered)."""
+    card_saved(context.sessions, ids["account"])
     open_home_tab(slack, fake_slack)
     view = _open_auto_recharge(slack, fake_slack)
     body = slack.submit(
@@ -288,3 +308,29 @@ def test_saved_settings_show_on_the_open_home_tab_at_once(slack, fake_slack, ids
         "*A*: :large_green_circle: active\n0 of 1,500 credits this month (0%) · Use the wallet when plan credits run out"
         in texts(published.args["view"]["blocks"])
     )
+
+
+def test_hostile_amounts_get_an_inline_error_on_each_auto_recharge_field(
+    slack, fake_slack, context, ids
+):
+    # Issue 10 item 13: some raised past the listener (10^19 overflowed the database)
+    # and left the modal unanswered; '€50' was taken as $50.
+    card_saved(context.sessions, ids["account"])
+    view = _open_auto_recharge(slack, fake_slack)
+    good = {"enabled": "on", "threshold": "10", "amount": "50", "monthly_cap": "200"}
+    for field in ("threshold", "amount", "monthly_cap"):
+        for typed in NOT_AMOUNTS:
+            body = slack.submit(view, {**good, field: typed}).json()
+            assert body["response_action"] == "errors", (field, typed)
+            assert list(body["errors"]) == [field], (field, typed)
+    assert _account(context, ids).auto_recharge_enabled is False
+
+
+def test_hostile_limits_get_an_inline_error(slack, fake_slack, context, ids):
+    view = _open_agents(slack, fake_slack)
+    for typed in NOT_AMOUNTS:
+        body = slack.submit(view, {"behaviour": "use_balance", "limit": typed}).json()
+        assert body["errors"] == {
+            f"limit:{ids['a']}": f"{typed!r} is not a limit: enter a whole number of credits above 0, or leave it blank for none."
+        }
+    assert _agent(context, ids["a"]).monthly_limit is None

@@ -12,6 +12,7 @@ from bot.slack.dashboard_data import Card
 from ledger.accounts import set_billing_admins
 from ledger.db import transaction
 from ledger.models import Account
+from tests.support.hostile_input import NOT_AMOUNTS
 from tests.support.slack_harness import *  # noqa: F403
 from tests.support.slack_harness import BILLING, MEMBER, OWNER, buttons, response_posts, texts
 
@@ -271,3 +272,48 @@ def test_link_buttons_are_only_acknowledged(slack, fake_slack, gateway):
         "auth.test"
     }
     assert gateway == []
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "said"),
+    [(1000, 2000, "The largest top-up is $20.00."), (6000, 100_000, "The smallest top-up is $60.00.")],
+)  # fmt: skip
+def test_pay_after_the_limits_changed_tells_the_new_limit_and_opens_nothing(
+    slack, fake_slack, context, ids, monkeypatch, low, high, said
+):
+    """The offer was made under the old limits; Pay checks the amount again when pressed."""
+    from bot.stripe import checkout
+    from ledger.accounts import configure_account
+    from ledger.topups import list_topups
+
+    stripe_calls = []
+    monkeypatch.setattr(checkout, "client", lambda context: stripe_calls.append(context))
+    _, url = slack.command("/topup", "50")
+    pay = buttons(response_posts(fake_slack, url)[0]["blocks"])["Pay $50.00"]
+    transaction(  # an operator changes the limits meanwhile
+        context.sessions,
+        lambda s: configure_account(s, ids["account"], topup_min_minor=low, topup_max_minor=high),
+    )
+    _, message_url = slack.click(pay["action_id"], pay["value"])
+    [shown] = response_posts(fake_slack, message_url)
+    assert f"Could not open the payment page for $50.00: {said}" in shown["text"]
+    assert not [b for b in buttons(shown["blocks"]) if b.startswith("Open payment page")]
+    assert stripe_calls == []  # no Checkout page was asked for
+    assert transaction(context.sessions, lambda s: list_topups(s, ids["account"])) == []
+
+
+def test_hostile_amounts_get_an_inline_error_in_the_topup_modal(slack, fake_slack, gateway):
+    slack.command("/topup", "")
+    view = fake_slack.wait_for("views.open")[0].args["view"]
+    for typed in NOT_AMOUNTS:
+        body = slack.submit(view, {"amount": typed}).json()
+        assert body["response_action"] == "errors", typed
+        assert list(body["errors"]) == ["amount"], typed
+    assert gateway == []
+
+
+def test_a_euro_amount_on_a_dollar_account_is_refused(slack, fake_slack, gateway):
+    _, url = slack.command("/topup", "€50")
+    [reply] = response_posts(fake_slack, url)
+    assert "'€50' is in EUR, but this account pays in USD" in reply["text"]
+    assert not buttons(reply["blocks"]) and gateway == []

@@ -3,9 +3,13 @@ per-second billing the unused part of the last minute comes back."""
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
-from ledger.accounts import balance
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.accounts import balance, configure_account
 from ledger.calls import continue_call, end_call, start_call
 from ledger.db import transaction
 from ledger.errors import IdempotencyConflict, InvalidInput
@@ -104,3 +108,57 @@ def test_minutes_must_follow_in_order(sessions):
         transaction(sessions, lambda s: continue_call(s, ids["account"], call.call_id, 3, now=NOW))
     with pytest.raises(InvalidInput):
         transaction(sessions, lambda s: end_call(s, ids["account"], call.call_id, -1, now=NOW))
+
+
+def _call_of(sessions, ids, key, minutes):
+    """A per-second call of agent A on which `minutes` minutes were paid as they started."""
+    call = transaction(
+        sessions, lambda s: start_call(s, ids["account"], ids["a"], idempotency_key=key, now=NOW)
+    )
+    for minute in range(2, minutes + 1):
+        transaction(
+            sessions, lambda s, m=minute: continue_call(s, ids["account"], call.call_id, m, now=NOW)
+        )
+    return call.call_id
+
+
+@pytest.mark.parametrize(
+    ("duration", "refunded"), [(0, credits(10)), (61, credits(10)), (150, credits(5))]
+)
+def test_a_short_duration_refunds_only_the_last_minute(sessions, duration, refunded):
+    # Issue 10 item 1: minutes 2 and 3 asked for, then `duration_seconds: 0` gave all
+    # 30 credits back (61 s gave back 19.833).
+    ids = story(sessions, plan=100, per_second=True)
+    call_id = _call_of(sessions, ids, "c1", 3)
+    ended = transaction(sessions, lambda s: end_call(s, ids["account"], call_id, duration, now=NOW))
+    assert ended.refunded == refunded and ended.charged == credits(30) - refunded
+    assert plan_left(sessions, ids) == credits(70) + refunded
+    assert transaction(sessions, verify) == []
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    rate=st.integers(min_value=1, max_value=50_000),
+    minutes=st.integers(min_value=1, max_value=4),
+    duration=st.integers(min_value=0, max_value=300),
+)
+def test_per_second_refund_never_exceeds_the_last_minute(sessions, rate, minutes, duration):
+    ids = story(sessions, plan=1000, per_second=True, team=None)  # an account per example
+    transaction(sessions, lambda s: configure_account(s, ids["account"], call_minute_rate=rate))
+    before = plan_left(sessions, ids)
+    call_id = _call_of(sessions, ids, uuid.uuid4().hex, minutes)
+    ended = transaction(sessions, lambda s: end_call(s, ids["account"], call_id, duration, now=NOW))
+    paid = minutes * rate
+    assert 0 <= ended.refunded <= rate, "at most the last minute comes back"
+    assert ended.charged >= (minutes - 1) * rate, "earlier minutes are never free"
+    assert ended.charged == paid - ended.refunded
+    if (minutes - 1) * 60 <= duration <= minutes * 60:
+        # Within the last minute: exactly the seconds used, rounded up to a milli-credit.
+        assert ended.charged == -(-duration * rate // 60)
+    if duration >= minutes * 60:
+        assert ended.refunded == 0
+    assert plan_left(sessions, ids) == before - ended.charged

@@ -20,6 +20,7 @@ from ledger.recharges import (
     RETRY_AFTER_FAILURE,
     claim_due_recharges,
     last_recharge,
+    recharge_failed,
     recharge_retry_later,
     recharge_succeeded,
     request_recharge,
@@ -27,12 +28,27 @@ from ledger.recharges import (
 from ledger.stripe_records import save_card
 from ledger.units import credits
 from ledger.wallet import debit_wallet
-from tests.support.factories import NOW, story
+from tests.support.factories import NOW, auto_recharge_without_card, story
 from tests.support.ledger_reads import pending_alerts, wallet_of
 
 
 def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=True):
+    if not card:
+        auto_recharge_without_card(
+            sessions, account_id, threshold_minor=threshold, amount_minor=amount, cap_minor=cap
+        )
+        return
+
     def work(s):
+        save_card(
+            s,
+            account_id,
+            customer_id=f"cus_{account_id}",
+            payment_method_id="pm_1",
+            brand="visa",
+            last4="4242",
+            now=NOW,
+        )
         update_auto_recharge(
             s,
             account_id,
@@ -41,16 +57,6 @@ def _auto(sessions, account_id, *, threshold=1000, amount=2000, cap=50000, card=
             amount_minor=amount,
             monthly_cap_minor=cap,
         )
-        if card:
-            save_card(
-                s,
-                account_id,
-                customer_id=f"cus_{account_id}",
-                payment_method_id="pm_1",
-                brand="visa",
-                last4="4242",
-                now=NOW,
-            )
 
     transaction(sessions, work)
 
@@ -130,9 +136,14 @@ def test_three_failures_in_a_row_pause_auto_recharge_and_saving_settings_resumes
     assert len(paused) == 1 and paused[0]["failures"] == 3
     now += timedelta(hours=1)
     assert _request(sessions, acc, now).skipped == "auto-recharge is paused"
-    # The admin saves the settings again: it un-pauses and counts failures afresh.
-    _auto(sessions, acc, card=False)
-    assert _request(sessions, acc, now).failed is not None
+    # The admin saves a card and the settings again: it un-pauses and counts failures
+    # afresh (a fourth failure in a row does not pause it again).
+    _auto(sessions, acc)
+    job = _request(sessions, acc, now).job
+    failed = transaction(
+        sessions, lambda s: recharge_failed(s, job.recharge_id, reason="card_declined", now=now)
+    )
+    assert failed.status == "failed"
     assert not transaction(sessions, lambda s: get_account(s, acc).auto_recharge_paused)
 
 
@@ -227,3 +238,46 @@ def test_api_errors_retry_with_backoff_then_fail(sessions):
         ),
     )
     assert transaction(sessions, lambda s: last_recharge(s, acc)).status == "succeeded"
+
+
+def _recharged(sessions, account_id, now, key):
+    """One recharge of the account that succeeded at `now`."""
+    job = _request(sessions, account_id, now).job
+    transaction(
+        sessions,
+        lambda s: recharge_succeeded(
+            s, job.recharge_id, payment_intent_id=key, amount_minor=2000, currency="usd", now=now
+        ),
+    )
+
+
+def test_asking_again_at_the_monthly_cap_is_a_quiet_skip_with_one_alert(sessions):
+    # Issue 10 item 0: the second ask in a month wrote the cap alert again and its dedup
+    # key's UNIQUE constraint raised, every minute, for the rest of the month.
+    acc = story(sessions, wallet=5)["account"]
+    _auto(sessions, acc, threshold=100_000, amount=2000, cap=2000)  # still under after one
+    _recharged(sessions, acc, NOW, "pi_1")
+    for minutes in (1, 2, 3):
+        later = NOW + timedelta(minutes=minutes)
+        assert _request(sessions, acc, later).skipped == "the monthly cap would be exceeded"
+    alerts = pending_alerts(sessions, "alert.recharge_failed")
+    assert [a["reason"] for a in alerts] == ["monthly_cap_reached"]
+    assert not transaction(sessions, lambda s: get_account(s, acc).recharge_requested)
+
+
+def test_an_admin_run_right_after_a_failure_starts_one_now(sessions):
+    acc = story(sessions, wallet=5)["account"]
+    _auto(sessions, acc)
+    job = _request(sessions, acc).job
+    transaction(
+        sessions,
+        lambda s: recharge_failed(s, job.recharge_id, reason="card_declined", now=NOW),
+    )
+    soon = NOW + timedelta(minutes=1)
+    # Automatic triggers wait; the admin who just fixed the card does not.
+    assert _request(sessions, acc, soon, trigger="sweep").skipped == (
+        "the last attempt failed moments ago"
+    )
+    assert _request(sessions, acc, soon, trigger="charge").skipped
+    manual = _request(sessions, acc, soon, trigger="manual")
+    assert manual.job is not None and manual.job.recharge_id != job.recharge_id

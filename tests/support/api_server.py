@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -44,10 +45,20 @@ def _cli() -> str:
 class Server:
     """`creditbot serve` as a child process. `kill()` sends SIGKILL: no clean shutdown."""
 
-    def __init__(self, database_url: str, *, port: int | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        port: int | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        open_files: int | None = None,
+    ) -> None:
         self.database_url = database_url
         self.port = port or free_port()
         self.workers = workers
+        self.env = env or {}  # more environment variables
+        self.open_files = open_files  # a hard limit on the server's open files
         self.process: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
 
@@ -61,13 +72,20 @@ class Server:
             "DATABASE_URL": self.database_url,
             "RUN_SCHEDULER": "false",
             "PORT": str(self.port),
+            **self.env,
         }
         log = self.log.open("ab")
         args = [_cli(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
         self.process = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=self._limit_open_files if self.open_files else None,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -83,6 +101,9 @@ class Server:
                 self.kill()
                 raise RuntimeError(f"creditbot serve did not start: {self.log.read_text()[-2000:]}")
             time.sleep(0.1)
+
+    def _limit_open_files(self) -> None:  # in the child, before exec
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def kill(self) -> None:
         """SIGKILL the server (and its workers, which share its process group)."""

@@ -10,6 +10,8 @@ from ledger.accounts import AccountSettings, BalanceView, balance, create_accoun
 from ledger.agents import add_agent
 from ledger.charges import Charge, charge
 from ledger.db import transaction
+from ledger.models import Account
+from ledger.stripe_records import save_card
 from ledger.units import credits
 from ledger.wallet import credit_wallet
 
@@ -68,3 +70,51 @@ def minute(
 
 def view(sessions: sessionmaker[Session], ids: dict[str, int], now: datetime = NOW) -> BalanceView:
     return transaction(sessions, lambda s: balance(s, ids["account"], now=now))
+
+
+def auto_recharge_without_card(
+    sessions: sessionmaker[Session],
+    account_id: int,
+    *,
+    threshold_minor: int = 1000,
+    amount_minor: int = 2000,
+    cap_minor: int | None = 50000,
+) -> None:
+    """Auto-recharge on with no saved card, as an account saved it before turning it on
+    needed a card: what rule 9's `missing_payment_method` failure is for. (Saving the
+    settings now refuses this, so the columns are written directly.)"""
+    transaction(
+        sessions,
+        lambda s: turn_on_without_card(
+            s, account_id, threshold_minor=threshold_minor, amount_minor=amount_minor,
+            cap_minor=cap_minor,
+        ),
+    )  # fmt: skip
+
+
+def turn_on_without_card(
+    session: Session,
+    account_id: int,
+    *,
+    threshold_minor: int,
+    amount_minor: int,
+    cap_minor: int | None = None,
+) -> None:
+    """`auto_recharge_without_card` in the caller's transaction (a cap of None keeps it)."""
+    account = session.get(Account, account_id)
+    account.auto_recharge_enabled = True
+    account.auto_recharge_threshold_minor = threshold_minor
+    account.auto_recharge_amount_minor = amount_minor
+    if cap_minor is not None:
+        account.auto_recharge_monthly_cap_minor = cap_minor
+
+
+def card_saved(sessions: sessionmaker[Session], account_id: int) -> None:
+    """What Stripe's card setup page records once a card is saved (no Stripe call)."""
+    transaction(
+        sessions,
+        lambda s: save_card(
+            s, account_id, customer_id=f"cus_{account_id}", payment_method_id="pm_1",
+            brand="visa", last4="4242",
+        ),
+    )  # fmt: skip

@@ -50,6 +50,8 @@ class FakeSlack:
         self.oauth_team = ("T0NEW", "New Team")
         #: Seconds each method takes to answer (a slow Slack).
         self.delays: dict[str, float] = {}
+        #: Tokens Slack no longer accepts (the app was uninstalled or the token revoked).
+        self.revoked_tokens: set[str] = set()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -193,6 +195,8 @@ class FakeSlack:
             return 200, {"ok": True}, {}
         if not token and method not in ("oauth.v2.access",):
             return 200, {"ok": False, "error": "not_authed"}, {}
+        if token in self.revoked_tokens:
+            return 200, {"ok": False, "error": "token_revoked"}, {}
         if method == "auth.test":
             team = self.oauth_team[0] if token == "xoxb-new-team" else self.bot_team
             return 200, {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "creditbot",

@@ -28,6 +28,10 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.context import AppContext, build_context
+from bot.stripe.customers import ensure_customer, save_payment_method
+from ledger.db import transaction
+from ledger.stripe_records import save_card
+from tests.support.waiting import wait_until  # noqa: F401  (payments tests import it from here)
 
 with warnings.catch_warnings():  # localstripe registers its routes on import
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -52,17 +56,6 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def wait_until(predicate: Any, timeout: float = 8.0) -> Any:
-    """Poll until `predicate()` is truthy; returns its value (or fails the test)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 # --- localstripe ------------------------------------------------------------------------
@@ -408,3 +401,26 @@ def served(sqlite_url: str, checkout_fake: CheckoutFake, localstripe_url: str) -
         disable_localstripe_webhook(localstripe_url)
         server.stop()
         context.engine.dispose()
+
+
+def saved_card(context, localstripe, account_id, number="4242424242424242"):
+    """A card saved as Stripe would after Checkout: attached and made the default. Card
+    4000000000000002 cannot be attached (localstripe declines it then), so it is recorded
+    as saved directly: the decline comes when it is charged, as with Stripe."""
+    customer = ensure_customer(context, account_id)
+    method = new_card(localstripe, number)
+    if number == "4000000000000002":
+        transaction(
+            context.sessions,
+            lambda s: save_card(
+                s,
+                account_id,
+                customer_id=customer,
+                payment_method_id=method,
+                brand="visa",
+                last4=number[-4:],
+            ),
+        )
+    else:
+        save_payment_method(context, account_id, customer, method)
+    return customer, method

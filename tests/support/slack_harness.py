@@ -26,6 +26,8 @@ from tests.support.factories import story
 from tests.support.fake_slack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+#: CREDITBOT_ENCRYPTION_KEYS of the tests: encrypts the tokens of OAuth installs.
+TOKEN_KEY = "VNwolPM7V8E_tSaTWC_cifLeR_Rg_BUIW6E6hzFw_ME="
 TEAM = "T0001"
 ADMIN, OWNER, MEMBER, BILLING = "UADMIN", "UOWNER", "UMEMBER", "UBILLING"
 
@@ -33,6 +35,18 @@ ADMIN, OWNER, MEMBER, BILLING = "UADMIN", "UOWNER", "UMEMBER", "UBILLING"
 def signature(secret: str, timestamp: int | str, body: str) -> str:
     base = f"v0:{timestamp}:{body}".encode()
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(body: bytes, content_type: str, secret: str = SECRET) -> dict[str, str]:
+    """The headers Slack would send with `body`, signed over its bytes as they are (which
+    need not be UTF-8), now."""
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": "v0=" + mac.hexdigest(),
+    }
 
 
 class Slack:
@@ -169,6 +183,7 @@ def settings_for(db_url: str, fake: FakeSlack, **extra: Any) -> Settings:
         slack_client_id="",
         slack_client_secret="",
         slack_alert_channel="",
+        creditbot_encryption_keys=TOKEN_KEY,
         public_url="http://127.0.0.1",
         run_scheduler=False,
     )

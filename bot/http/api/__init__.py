@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from bot.context import AppContext
 from bot.http.api import agents, balance, calls, messages
 from bot.http.api.authentication import ApiAccess, document_api_keys
-from bot.http.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from bot.http.api.errors import PREFIX, install_error_handlers
 from ledger.journal.writer import JournalWriter
 
@@ -23,13 +22,12 @@ ROUTERS = (messages.router, calls.router, balance.router, agents.router)
 
 
 def register(app: FastAPI, context: AppContext) -> None:
-    """Add the /v1 routes, their error bodies and the request body limit."""
+    """Add the /v1 routes and their error bodies (body limits: bot/http/body_limit.py)."""
     app.state.api = ApiAccess(JournalWriter(context.engine))
     for router in ROUTERS:
         app.include_router(router, prefix=PREFIX, tags=["agent runtime"])
     install_error_handlers(app)
     document_api_keys(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
 
 def close(app: FastAPI) -> None:

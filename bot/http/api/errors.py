@@ -1,25 +1,20 @@
-"""Error answers under /v1: the one place ledger errors become HTTP statuses.
+"""Error answers of the agent API: the one place ledger errors become HTTP statuses.
 
 Every error has the body `{"error": {"code": ..., "message": ...}}` (invalid requests add
-`fields`). Routes outside /v1 (Slack, Stripe, /healthz) keep FastAPI's own answers.
+`fields`), the shape of every route (bot/http/errors.py, which also answers 404, 405, 413,
+database refusals and bugs for the whole app).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy.exc import OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import JSONResponse
 
 from bot.http.api.schemas import ErrorResponse
+from bot.http.errors import error_response
 from ledger.errors import (
     IdempotencyConflict,
     InsufficientCredits,
@@ -28,9 +23,7 @@ from ledger.errors import (
     NotFound,
 )
 
-logger = logging.getLogger(__name__)
-
-#: Where the API lives: requests under it get the error bodies below.
+#: Where the API lives.
 PREFIX = "/v1"
 
 
@@ -58,16 +51,6 @@ def ledger_status(exc: LedgerError) -> int:
     return next(status for cls, status in _STATUS if isinstance(exc, cls))
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
-
-
 def unauthorised() -> ApiError:
     return ApiError(
         401,
@@ -86,7 +69,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Idempotency-Key reused with a different request, or a conflicting call end.",
         413: "Request body too large.",
         422: "A field is missing, of the wrong type or out of range.",
-        503: "The ledger is busy: retry with the same Idempotency-Key.",
+        503: "The ledger is busy, or the database is read-only or unavailable: retry with "
+        "the same Idempotency-Key.",
     }
     return {s: {"model": ErrorResponse, "description": text[s]} for s in (*statuses, 503)}
 
@@ -123,10 +107,6 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     return error_response(422, "invalid_request", message or "Invalid request.", fields=fields)
 
 
-def _under_prefix(request: Request) -> bool:
-    return request.url.path.startswith(PREFIX + "/") or request.url.path == PREFIX
-
-
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, exc.headers)
@@ -134,56 +114,17 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 async def on_ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
-    if not _under_prefix(request):
-        raise exc  # other routes handle their own; unhandled, it is a 500 as before
     return error_response(ledger_status(exc), exc.code, str(exc))
 
 
 async def on_invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    if not _under_prefix(request):
-        return await request_validation_exception_handler(request, exc)
     return _validation_response(exc)
 
 
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if not _under_prefix(request):
-        return await http_exception_handler(request, exc)
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-    code = codes.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else "Request refused."
-    if exc.status_code == 404:
-        message = f"No such endpoint: {request.method} {request.url.path}."
-    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
-
-
-async def on_database_busy(request: Request, exc: Exception) -> Response:
-    # Locks held too long (SQLite busy, PostgreSQL lock timeout): safe to retry with the
-    # same Idempotency-Key, since the transaction was rolled back.
-    if not _under_prefix(request):
-        raise exc
-    logger.warning("database busy on %s %s: %s", request.method, request.url.path, exc)
-    return error_response(
-        503,
-        "busy",
-        "The ledger is busy: retry the request with the same Idempotency-Key.",
-        {"Retry-After": "1"},
-    )
-
-
-async def on_crash(request: Request, exc: Exception) -> Response:
-    # A bug. Starlette logs the traceback after this answer; the body stays JSON.
-    if not _under_prefix(request):
-        return PlainTextResponse("Internal Server Error", status_code=500)
-    return error_response(500, "internal_error", "Something went wrong on our side: retry later.")
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Error bodies under /v1; other routes keep FastAPI's defaults."""
+    """The API's own errors: ApiError, ledger errors and invalid requests (on any route,
+    in the one shape)."""
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(LedgerError, on_ledger_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(OperationalError, on_database_busy)
-    app.add_exception_handler(Exception, on_crash)

@@ -1,6 +1,9 @@
 """Block Kit builders: pure functions from ledger data to the dicts Slack receives.
 
 Every message comes with a `text` fallback (notifications, screen readers, old clients).
+Builders take plain text: it is escaped where it becomes mrkdwn (`base.mrkdwn`,
+`base.message`), so no name or Stripe message can carry Slack markup (see `mrkdwn.py`),
+and every text is cut to Block Kit's limits there too.
 Nothing here talks to Slack or the database, so each builder is tested on its own.
 """
 
@@ -10,10 +13,15 @@ from bot.slack.blocks.agent_modal import (
     agent_block_ids,
     agent_modal,
     agent_saved_text,
+    agent_search_options,
     no_agents_text,
 )
 from bot.slack.blocks.alerts import alert_message
-from bot.slack.blocks.auto_recharge_modal import auto_recharge_modal, auto_recharge_saved_text
+from bot.slack.blocks.auto_recharge_modal import (
+    SAVE_A_CARD_FIRST,
+    auto_recharge_modal,
+    auto_recharge_saved_text,
+)
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
@@ -21,6 +29,7 @@ from bot.slack.blocks.base import (
     AGENT_USE_BALANCE,
     AUTO_RECHARGE_MODAL,
     BEHAVIOURS,
+    FIX_PAYMENT,
     HOME_ALERT_CHANNEL,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
@@ -50,14 +59,20 @@ from bot.slack.blocks.base import (
     info_message,
     info_modal,
     mention_list,
+    message,
     money_input_text,
+    mrkdwn,
     not_linked_message,
     percent,
+    plain,
     refusal_text,
     section,
 )
+from bot.slack.blocks.card_pages import card_page_message, fix_page_message, nothing_to_fix_message
 from bot.slack.blocks.dashboard import (
     agent_line,
+    alert_channel_hello,
+    alert_channel_notice,
     auto_recharge_text,
     balance_message,
     dashboard_blocks,
@@ -84,6 +99,7 @@ __all__ = [
     "AUTO_RECHARGE_MODAL",
     "BEHAVIOURS",
     "Block",
+    "FIX_PAYMENT",
     "HOME_ALERT_CHANNEL",
     "Message",
     "OPEN_AGENT_SETTINGS",
@@ -92,6 +108,7 @@ __all__ = [
     "OPEN_TOPUP",
     "RECHARGE_REASONS",
     "RESUME_CAUSES",
+    "SAVE_A_CARD_FIRST",
     "STOP_REASONS",
     "TOPUP_CHARGE_CARD",
     "TOPUP_MODAL",
@@ -103,6 +120,9 @@ __all__ = [
     "agent_line",
     "agent_modal",
     "agent_saved_text",
+    "agent_search_options",
+    "alert_channel_hello",
+    "alert_channel_notice",
     "alert_message",
     "auto_recharge_modal",
     "auto_recharge_saved_text",
@@ -110,6 +130,7 @@ __all__ = [
     "balance_message",
     "bar",
     "button",
+    "card_page_message",
     "charge_confirm",
     "charge_started_text",
     "checkout_ready_blocks",
@@ -123,16 +144,21 @@ __all__ = [
     "error_message",
     "failure_reason",
     "fields",
+    "fix_page_message",
     "forecast_text",
     "header",
     "home_view",
     "info_message",
     "info_modal",
     "mention_list",
+    "message",
     "money_input_text",
+    "mrkdwn",
     "no_agents_text",
     "not_linked_message",
+    "nothing_to_fix_message",
     "percent",
+    "plain",
     "refusal_text",
     "section",
     "topup_modal",

@@ -1,22 +1,29 @@
 """The agent settings modal (which agent, its out-of-credits behaviour and monthly limit)
-and what saving it says."""
+and what saving it says. Up to 100 agents are offered in the select itself (Slack's most);
+more are searched by name (`external_select`, answered by `agent_search_options`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from bot.slack.blocks.base import (
     AGENT_MODAL,
     AGENT_SELECT,
     BEHAVIOURS,
+    OPTION_TEXT,
     STOP_REASONS,
     View,
-    _text,
     context_block,
     credits_text,
+    plain,
 )
 from ledger.accounts import AgentView
 from ledger.units import MILLI
+
+#: Options one select may hold (Slack's limit); beyond it agents are searched by name.
+MAX_OPTIONS = 100
 
 
 def agent_block_ids(agent_id: int) -> tuple[str, str]:
@@ -25,18 +32,46 @@ def agent_block_ids(agent_id: int) -> tuple[str, str]:
     return f"behaviour:{agent_id}", f"limit:{agent_id}"
 
 
-def agent_modal(agents: list[AgentView], selected: AgentView, *, metadata: str = "") -> View:
-    def option(a: AgentView) -> dict[str, Any]:
-        return {"text": _text(a.name[:75], "plain_text"), "value": str(a.id)}
+def agent_option(agent_id: int, name: str) -> dict[str, Any]:
+    return {"text": plain(name, OPTION_TEXT), "value": str(agent_id)}
 
+
+def agent_search_options(agents: Iterable[tuple[int, str]], query: str) -> list[dict[str, Any]]:
+    """The agents whose name contains `query` (any case), as the options Slack shows while
+    someone types in the agent select; at most Slack's 100."""
+    wanted = query.strip().casefold()
+    found = (agent_option(i, name) for i, name in agents if wanted in name.casefold())
+    return list(islice(found, MAX_OPTIONS))
+
+
+def agent_select(agents: list[AgentView], selected: AgentView) -> dict[str, Any]:
+    """The agent picker: every agent when they fit in one select, else a search."""
+    initial = agent_option(selected.id, selected.name)
+    if len(agents) <= MAX_OPTIONS:
+        return {
+            "type": "static_select",
+            "action_id": AGENT_SELECT,
+            "options": [agent_option(a.id, a.name) for a in agents],
+            "initial_option": initial,
+        }
+    return {
+        "type": "external_select",
+        "action_id": AGENT_SELECT,
+        "placeholder": plain(f"Search {len(agents):,} agents by name", 150),
+        "min_query_length": 0,
+        "initial_option": initial,
+    }
+
+
+def agent_modal(agents: list[AgentView], selected: AgentView, *, metadata: str = "") -> View:
     behaviour_options = [
-        {"text": _text(label, "plain_text"), "value": key} for key, label in BEHAVIOURS.items()
+        {"text": plain(label, OPTION_TEXT), "value": key} for key, label in BEHAVIOURS.items()
     ]
     behaviour_id, limit_id = agent_block_ids(selected.id)
     limit_element: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "limit_input",
-        "placeholder": _text("No limit", "plain_text"),
+        "placeholder": plain("No limit", 150),
     }
     if selected.monthly_limit:
         limit_element["initial_value"] = str(selected.monthly_limit // MILLI)
@@ -49,21 +84,16 @@ def agent_modal(agents: list[AgentView], selected: AgentView, *, metadata: str =
         "type": "modal",
         "callback_id": AGENT_MODAL,
         "private_metadata": metadata,
-        "title": _text("Agent settings", "plain_text"),
-        "submit": _text("Save", "plain_text"),
-        "close": _text("Cancel", "plain_text"),
+        "title": plain("Agent settings"),
+        "submit": plain("Save"),
+        "close": plain("Cancel"),
         "blocks": [
             {
                 "type": "input",
                 "block_id": "agent",
                 "dispatch_action": True,
-                "label": _text("Agent", "plain_text"),
-                "element": {
-                    "type": "static_select",
-                    "action_id": AGENT_SELECT,
-                    "options": [option(a) for a in agents[:100]],
-                    "initial_option": option(selected),
-                },
+                "label": plain("Agent"),
+                "element": agent_select(agents, selected),
             },
             context_block(
                 f"*{selected.name}* is {state}; {credits_text(selected.month_spend)} used this month."
@@ -71,7 +101,7 @@ def agent_modal(agents: list[AgentView], selected: AgentView, *, metadata: str =
             {
                 "type": "input",
                 "block_id": behaviour_id,
-                "label": _text("When plan credits run out", "plain_text"),
+                "label": plain("When plan credits run out"),
                 "element": {
                     "type": "radio_buttons",
                     "action_id": "behaviour_input",
@@ -85,8 +115,8 @@ def agent_modal(agents: list[AgentView], selected: AgentView, *, metadata: str =
                 "type": "input",
                 "block_id": limit_id,
                 "optional": True,
-                "label": _text("Monthly spending limit (credits)", "plain_text"),
-                "hint": _text("A whole number of credits; leave blank for no limit.", "plain_text"),
+                "label": plain("Monthly spending limit (credits)"),
+                "hint": plain("A whole number of credits; leave blank for no limit."),
                 "element": limit_element,
             },
         ],

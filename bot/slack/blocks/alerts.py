@@ -11,9 +11,9 @@ from typing import Any
 
 from bot.slack.blocks.base import (
     AGENT_USE_BALANCE,
+    FIX_PAYMENT,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
-    OPEN_LINK,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     RESUME_CAUSES,
@@ -24,9 +24,11 @@ from bot.slack.blocks.base import (
     context_block,
     credits_text,
     day_text,
+    message,
     percent,
     section,
 )
+from bot.slack.blocks.mrkdwn import Mrkdwn, escape, md, mention
 from ledger.outbox import Alert
 from ledger.units import format_credits, format_money
 
@@ -87,8 +89,10 @@ def _top_up() -> Button:
     return button("Top up", OPEN_TOPUP, style="primary")
 
 
-def _fix_payment(url: object) -> Button:
-    return button("Fix the payment", OPEN_LINK, url=str(url), style="primary")
+def _fix_payment() -> Button:
+    """Not a link: anyone in the channel can see it, so pressing it checks that the person
+    is a billing admin before a Stripe page is made, for them alone."""
+    return button("Fix the payment", FIX_PAYMENT, style="primary")
 
 
 def plan_low(f: AlertFacts) -> Rendered:
@@ -162,10 +166,11 @@ def topup_received(f: AlertFacts) -> Rendered:
     text = ":moneybag: Top-up received"
     text += f": {f.money}" if f.money else ""
     text += f", {f.credits} added to the wallet." if f.credits else "."
+    text = escape(text)
     by = f.get("requested_by")
     if isinstance(by, str) and by[:1] in ("U", "W"):
         how = " with the saved card" if f.get("source") == "saved_card" else ""
-        text += f" Paid{how} by <@{by}>."
+        text += md(" Paid{} by {}.", how, mention(by))
     if isinstance(f.get("wallet_balance"), int):
         text += f" The wallet now holds {credits_text(f.get('wallet_balance'))}."
     return text, []
@@ -185,8 +190,8 @@ def recharge_failed(f: AlertFacts) -> Rendered:
         f":x: Auto-recharge{of} failed: {RECHARGE_REASONS.get(reason, reason or 'unknown reason')}"
     )
     text += f" ({f.get('message')})." if f.get("message") else "."
-    if f.get("fix_url"):
-        buttons = [_fix_payment(f.get("fix_url"))]
+    if f.get("fix_url"):  # the ledger gives one when there is something to fix
+        buttons = [_fix_payment()]
     else:
         buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE)]
     return text, [*buttons, _top_up()]
@@ -200,7 +205,7 @@ def auto_recharge_paused(f: AlertFacts) -> Rendered:
     text += " Fix the card, then save the auto-recharge settings to turn it back on."
     buttons = [button("Auto-recharge settings", OPEN_AUTO_RECHARGE), _top_up()]
     if f.get("fix_url"):
-        buttons.insert(0, _fix_payment(f.get("fix_url")))
+        buttons.insert(0, _fix_payment())
     return text, buttons
 
 
@@ -258,13 +263,13 @@ def alert_message(
     render = RENDERERS.get(kind)  # an Alert is a str, so the outbox's kind finds it
     facts = AlertFacts(payload, currency, timezone, next_renewal_at)
     text, buttons = render(facts) if render else unknown_kind(kind)
-    plain = f"[{account_name}] " + _strip_marks(text)
+    fallback = md("[{}] {}", account_name, _strip_marks(escape(text)))
     blocks = [section(text), context_block(f"creditbot · {account_name}")]
     if buttons:
         blocks.insert(1, actions(*buttons, block_id=f"alert:{kind.removeprefix('alert.')}"))
-    return {"text": plain, "blocks": blocks}
+    return message(fallback, blocks)
 
 
-def _strip_marks(text: str) -> str:
-    text = re.sub(r":[a-z_]+: ", "", text)
-    return text.replace("*", "")
+def _strip_marks(text: Mrkdwn) -> Mrkdwn:
+    """Without emoji and bold marks, for notifications (removing them keeps it safe)."""
+    return Mrkdwn(re.sub(r":[a-z_]+: ", "", text).replace("*", ""))

@@ -10,14 +10,21 @@ from bot.slack.blocks.base import (
     AUTO_RECHARGE_MODAL,
     Block,
     View,
-    _text,
     button,
     context_block,
     money_input_text,
+    plain,
     section,
 )
 from bot.slack.dashboard_data import Card, Dashboard
 from ledger.units import format_money
+
+#: Turning auto-recharge on with no saved card: said on the on/off field; the modal's
+#: "Add a card" button (block `card`) is right below it.
+SAVE_A_CARD_FIRST = (
+    "Save a card first: press “Add a card” below, then save again. Auto-recharge charges"
+    " the saved card, and none is saved yet."
+)
 
 
 def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
@@ -31,13 +38,13 @@ def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
             "type": "input",
             "block_id": block_id,
             "optional": True,
-            "label": _text(label, "plain_text"),
-            "hint": _text(hint, "plain_text"),
+            "label": plain(label),
+            "hint": plain(hint),
             "element": element,
         }
 
-    on = {"text": _text("On", "plain_text"), "value": "on"}
-    off = {"text": _text("Off", "plain_text"), "value": "off"}
+    on = {"text": plain("On"), "value": "on"}
+    off = {"text": plain("Off"), "value": "off"}
     card = (
         section(
             f"Card: *{d.card.label}*", accessory=button("Replace card", ADD_CARD), block_id="card"
@@ -53,7 +60,7 @@ def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
         {
             "type": "input",
             "block_id": "enabled",
-            "label": _text("Auto-recharge", "plain_text"),
+            "label": plain("Auto-recharge"),
             "element": {
                 "type": "radio_buttons",
                 "action_id": "enabled_input",
@@ -89,9 +96,9 @@ def auto_recharge_modal(d: Dashboard, *, metadata: str = "") -> View:
         "type": "modal",
         "callback_id": AUTO_RECHARGE_MODAL,
         "private_metadata": metadata,
-        "title": _text("Auto-recharge", "plain_text"),
-        "submit": _text("Save", "plain_text"),
-        "close": _text("Cancel", "plain_text"),
+        "title": plain("Auto-recharge"),
+        "submit": plain("Save"),
+        "close": plain("Cancel"),
         "blocks": blocks,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from bot.slack.blocks.mrkdwn import Mrkdwn, md, mention, shorten, shorten_plain
 from ledger.cycles import zone
 from ledger.units import currency_exponent, format_credits
 
@@ -23,6 +24,7 @@ ADD_CARD = "add_card"
 AGENT_SELECT = "agent_select"
 HOME_ALERT_CHANNEL = "home_alert_channel"
 OPEN_LINK = "open_link"  # URL buttons: Slack still sends an action, which is only acked
+FIX_PAYMENT = "fix_payment"
 TOPUP_MODAL = "topup_modal"
 AUTO_RECHARGE_MODAL = "auto_recharge_modal"
 AGENT_MODAL = "agent_settings_modal"
@@ -56,17 +58,40 @@ RECHARGE_REASONS = {
 }
 
 
-def _text(text: str, kind: str = "mrkdwn") -> dict[str, Any]:
-    obj: dict[str, Any] = {"type": kind, "text": text}
-    if kind == "plain_text":
-        obj["emoji"] = True
-    return obj
+#: Block Kit's limits on text (characters).
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+CONTEXT_TEXT = 3000
+MESSAGE_TEXT = 40_000
+BUTTON_TEXT = 75
+OPTION_TEXT = 75
+HEADER_TEXT = 150
+MODAL_TITLE = 24
+#: Blocks in one modal or Home tab (a message takes 50).
+VIEW_BLOCKS = 100
+
+
+def plain(text: str, limit: int = 2000) -> dict[str, Any]:
+    """A plain_text object: shown as typed (no escaping), cut to `limit`."""
+    return {"type": "plain_text", "text": shorten_plain(str(text), limit), "emoji": True}
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT) -> dict[str, Any]:
+    """A mrkdwn object. This is where every string becomes mrkdwn: a plain string is
+    escaped, only `Mrkdwn` (safe already) keeps its markup."""
+    return {"type": "mrkdwn", "text": shorten(text, limit)}
+
+
+def message(text: str, blocks: list[Block]) -> Message:
+    """A message: its blocks and the fallback text (also read as mrkdwn by Slack, so
+    escaped the same way)."""
+    return {"text": shorten(text, MESSAGE_TEXT), "blocks": blocks}
 
 
 def section(
     text: str, accessory: dict[str, Any] | None = None, block_id: str | None = None
 ) -> Block:
-    block: Block = {"type": "section", "text": _text(text)}
+    block: Block = {"type": "section", "text": mrkdwn(text)}
     if accessory:
         block["accessory"] = accessory
     if block_id:
@@ -75,15 +100,15 @@ def section(
 
 
 def fields(*items: str) -> Block:
-    return {"type": "section", "fields": [_text(i) for i in items]}
+    return {"type": "section", "fields": [mrkdwn(i, FIELD_TEXT) for i in items]}
 
 
 def context_block(*items: str) -> Block:
-    return {"type": "context", "elements": [_text(i) for i in items]}
+    return {"type": "context", "elements": [mrkdwn(i, CONTEXT_TEXT) for i in items]}
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": _text(text[:150], "plain_text")}
+    return {"type": "header", "text": plain(text, HEADER_TEXT)}
 
 
 def divider() -> Block:
@@ -101,7 +126,7 @@ def button(
 ) -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "button",
-        "text": _text(label[:75], "plain_text"),
+        "text": plain(label, BUTTON_TEXT),
         "action_id": action_id,
     }
     if value is not None:
@@ -149,8 +174,8 @@ def percent(part: int, whole: int) -> int:
     return 0 if whole <= 0 else part * 100 // whole
 
 
-def mention_list(user_ids: list[str]) -> str:
-    return ", ".join(f"<@{u}>" for u in user_ids)
+def mention_list(user_ids: list[str]) -> Mrkdwn:
+    return Mrkdwn(", ").join(mention(u) for u in user_ids)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -160,12 +185,17 @@ def failure_reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def refusal_text(what: str, billing_admins: list[str]) -> str:
+def refusal_text(what: str, billing_admins: list[str]) -> Mrkdwn:
     """The private answer to someone who may not do `what` (rule 11)."""
-    who = "workspace admins and owners"
+    who = md("workspace admins and owners")
     if billing_admins:
-        who += f", and the billing admins {mention_list(billing_admins)}"
-    return f":lock: Only billing admins can {what}: {who}. Ask one of them to do it, or to make you a billing admin."
+        who += md(", and the billing admins {}", mention_list(billing_admins))
+    return md(
+        ":lock: Only billing admins can {}: {}. Ask one of them to do it, or to make you a"
+        " billing admin.",
+        what,
+        who,
+    )
 
 
 def not_linked_message(team_id: str | None) -> Message:
@@ -173,21 +203,21 @@ def not_linked_message(team_id: str | None) -> Message:
         f":warning: This Slack workspace ({team_id}) is not linked to a creditbot account yet. "
         f"An operator can link it with `creditbot accounts link --account NAME --team {team_id}`."
     )
-    return {"text": text, "blocks": [section(text)]}
+    return message(text, [section(text)])
 
 
 def error_message(text: str) -> Message:
-    return {"text": text, "blocks": [section(f":warning: {text}")]}
+    return message(text, [section(md(":warning: {}", text))])
 
 
 def info_message(text: str) -> Message:
-    return {"text": text, "blocks": [section(text)]}
+    return message(text, [section(text)])
 
 
 def info_modal(title: str, text: str, extra: list[Block] | None = None) -> View:
     return {
         "type": "modal",
-        "title": _text(title[:24], "plain_text"),
-        "close": _text("Close", "plain_text"),
+        "title": plain(title, MODAL_TITLE),
+        "close": plain("Close"),
         "blocks": [section(text), *(extra or [])],
     }

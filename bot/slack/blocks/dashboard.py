@@ -12,10 +12,10 @@ from bot.slack.blocks.base import (
     OPEN_TOPUP,
     RECHARGE_REASONS,
     STOP_REASONS,
+    VIEW_BLOCKS,
     Block,
     Message,
     View,
-    _text,
     actions,
     bar,
     button,
@@ -26,9 +26,12 @@ from bot.slack.blocks.base import (
     fields,
     header,
     mention_list,
+    message,
     percent,
+    plain,
     section,
 )
+from bot.slack.blocks.mrkdwn import Mrkdwn, channel_link, md, mention
 from bot.slack.dashboard_data import Dashboard
 from ledger.accounts import AgentView
 from ledger.units import format_credits, format_money
@@ -149,7 +152,7 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
 
 
 def balance_message(d: Dashboard) -> Message:
-    return {"text": dashboard_summary(d), "blocks": dashboard_blocks(d)}
+    return message(dashboard_summary(d), dashboard_blocks(d))
 
 
 def home_view(d: Dashboard, *, notice: str | None = None) -> View:
@@ -158,22 +161,44 @@ def home_view(d: Dashboard, *, notice: str | None = None) -> View:
     picker: dict[str, Any] = {
         "type": "conversations_select",
         "action_id": HOME_ALERT_CHANNEL,
-        "placeholder": _text("Pick a channel", "plain_text"),
+        "placeholder": plain("Pick a channel", 150),
         "filter": {"include": ["public", "private"], "exclude_bot_users": True},
     }
     if d.alert_channel:
         picker["initial_conversation"] = d.alert_channel
-    where = f"<#{d.alert_channel}>" if d.alert_channel else "no channel yet"
+    where = channel_link(d.alert_channel) if d.alert_channel else "no channel yet"
     blocks += [
         divider(),
         section(
-            f"*Alerts* go to {where}: low balances, stopped agents, top-ups and recharges.",
+            md("*Alerts* go to {}: low balances, stopped agents, top-ups and recharges.", where),
             accessory=picker,
             block_id="alert_channel",
         ),
     ]
     admins = mention_list(d.billing_admins) if d.billing_admins else "none named"
-    blocks.append(context_block(f"Billing admins: workspace admins and owners, and {admins}."))
+    blocks.append(context_block(md("Billing admins: workspace admins and owners, and {}.", admins)))
     if notice:
         blocks.insert(0, section(notice, block_id="notice"))
-    return {"type": "home", "blocks": blocks[:100]}
+    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS]}
+
+
+def alert_channel_notice(channel: str, error: str | None = None) -> Mrkdwn:
+    """What the Home tab says after an alert channel was picked."""
+    if error is None:
+        return md(":white_check_mark: Alerts now go to {}.", channel_link(channel))
+    return md(
+        ":warning: Alerts now go to {}, but I cannot post there ({})."
+        " Invite me with `/invite @creditbot` in that channel.",
+        channel_link(channel),
+        error,
+    )
+
+
+def alert_channel_hello(account_name: str, user_id: str) -> Message:
+    """The bot's first post in a newly picked alert channel."""
+    text = md(
+        "creditbot will post {}'s balance alerts in this channel (set by {}).",
+        account_name,
+        mention(user_id),
+    )
+    return message(text, [section(text)])

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.slack.blocks.base import (
     OPEN_LINK,
+    OPTION_TEXT,
     RECHARGE_REASONS,
     TOPUP_CHARGE_CARD,
     TOPUP_MODAL,
@@ -15,10 +16,12 @@ from bot.slack.blocks.base import (
     Block,
     Message,
     View,
-    _text,
     actions,
     button,
     credits_text,
+    message,
+    mrkdwn,
+    plain,
     section,
 )
 from bot.slack.dashboard_data import Card
@@ -27,10 +30,12 @@ from ledger.units import MILLI, currency_exponent, format_money
 
 def charge_confirm(amount: str, card: Card) -> dict[str, Any]:
     return {
-        "title": _text("Charge the saved card?", "plain_text"),
-        "text": _text(f"{amount} will be charged to {card.label} now and added to the wallet."),
-        "confirm": _text(f"Charge {amount}", "plain_text"),
-        "deny": _text("Cancel", "plain_text"),
+        "title": plain("Charge the saved card?", 100),
+        "text": mrkdwn(
+            f"{amount} will be charged to {card.label} now and added to the wallet.", 300
+        ),
+        "confirm": plain(f"Charge {amount}", 30),
+        "deny": plain("Cancel", 30),
     }
 
 
@@ -71,10 +76,10 @@ def topup_offer_message(
     amount_minor: int, currency: str, credits_per_unit: int, card: Card | None, key: str
 ) -> Message:
     amount = format_money(amount_minor, currency)
-    return {
-        "text": f"Top up {amount}: press Pay {amount} to open the Stripe payment page.",
-        "blocks": topup_offer_blocks(amount_minor, currency, credits_per_unit, card, key),
-    }
+    return message(
+        f"Top up {amount}: press Pay {amount} to open the Stripe payment page.",
+        topup_offer_blocks(amount_minor, currency, credits_per_unit, card, key),
+    )
 
 
 def checkout_ready_blocks(amount: str, url: str) -> list[Block]:
@@ -88,10 +93,10 @@ def checkout_ready_blocks(amount: str, url: str) -> list[Block]:
 
 
 def checkout_ready_message(amount: str, url: str) -> Message:
-    return {
-        "text": f"Your Stripe payment page for {amount} is ready: {url}",
-        "blocks": checkout_ready_blocks(amount, url),
-    }
+    return message(
+        f"Your Stripe payment page for {amount} is ready: {url}",
+        checkout_ready_blocks(amount, url),
+    )
 
 
 def _field(result: object, name: str) -> Any:
@@ -137,13 +142,13 @@ def topup_modal(
                 "type": "input",
                 "block_id": "preset",
                 "optional": True,
-                "label": _text("Amount", "plain_text"),
+                "label": plain("Amount"),
                 "element": {
                     "type": "radio_buttons",
                     "action_id": "preset_input",
                     "options": [
                         {
-                            "text": _text(format_money(p, currency), "plain_text"),
+                            "text": plain(format_money(p, currency), OPTION_TEXT),
                             "value": str(p),
                         }
                         for p in presets
@@ -156,15 +161,14 @@ def topup_modal(
             "type": "input",
             "block_id": "amount",
             "optional": bool(presets),
-            "label": _text("Other amount" if presets else "Amount", "plain_text"),
-            "hint": _text(
-                f"Between {format_money(low_minor, currency)} and {format_money(high_minor, currency)}.",
-                "plain_text",
+            "label": plain("Other amount" if presets else "Amount"),
+            "hint": plain(
+                f"Between {format_money(low_minor, currency)} and {format_money(high_minor, currency)}."
             ),
             "element": {
                 "type": "plain_text_input",
                 "action_id": "amount_input",
-                "placeholder": _text("for example 50.00", "plain_text"),
+                "placeholder": plain("for example 50.00", 150),
             },
         }
     )
@@ -172,8 +176,8 @@ def topup_modal(
         "type": "modal",
         "callback_id": TOPUP_MODAL,
         "private_metadata": metadata,
-        "title": _text("Top up the wallet", "plain_text"),
-        "submit": _text("Continue", "plain_text"),
-        "close": _text("Cancel", "plain_text"),
+        "title": plain("Top up the wallet"),
+        "submit": plain("Continue"),
+        "close": plain("Cancel"),
         "blocks": blocks,
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, options, views
 
 
 def register_listeners(app: App) -> None:
@@ -14,3 +14,4 @@ def register_listeners(app: App) -> None:
     actions.register(app)
     views.register(app)
     events.register(app)
+    options.register(app)

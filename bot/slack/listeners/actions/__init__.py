@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack import blocks
-from bot.slack.listeners.actions import agents, auto_recharge, home, topup
+from bot.slack.listeners.actions import agents, auto_recharge, fix_payment, home, topup
 from bot.slack.middleware import acknowledge, billing_admins_only, in_a_linked_workspace
 
 
@@ -26,6 +26,9 @@ def register(app: App) -> None:
     )(auto_recharge.open_auto_recharge)
     app.action(blocks.ADD_CARD, middleware=billing_admins_only("add a card"))(
         auto_recharge.add_card
+    )
+    app.action(blocks.FIX_PAYMENT, middleware=billing_admins_only("fix the payment"))(
+        fix_payment.fix_payment
     )
     agent_settings = billing_admins_only("change agent settings")
     app.action(blocks.OPEN_AGENT_SETTINGS, middleware=agent_settings)(agents.open_agent_settings)

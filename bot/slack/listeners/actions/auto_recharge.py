@@ -29,18 +29,7 @@ def add_card(body: dict[str, Any], client: WebClient, context: BoltContext) -> N
             f"Could not open the Stripe page to add a card: {blocks.failure_reason(exc)}"
         )
     else:
-        message = {
-            "text": f"Add a card on Stripe: {url}",
-            "blocks": [
-                blocks.section(
-                    "Add or replace the card on Stripe's page. It is saved for auto-recharge"
-                    " and one-click top-ups once Stripe confirms it.",
-                    accessory=blocks.button(
-                        "Open Stripe", blocks.OPEN_LINK, url=url, style="primary"
-                    ),
-                )
-            ],
-        }
+        message = blocks.card_page_message(url)
     modal = blocks.info_modal("Add a card", message["text"])
     modal["blocks"] = message["blocks"]
     client.views_push(trigger_id=body["trigger_id"], view=modal)

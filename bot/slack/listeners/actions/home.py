@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
+from bot.slack import blocks
 from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.home import publish_home
 from bot.slack.replies import acting_user
@@ -35,16 +36,9 @@ def alert_channel_picked(
         release_alerts(session, account.id)
 
     in_transaction(context, save)
-    notice = f":white_check_mark: Alerts now go to <#{channel}>."
+    notice = blocks.alert_channel_notice(channel)
     try:
-        client.chat_postMessage(
-            channel=channel,
-            text=f"creditbot will post {account.name}'s balance alerts in this channel (set by <@{who}>).",
-        )
+        client.chat_postMessage(channel=channel, **blocks.alert_channel_hello(account.name, who))
     except SlackApiError as exc:
-        error = exc.response.get("error")
-        notice = (
-            f":warning: Alerts now go to <#{channel}>, but I cannot post there ({error})."
-            " Invite me with `/invite @creditbot` in that channel."
-        )
+        notice = blocks.alert_channel_notice(channel, exc.response.get("error") or "unknown error")
     publish_home(app_context(context), client, context.team_id, who, notice=notice)

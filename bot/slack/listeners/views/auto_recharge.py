@@ -3,7 +3,6 @@ on the field they concern (`response_action: errors`)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -13,25 +12,15 @@ from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.dashboard_data import card_of
 from bot.slack.listeners.views.fields import selected, text_value
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import FieldError, InvalidInput
+from ledger.errors import FieldError, InvalidInput, NoSavedCard
 from ledger.units import parse_money
 
 FIELDS = ("threshold", "amount", "monthly_cap")
 
 
-def _money(text: str, currency: str) -> int | None:
+def _money(text: str, currency: str) -> int:
     """Minor units, 0 for a blank or zero field (the ledger says whether 0 is allowed)."""
-    if not text:
-        return 0
-    try:
-        return parse_money(text, currency)
-    except InvalidInput:
-        try:
-            if Decimal(text.strip().lstrip("$€£¥").replace(",", "")) == 0:
-                return 0
-        except InvalidOperation:
-            pass
-        raise
+    return parse_money(text, currency, allow_zero=True) if text else 0
 
 
 def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
@@ -62,6 +51,10 @@ def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext
                 monthly_cap_minor=values["monthly_cap"],
             ),
         )
+    except NoSavedCard:
+        # Nothing is saved; the modal's own "Add a card" button opens the card setup.
+        ack(response_action="errors", errors={"enabled": blocks.SAVE_A_CARD_FIRST})
+        return
     except FieldError as exc:
         ack(response_action="errors", errors={exc.field: str(exc)})
         return

@@ -29,10 +29,13 @@ def topup_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> Non
             minor = in_transaction(
                 context, lambda s: parse_topup(get_account(s, account.id), typed)
             )
-        else:
+        elif preset.isascii() and preset.isdigit() and len(preset) <= 15:  # our option values
             minor = in_transaction(
                 context, lambda s: check_topup(get_account(s, account.id), int(preset))
             )
+        else:
+            ack(response_action="errors", errors={"amount": "Choose an amount or type one."})
+            return
     except LedgerError as exc:
         ack(response_action="errors", errors={"amount": str(exc)})
         return

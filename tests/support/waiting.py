@@ -1,0 +1,17 @@
+"""Waiting for something another thread or process does (no timing is asserted)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def wait_until(predicate: Any, timeout: float = 8.0) -> Any:
+    """Poll until `predicate()` is truthy; returns its value (or fails the test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
