@@ -277,3 +277,27 @@ def test_the_batched_writer_refuses_exactly_what_one_at_a_time_refuses(db_url, r
     after_alone = transaction(fresh, lambda s: balance(s, ids["account"], now=NOW))
     assert after_alone == after_batches
     assert transaction(fresh, verify) == []
+
+
+def test_sqlite_commits_reach_the_database_file_by_background_checkpoints(sqlite_url, tmp_path):
+    """The writer's own commits never checkpoint (no fsync on a request's path); the
+    checkpointer copies them into the database file, so the file alone holds them."""
+    import shutil
+    import sqlite3
+
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    ids = story(sessions, plan=1000, wallet=0)
+    writer = JournalWriter(engine, idle=0.01)
+    for n in range(20):
+        writer.call(message(ids, ids["a"], f"c{n}"))
+    while engine.pool.checkedout():  # idle: connection and checkpointer gone
+        threading.Event().wait(0.005)
+    writer.close()
+    database = sqlite_url.removeprefix("sqlite:///")
+    alone = tmp_path / "copy.db"
+    shutil.copyfile(database, alone)  # the file without its write-ahead log
+    with sqlite3.connect(alone) as copy:
+        keys = {key for (key,) in copy.execute("SELECT idempotency_key FROM entries")}
+    assert {f"c{n}" for n in range(20)} <= keys
+    engine.dispose()
