@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: install install-runtime run shell test lint bench clean
+.PHONY: install install-runtime run shell test lint browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The billing page's tests drive Debian's headless Chromium: installed here when missing and
+# apt-get can (as root); without it they are skipped, except under CI=true.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      chromium chromium-driver >/dev/null) || echo "could not install chromium"; \
+	  else echo "chromium and chromium-driver are not installed: browser tests will be skipped"; fi; \
+	fi
+
+test: lint browser
 	$(BIN)/pytest
 
 bench: install

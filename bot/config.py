@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"
     public_url: str = DEFAULT_PUBLIC_URL
+    #: Key of the signed links creditbot hands out (chart images, statements). Empty: a
+    #: secret creditbot makes once and keeps in the database.
+    secret_key: str = ""
     port: int = 3000
     #: Run the scheduler inside `creditbot serve` (turn off when `creditbot scheduler` runs it).
     run_scheduler: bool = True

@@ -17,9 +17,16 @@ from sqlalchemy.orm import Session
 
 from ledger import outbox, policy
 from ledger.agent_status import resume_agents
-from ledger.cycles import month_key, utcnow
+from ledger.cycles import local_date, month_key, month_of, utcnow
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
-from ledger.journal import Posting, lock_account, post, read_for_charge, refresh_loaded
+from ledger.journal import (
+    Posting,
+    UsageKey,
+    lock_account,
+    post,
+    read_for_charge,
+    refresh_loaded,
+)
 from ledger.models import Account, Agent, Entry, Transfer
 
 UNITS = ("message", "call_minute")
@@ -75,7 +82,8 @@ def charge(
     now = now or utcnow()
     rate = snapshot.message_rate if unit == "message" else snapshot.call_minute_rate
     price = (rate if unit_price is None else unit_price) * quantity
-    decision = policy.decide(snapshot, price, month_key(now, snapshot.timezone))
+    day = local_date(now, snapshot.timezone)
+    decision = policy.decide(snapshot, price, month_of(day))
     spend = None if decision.month_spend is None else (decision.month, decision.month_spend)
     posted = post(
         session,
@@ -84,7 +92,7 @@ def charge(
             (("plan", "usage", decision.from_plan), ("wallet", "usage", decision.from_wallet)),
             now, agent_id=agent_id, idempotency_key=idempotency_key, request_hash=request_hash,
             unit=unit, quantity=quantity, amount=price, refused_reason=decision.refused,
-            call_id=call_id, spend=spend,
+            call_id=call_id, spend=spend, usage=UsageKey(day, unit),
         ),
     )  # fmt: skip
     _apply(session, account_id, agent_id, decision, now)
@@ -228,6 +236,8 @@ def refund(
     to_wallet = min(amount, left["wallet"])
     to_plan = amount - to_wallet
     agent = session.get(Agent, original.agent_id) if original.agent_id is not None else None
+    # The refund counts against the day (and unit) of the charge it gives back.
+    usage = UsageKey(local_date(original.created_at, account.timezone), original.unit or "")
     spend = None
     if agent is not None:
         charged_in = month_key(original.created_at, account.timezone)
@@ -238,7 +248,7 @@ def refund(
         Posting(
             account_id, "refund", (("usage", "wallet", to_wallet), ("usage", "plan", to_plan)),
             now, agent_id=original.agent_id, idempotency_key=key, refund_of=entry_id,
-            call_id=original.call_id, amount=amount, spend=spend,
+            call_id=original.call_id, amount=amount, spend=spend, usage=usage,
         ),
     )  # fmt: skip
     resume_agents(session, account, now, "refund", reasons=("wallet_empty", "plan_exhausted"))

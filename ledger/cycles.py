@@ -70,7 +70,7 @@ def month_key(now: datetime, tz_name: str) -> str:
     start = local_midnight(date(day.year, day.month, 1), tz_name).timestamp()
     year, month = _shift_month(day.year, day.month, 1)
     end = local_midnight(date(year, month, 1), tz_name).timestamp()
-    key = f"{day.year:04d}-{day.month:02d}"
+    key = month_of(day)
     if start <= stamp < end:
         _month_spans[tz_name] = (start, end, key)
     return key
@@ -78,6 +78,11 @@ def month_key(now: datetime, tz_name: str) -> str:
 
 #: Time zone -> (start, end, key) of the month last asked for, in POSIX seconds.
 _month_spans: dict[str, tuple[float, float, str]] = {}
+
+
+def month_of(day: date) -> str:
+    """The calendar month ('2026-11') of a day."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,5 @@
-"""`ledger verify`: every cached balance equals the sum of its postings."""
+"""`ledger verify`: every cached balance equals the sum of its postings, and the usage
+rollup equals the usage in the journal."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledger.journal import CACHED
 from ledger.models import Account, Transfer
+from ledger.usage_check import UsageMismatch, check
 
 
 @dataclass(frozen=True)
@@ -74,23 +76,25 @@ def book_sums(
 
 def verify(
     session: Session, account_id: int | None = None, *, progress: Progress | None = None
-) -> list[Mismatch]:
-    """Every difference between a cached balance and its postings, or an empty list.
+) -> list[Mismatch | UsageMismatch]:
+    """Every difference between a cached balance and its postings, and between the usage
+    rollup and the journal, or an empty list.
 
     Entries cannot be unbalanced (each transfer debits one book and credits another by the
     same positive amount, which the database enforces), and balances cannot be negative
-    (CHECK constraints), so the cache is what is left to check. The journal is read in
-    chunks of transfers (memory stays flat); `progress` hears how far it got.
+    (CHECK constraints), so the caches are what is left to check. The journal is read in
+    chunks of transfers (memory stays flat); `progress` hears how far the balances got.
     """
     sums = book_sums(session, account_id, progress=progress)
     stmt = select(Account).order_by(Account.id)
     if account_id is not None:
         stmt = stmt.where(Account.id == account_id)
-    found = []
+    found: list[Mismatch | UsageMismatch] = []
     for account in session.execute(stmt).scalars():
         for book, column in CACHED.items():
             cached = getattr(account, column)
             posted = sums.get((account.id, book), 0)
             if cached != posted:
                 found.append(Mismatch(account.id, account.name, book, cached, posted))
+    found.extend(check(session.connection(), account_id))
     return found

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.db import make_engine, make_session_factory
 from ledger.migrate import upgrade
-from tests.support.cli import creditbot  # noqa: F401  (the `creditbot` CLI fixture)
+from tests.support.cli import creditbot, run  # noqa: F401  (the CLI fixtures)
 from tests.support.pg import PostgresCluster, PostgresUnavailable, create_database, start_cluster
 
 # An app built in a test (`with TestClient(create_app(...))`) would otherwise start the

@@ -18,6 +18,7 @@ from bot.cli import (
     payments,
     scheduler,
     slack,
+    usage,
     wallet,
 )
 from bot.cli.environment import DatabaseNotReady
@@ -54,6 +55,7 @@ for part in (
     agents,
     wallet,
     ledger_cmds,
+    usage,
     api_keys,
     alerts,
     slack,

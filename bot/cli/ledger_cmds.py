@@ -18,7 +18,11 @@ from bot.cli.environment import console, run
 from bot.cli.output import emit_json, json_option
 from ledger.accounts import get_account
 from ledger.statement import write_csv
-from ledger.verify import verify
+from ledger.usage_check import UsageMismatch
+from ledger.verify import Mismatch, verify
+
+#: The figures of a usage rollup row, as --json names them.
+_USAGE = ("quantity", "from_plan_millicredits", "from_wallet_millicredits")
 
 
 def register(cli: click.Group) -> None:
@@ -47,7 +51,8 @@ def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
 @click.option("--account", "account_ref", default=None, help="Only this account.")
 @json_option
 def verify_cmd(account_ref: str | None, as_json: bool) -> None:
-    """Check that every balance equals the sum of its postings. Exits 1 naming each account that differs."""
+    """Check that every balance equals the sum of its postings and the usage rollup equals the
+    journal. Exits 1 naming each account that differs."""
 
     with progress_bar("checking transfers") as progress:
 
@@ -60,11 +65,7 @@ def verify_cmd(account_ref: str | None, as_json: bool) -> None:
         emit_json(
             {
                 "ok": not problems,
-                "mismatches": [
-                    {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
-                     "cached_millicredits": p.cached, "posted_millicredits": p.posted}
-                    for p in problems
-                ],
+                "mismatches": [_mismatch_json(p) for p in problems],
             }
         )  # fmt: skip
         if problems:
@@ -74,7 +75,18 @@ def verify_cmd(account_ref: str | None, as_json: bool) -> None:
         for problem in problems:
             click.echo(f"MISMATCH {problem}", err=True)
         sys.exit(1)
-    console.print("ledger ok: every balance equals its postings")
+    console.print("ledger ok: every balance equals its postings, and usage equals the journal")
+
+
+def _mismatch_json(p: Mismatch | UsageMismatch) -> dict[str, object]:
+    if isinstance(p, Mismatch):
+        return {"account_id": p.account_id, "account_name": p.account_name, "book": p.book,
+                "cached_millicredits": p.cached, "posted_millicredits": p.posted}  # fmt: skip
+    # a usage rollup row that differs from the journal
+    return {"account_id": p.account_id, "book": "usage_rollup", "day": p.day.isoformat(),
+            "agent_id": p.agent_id, "unit": p.unit,
+            "rollup": dict(zip(_USAGE, p.rollup, strict=True)),
+            "journal": dict(zip(_USAGE, p.journal, strict=True))}  # fmt: skip
 
 
 @ledger.command("export")

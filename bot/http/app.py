@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from bot import web
 from bot.context import AppContext, build_context
-from bot.http import api, scheduler_hooks, slack_routes, stripe_routes
+from bot.http import api, scheduler_hooks, slack_routes, stripe_routes, usage_routes
 from bot.http.body_limit import BodyLimits
 from bot.http.errors import error_response, install_error_handlers
 from ledger.db import ping
@@ -61,6 +62,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     api.register(app, context)
     slack_routes.register(app, context)
     stripe_routes.register(app, context)
+    usage_routes.register(app, context)
+    web.register(app, context)
     install_error_handlers(app)  # after the API's: these are the app-wide ones
     # Outermost (inside Starlette's error middleware): no route reads a body it refuses.
     app.add_middleware(BodyLimits, read_timeout=context.settings.http_read_timeout)

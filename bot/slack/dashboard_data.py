@@ -1,15 +1,18 @@
 """The data `/balance` and the App Home tab show, read from the ledger in one transaction:
-balances and agents, auto-recharge settings, the saved card and the last recharge attempt.
+balances and agents, auto-recharge settings, the saved card, the last recharge attempt and
+the last 30 days of usage.
 The Block Kit that shows it is built in blocks/dashboard.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from bot.context import AppContext
+from bot.usage_links import chart_url
+from bot.usage_summary import UsageSummary, read_usage_summary
 from ledger import recharges, stripe_records
 from ledger.accounts import BalanceView, balance
 from ledger.auto_recharge import AutoRecharge, auto_recharge
@@ -52,6 +55,10 @@ class Dashboard:
     topup_min_minor: int
     topup_max_minor: int
     now: datetime
+    #: The usage section: the last 30 days, and the signed link of their chart (None when
+    #: Slack could not fetch it).
+    usage: UsageSummary | None = None
+    chart_url: str | None = None
 
     @property
     def currency(self) -> str:
@@ -94,6 +101,7 @@ def load_dashboard(
 
     def read(session: Session) -> Dashboard:
         account = session.get(Account, account_id)
+        usage = read_usage_summary(session, account_id, now=now)
         return Dashboard(
             balance=balance(session, account_id, now=now),
             timezone=account.timezone,
@@ -106,6 +114,10 @@ def load_dashboard(
             topup_min_minor=account.topup_min_minor,
             topup_max_minor=account.topup_max_minor,
             now=now,
+            usage=usage,
         )
 
-    return transaction(context.sessions, read)
+    dashboard = transaction(context.sessions, read)
+    # Signing may read the server's secret: in a transaction of its own, after this one.
+    url = chart_url(context, account_id, dashboard.usage.end, now=now)  # type: ignore[union-attr]
+    return replace(dashboard, chart_url=url)

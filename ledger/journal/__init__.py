@@ -2,12 +2,17 @@
 
 Every balance change is one entry of balanced transfers posted through `post` (the gate,
 ledger/journal/gate.py); the cached plan and wallet balances move with it and never go
-below zero. Writers lock the account first (`lock_account`, or `read_for_charge` on the
-charge path), decide, then post. The prebuilt statements that make the charge path fast
-(ledger/journal/_sql.py, run by ledger/journal/_driver.py) are private to this package.
+below zero, and usage lands in the usage rollup with it. Writers lock the account first
+(`lock_account`, or `read_for_charge` on the charge path), decide, then post. The prebuilt
+statements that make the charge path fast (ledger/journal/_sql.py, run by
+ledger/journal/_driver.py) are private to this package; `DriverStatement` itself is
+shared with the usage reports, whose many rows cost the same bookkeeping.
 """
 
 from ledger.agent_status import resume_agents
+from ledger.journal._driver import DriverStatement
+from ledger.journal._rollup import KINDS as USAGE_KINDS
+from ledger.journal._rollup import UsageKey
 from ledger.journal.gate import (
     CACHED,
     Move,
@@ -21,10 +26,13 @@ from ledger.journal.reads import find_entry, lock_account, read_for_charge
 
 __all__ = [
     "CACHED",
+    "DriverStatement",
     "Move",
     "Overdraft",
     "Posted",
     "Posting",
+    "USAGE_KINDS",
+    "UsageKey",
     "find_entry",
     "lock_account",
     "post",

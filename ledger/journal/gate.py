@@ -3,8 +3,9 @@
 A posting is one journal entry and its transfers (TigerBeetle's `create_transfers`,
 Formance's `CreateTransaction`): the gate appends them and moves the cached plan and
 wallet balances with them, guarded so that neither can go below zero, and records the
-agent's month spend when the entry charged or refunded an agent. Charges, refunds,
-renewals and expiry, top-ups and adjustments (through ledger/wallet.py) all come here.
+agent's month spend when the entry charged or refunded an agent, and adds usage to the
+usage rollup (ledger/journal/_rollup.py). Charges, refunds, renewals and expiry, top-ups and
+adjustments (through ledger/wallet.py) all come here.
 
 The gate neither begins nor commits: the caller's transaction holds the account lock (taken
 by `lock_account` or `read_for_charge`) and decides under it, so the guard never refuses
@@ -23,7 +24,8 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ledger.journal import _sql
+from ledger.journal import _rollup, _sql
+from ledger.journal._rollup import UsageKey
 from ledger.models import Account, Agent
 
 #: The books whose balance is cached on the account row (and may never go negative).
@@ -60,6 +62,9 @@ class Posting(NamedTuple):
     memo: str | None = None
     #: The agent's (month, month spend) once this entry is posted, or None to leave it.
     spend: tuple[str, int] | None = None
+    #: The usage rollup row this posting counts in (a charge, or the refund of one): the
+    #: local day of the charge and its unit. None: not usage.
+    usage: UsageKey | None = None
 
 
 class Posted(NamedTuple):
@@ -90,6 +95,9 @@ def post(session: Session, posting: Posting) -> Posted:
             plan += (credit == "plan") * amount - (debit == "plan") * amount
             wallet += (credit == "wallet") * amount - (debit == "wallet") * amount
             touches = touches or debit in CACHED or credit in CACHED
+    counts_as_usage = bool(moves) and posting.kind in _rollup.KINDS
+    if counts_as_usage and (posting.usage is None or posting.agent_id is None):
+        raise ValueError("Usage and its refunds name their agent and rollup row (UsageKey).")
     params: dict[str, Any] = {
         "account_id": posting.account_id,
         "agent_id": posting.agent_id,
@@ -140,6 +148,10 @@ def post(session: Session, posting: Posting) -> Posted:
         if posting.spend is not None:
             _sql.SPEND.rowcount(conn, params)
         posted = Posted(entry_id, *balances)
+    if counts_as_usage:
+        quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
+        assert posting.agent_id is not None and posting.usage is not None  # checked above
+        _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
     if touches:
         refresh_loaded(
             session,

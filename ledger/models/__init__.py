@@ -1,6 +1,6 @@
 """Every table of creditbot. Importing this module registers them all on `Base.metadata`."""
 
-from ledger.models import api, payments, scheduler, slack  # noqa: F401  (register tables)
+from ledger.models import api, payments, scheduler, slack, usage, web  # noqa: F401  (register)
 from ledger.models.base import Base, UTCDateTime
 from ledger.models.core import (
     BEHAVIOURS,
@@ -13,6 +13,7 @@ from ledger.models.core import (
     OutboxMessage,
     Transfer,
 )
+from ledger.models.usage import UsageDay
 
 __all__ = [
     "BEHAVIOURS",
@@ -26,4 +27,5 @@ __all__ = [
     "OutboxMessage",
     "Transfer",
     "UTCDateTime",
+    "UsageDay",
 ]

@@ -5,35 +5,13 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-from click.testing import CliRunner
 from sqlalchemy import text
 
-from bot.cli import cli, environment
-from bot.config import get_settings
+from bot.cli import environment
 from ledger.accounts import get_account
 from ledger.db import make_engine, transaction
 from tests.support.factories import card_saved
 from tests.support.hostile_input import NOT_AMOUNTS
-
-
-@pytest.fixture
-def run(db_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    environment.context.cache_clear()
-    runner = CliRunner()
-
-    def invoke(*args: str, ok: bool = True):
-        result = runner.invoke(cli, list(args), prog_name="creditbot", catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    yield invoke
-    environment.context().engine.dispose()
-    environment.context.cache_clear()
-    get_settings.cache_clear()
 
 
 def test_every_command_has_help(run):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 
 import pytest
 
@@ -69,15 +70,9 @@ def test_balance_forecast_at_the_last_7_days_pace(fake_slack, context):
     now = utcnow()
     start = now - timedelta(days=8)
     ids = story(context.sessions, plan=1000, wallet=500, now=start, cycle_day=start.day)
-    for day in range(7, 0, -1):  # 100 credits a day for the last 7 days
-        _charge(
-            context,
-            ids["account"],
-            ids["a"],
-            100,
-            f"d{day}",
-            now=now - timedelta(days=day) + timedelta(hours=1),
-        )
+    for day in range(7, 0, -1):  # 100 credits a day for the 7 days before today (UTC noon)
+        noon = datetime.combine(now.date() - timedelta(days=day), clock(12), tzinfo=UTC)
+        _charge(context, ids["account"], ids["a"], 100, f"d{day}", now=noon)
     with Server(context) as server:
         slack = Slack(server.url, fake_slack, context)
         _, url = slack.command("/balance")

@@ -10,11 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.slack import blocks
+from bot.slack.blocks.usage import billing_link_message, statement_link_message, usage_message
 from bot.slack.dashboard_data import Card, Dashboard, RechargeAttempt
+from bot.usage_summary import UsageSummary, months_before
 from ledger.accounts import AgentView, BalanceView
 from ledger.auto_recharge import AutoRecharge
 from ledger.forecast import Forecast
 from ledger.outbox import ALERT_KINDS
+from ledger.usage import UsageRow
 from tests.support.block_kit import check_message, check_options, check_view
 
 NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -36,7 +39,20 @@ def _dashboard(agents: int = 3, *, card: bool = True, long_names: bool = False) 
         last_attempt=RechargeAttempt(NOW, "failed", 5000, "card_declined", "declined", "https://fix.test"),
         forecast=Forecast(7, 100_000, NOW + timedelta(days=3), NOW + timedelta(days=9), view.next_renewal_at),
         alert_channel="C0ALERTS", billing_admins=["U1", "U2"], topup_min_minor=1000, topup_max_minor=100_000, now=NOW,
+        usage=_usage(view), chart_url="https://creditbot.example/usage/1/chart.png?to=2026-11-10&signature=" + "f" * 64,
     )  # fmt: skip
+
+
+def _usage(view: BalanceView) -> UsageSummary:
+    start = date(2026, 10, 12)
+    rows = [UsageRow(a.id, a.name, start + timedelta(days=d), None, 3, 1, 5_000, 2_000)
+            for a in view.agents for d in range(0, 30, 3)]  # fmt: skip
+    by_agent = [UsageRow(a.id, a.name, None, None, 30, 10, 50_000, 20_000) for a in view.agents]
+    total = UsageRow(
+        None, None, None, None, 30 * len(rows), 10 * len(rows), 5_000 * len(rows), 2_000 * len(rows)
+    )
+    return UsageSummary(1, view.name, "Europe/Madrid", start, date(2026, 11, 10), rows, by_agent, total, view.agents,
+                        Forecast(7, 100_000, None, None, None, plan_beyond=True), months_before(date(2026, 11, 10)))  # fmt: skip
 
 
 @pytest.mark.parametrize("agents", [0, 1, 40, 100, 101, 1000])
@@ -50,6 +66,11 @@ def test_dashboard_surfaces(agents, long_names):
     if agents:
         for selected in (d.balance.agents[0], d.balance.agents[-1]):
             check_view(blocks.agent_modal(d.balance.agents, selected))
+
+    for chart in (d.chart_url, None):
+        check_message(usage_message(d.usage, chart))
+    check_message(statement_link_message("2026-11", d.chart_url))
+    check_message(billing_link_message(d.chart_url, True, 10))
 
 
 @pytest.mark.parametrize("agents", [1, 100, 101, 1000])

@@ -16,7 +16,7 @@ def test_manifest_matches_the_app():
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     features, settings = manifest["features"], manifest["settings"]
     commands = {c["command"]: c for c in features["slash_commands"]}
-    assert set(commands) == {"/balance", "/topup"}
+    assert set(commands) == {"/balance", "/topup", "/usage"}
     assert commands["/topup"]["usage_hint"]
     assert all(c["url"] == "https://YOUR-HOST/slack/events" for c in commands.values())
     assert settings["interactivity"] == {

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ledger.charges import charge
 from ledger.db import transaction
-from ledger.journal import Overdraft, Posting, lock_account, post
+from ledger.journal import Overdraft, Posting, UsageKey, lock_account, post
 from ledger.models import Account, Agent, Entry, Transfer
 from ledger.units import credits
 from ledger.verify import verify
@@ -40,7 +40,7 @@ def test_a_posting_moves_the_cached_balances_with_its_transfers(sessions):
     usage = Posting(
         ids["account"], "usage", [("plan", "usage", credits(3)), ("wallet", "usage", credits(2))],
         NOW, agent_id=ids["b"], idempotency_key="u1", unit="message", quantity=5,
-        spend=(MONTH, credits(5)),
+        spend=(MONTH, credits(5)), usage=UsageKey(NOW.date(), "message"),
     )  # fmt: skip
     posted = transaction(sessions, lambda s: post(s, usage))
     assert (posted.plan_balance, posted.wallet_balance) == (credits(97), credits(48))
@@ -131,6 +131,7 @@ def test_objects_the_session_holds_see_what_the_gate_wrote(sessions):
             Posting(
                 ids["account"], "usage", [("plan", "usage", credits(4))], NOW,
                 agent_id=ids["a"], idempotency_key="seen", spend=(MONTH, credits(4)),
+                usage=UsageKey(NOW.date(), "message"),
             ),
         )  # fmt: skip
         return account.plan_balance, agent.month_spend

@@ -7,9 +7,7 @@ transfer is one-sided-free, and a replayed key changed nothing.
 
 from __future__ import annotations
 
-import itertools
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,15 +24,13 @@ from ledger.charges import charge, refund
 from ledger.cycles import month_key
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.errors import IdempotencyConflict
-from ledger.migrate import upgrade
 from ledger.models import Account, Transfer
 from ledger.renewals import renew_due
 from ledger.units import credits
 from ledger.verify import verify
 from ledger.wallet import credit_wallet
-from tests.conftest import TEMPLATE
 from tests.support.factories import NOW
-from tests.support.pg import create_database
+from tests.support.property_databases import database_factory
 
 PLAN = credits(100)
 PRICES = {"message": credits(1), "call_minute": credits(10)}
@@ -286,29 +282,9 @@ def test_ledger_state_machine(database, request, tmp_path_factory):
     """Each example gets a fresh migrated database: a copied SQLite file, or a PostgreSQL
     database cloned from the migrated template."""
     global NEW_DATABASE
-    names = itertools.count()
-    if database == "sqlite":
-        folder = tmp_path_factory.mktemp("props")
-        template = folder / "template.db"
-        engine = make_engine(f"sqlite:///{template}")
-        upgrade(engine)
-        engine.dispose()
-
-        def new_sqlite() -> str:
-            path = folder / f"case-{next(names)}.db"
-            shutil.copy(template, path)
-            return f"sqlite:///{path}"
-
-        NEW_DATABASE = new_sqlite
-        examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "40"))
-    else:
-        cluster = request.getfixturevalue("pg_cluster")
-
-        def new_postgres() -> str:
-            return create_database(cluster, f"prop_{os.getpid()}_{next(names)}", template=TEMPLATE)
-
-        NEW_DATABASE = new_postgres
-        examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "15"))
+    NEW_DATABASE = database_factory(database, request, tmp_path_factory)
+    default = "40" if database == "sqlite" else "15"
+    examples = int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", default))
     LedgerMachine.TestCase.settings = settings(
         max_examples=examples,
         stateful_step_count=25,

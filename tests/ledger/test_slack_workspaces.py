@@ -13,13 +13,14 @@ from ledger.accounts import account_for_team, set_alert_channel
 from ledger.charges import charge
 from ledger.db import transaction
 from ledger.errors import InvalidInput
-from ledger.forecast import forecast, net_usage
+from ledger.forecast import forecast
 from ledger.slack_workspaces import (
     account_for_install,
     claim_due_alerts,
     link_team,
     release_alerts,
 )
+from ledger.usage import used
 from tests.support.factories import NOW, story
 
 
@@ -104,18 +105,17 @@ def test_forecast_spends_plan_then_wallet_at_the_recent_pace(sessions):
     for day in range(1, 8):
         transaction(sessions, lambda s, d=day: charge(s, ids["account"], ids["a"], "message", 70, idempotency_key=f"k{d}",
                                                        now=NOW - timedelta(days=d)))  # fmt: skip
-    # usage older than the window does not count
+    # usage older than the window (the 7 whole days before today) does not count
     transaction(sessions, lambda s: charge(s, ids["account"], ids["a"], "message", 300, idempotency_key="old",
-                                           now=NOW - timedelta(days=7, hours=12)))  # fmt: skip
-    assert (
-        transaction(sessions, lambda s: net_usage(s, ids["account"], NOW - timedelta(days=7), NOW))
-        == 490_000
-    )
+                                           now=NOW - timedelta(days=7, hours=13)))  # fmt: skip
+    window = (NOW.date() - timedelta(days=7), NOW.date() - timedelta(days=1))
+    assert transaction(sessions, lambda s: used(s, ids["account"], *window)) == 490_000
     f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW))
     assert f.per_day == 70_000
     # 1,000 - 490 - 300 = 210 plan credits left: 3 days; then 500 wallet credits: 50/7 days
+    # (in whole seconds)
     assert f.plan_until == NOW + timedelta(days=3)
-    assert f.wallet_until == NOW + timedelta(days=3 + 500 / 70)
+    assert f.wallet_until == NOW + timedelta(days=3, seconds=500 * 86_400 // 70)
 
 
 def test_forecast_without_usage_or_outlasting_the_cycle(sessions):
@@ -125,5 +125,5 @@ def test_forecast_without_usage_or_outlasting_the_cycle(sessions):
         sessions,
         lambda s: charge(s, ids["account"], ids["a"], "message", 7, idempotency_key="k", now=NOW),
     )
-    f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW + timedelta(hours=1)))
+    f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW + timedelta(days=1)))
     assert f.per_day == 1000 and f.plan_until is None and f.wallet_until is None  # renews first

@@ -117,6 +117,10 @@ def check_blocks(items: list[dict[str, Any]], max_blocks: int) -> None:
             if "hint" in b:
                 check_text(b["hint"], 2000, where)
             check_element(b["element"], where)
+        elif b["type"] == "image":
+            assert 0 < len(b["image_url"]) <= 3000 and 0 < len(b["alt_text"]) <= 2000, where
+            if "title" in b:
+                check_text(b["title"], 2000, where)
         else:
             assert b["type"] == "divider", where
         assert len(b.get("block_id", "")) <= 255

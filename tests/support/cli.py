@@ -68,3 +68,24 @@ def run_creditbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
         [CREDITBOT, *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip
+
+
+@pytest.fixture
+def run(db_url, monkeypatch):
+    """`creditbot ARGS` in this process against the test's database; asserts success unless
+    `ok=False`."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    environment.context.cache_clear()
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True):
+        result = runner.invoke(cli, list(args), prog_name="creditbot", catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    yield invoke
+    environment.context().engine.dispose()
+    environment.context.cache_clear()
+    get_settings.cache_clear()

@@ -181,6 +181,7 @@ class CheckoutFake:
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions", self._list)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        app.router.add_get("/pay/{id}", self._page)
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -244,6 +245,22 @@ class CheckoutFake:
                 status=404,
             )
         return web.json_response(found["obj"])
+
+    async def _page(self, request: web.Request) -> web.Response:
+        """The Checkout page a browser lands on: what it would pay (a browser test's last
+        step shows it)."""
+        with self.lock:
+            found = self.sessions.get(request.match_info["id"])
+        if found is None:
+            return web.Response(status=404, text="No such Checkout Session")
+        obj = found["obj"]
+        amount = obj["amount_total"] or 0
+        body = (
+            "<!doctype html><title>Checkout (test)</title><h1>Stripe Checkout (test fake)</h1>"
+            f"<p id='amount'>Pay {amount / 100:.2f} {(obj['currency'] or '').upper()}</p>"
+            f"<p>Session {obj['id']}, mode {obj['mode']}</p>"
+        )
+        return web.Response(text=body, content_type="text/html")
 
     async def _list(self, request: web.Request) -> web.Response:
         with self.lock:

@@ -1,4 +1,5 @@
-"""The agent runtime API under /v1: agents, message charges, call minutes and the balance.
+"""The agent runtime API under /v1: agents, message charges, call minutes, the balance and
+usage.
 
 One module per resource, each with its module-level `router` of `ApiKeyRoute`s (the key is
 checked first: authentication.py); every handler is an `async def` that awaits one ledger
@@ -12,13 +13,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bot.context import AppContext
-from bot.http.api import agents, balance, calls, messages
+from bot.http.api import agents, balance, calls, messages, usage
 from bot.http.api.authentication import ApiAccess, document_api_keys
 from bot.http.api.errors import PREFIX, install_error_handlers
 from ledger.journal.writer import JournalWriter
 
 # The hot paths first: a request is matched against the routes in this order.
-ROUTERS = (messages.router, calls.router, balance.router, agents.router)
+ROUTERS = (messages.router, calls.router, balance.router, agents.router, usage.router)
 
 
 def register(app: FastAPI, context: AppContext) -> None:

@@ -16,6 +16,7 @@ from ledger.agents import AgentView
 from ledger.calls import MAX_DURATION
 from ledger.calls import CallEnd as CallEnded
 from ledger.charges import MAX_QUANTITY
+from ledger.usage import UsageReport, UsageRow
 
 #: Ids are 32-bit in the database: a larger number cannot name anything.
 MAX_ID = 2**31 - 1
@@ -230,4 +231,59 @@ class BalanceOut(BaseModel):
             cycle_start=view.cycle_start,
             next_renewal_at=view.next_renewal_at,
             agents=[AgentOut.of(a) for a in view.agents],
+        )
+
+
+# --------------------------------------------------------------------------- usage
+
+
+class UsageRowOut(BaseModel):
+    """Usage of one group; the fields not grouped by are null."""
+
+    agent_id: int | None
+    agent: str | None = Field(description="The agent's name.")
+    day: date | None = Field(description="A local day in the account's time zone.")
+    unit: Literal["message", "call_minute"] | None
+    messages: int = Field(description="Messages charged.")
+    call_minutes: int = Field(description="Call minutes charged (started).")
+    from_plan_millicredits: int = Field(description="Taken from plan credits, net of refunds.")
+    from_wallet_millicredits: int = Field(description="Taken from the wallet, net of refunds.")
+    total_millicredits: int
+
+    @classmethod
+    def of(cls, row: UsageRow) -> UsageRowOut:
+        return cls(
+            agent_id=row.agent_id,
+            agent=row.agent,
+            day=row.day,
+            unit=row.unit,  # type: ignore[arg-type]
+            messages=row.messages,
+            call_minutes=row.call_minutes,
+            from_plan_millicredits=row.from_plan,
+            from_wallet_millicredits=row.from_wallet,
+            total_millicredits=row.total,
+        )
+
+
+class UsageOut(BaseModel):
+    account_id: int
+    timezone: str = Field(description="The account's time zone: days are its local days.")
+    from_: date = Field(alias="from", description="First day of the range (included).")
+    to: date = Field(description="Last day of the range (included).")
+    group_by: list[Literal["agent", "day", "unit"]]
+    rows: list[UsageRowOut] = Field(description="One row per group with usage, in group order.")
+    total: UsageRowOut
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @classmethod
+    def of(cls, report: UsageReport) -> UsageOut:
+        return cls(
+            account_id=report.account_id,
+            timezone=report.timezone,
+            from_=report.start,
+            to=report.end,
+            group_by=list(report.group_by),  # type: ignore[arg-type]
+            rows=[UsageRowOut.of(r) for r in report.rows],
+            total=UsageRowOut.of(report.total),
         )

@@ -32,6 +32,7 @@ from bot.slack.blocks.base import (
     section,
 )
 from bot.slack.blocks.mrkdwn import Mrkdwn, channel_link, md, mention
+from bot.slack.blocks.usage import forecast_words, usage_section
 from bot.slack.dashboard_data import Dashboard
 from ledger.accounts import AgentView
 from ledger.units import format_credits, format_money
@@ -55,19 +56,7 @@ def agent_line(agent: AgentView) -> str:
 
 
 def forecast_text(d: Dashboard) -> str:
-    f, tz = d.forecast, d.timezone
-    if f.per_day <= 0:
-        return f"No credits used in the last {f.days} days, so no forecast yet."
-    pace = f"At the last {f.days} days' pace ({credits_text(f.per_day)} a day)"
-    if f.plan_until is None:
-        renewal = f" on {day_text(f.renewal_at, tz, year=False)}" if f.renewal_at else ""
-        return f"{pace}, plan credits last until the renewal{renewal}."
-    text = f"{pace}, plan credits last until {day_text(f.plan_until, tz, year=False)}"
-    if f.wallet_until is not None:
-        text += f", the wallet until {day_text(f.wallet_until, tz, year=False)}"
-    else:
-        text += ", and the wallet is empty"
-    return text + "."
+    return forecast_words(d.forecast, d.timezone)
 
 
 def auto_recharge_text(d: Dashboard) -> str:
@@ -124,9 +113,10 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
             f"*Next renewal*\n{renewal}",
         ),
         context_block(forecast_text(d)),
-        section(auto_recharge_text(d)),
-        divider(),
     ]
+    if d.usage is not None:
+        blocks += usage_section(d.usage, d.chart_url)
+    blocks += [section(auto_recharge_text(d)), divider()]
     if b.agents:
         blocks.append(section(f"*Agents* ({len(b.agents)})"))
         for agent in b.agents[:max_agents]:

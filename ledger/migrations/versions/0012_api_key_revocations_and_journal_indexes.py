@@ -1,7 +1,7 @@
 """API key revocation count; indexes on a call's entries and a charge's refunds
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 `api_key_revocations` (ledger/models/api.py) lets servers cache API keys and still honour a
 revocation at once. The partial indexes keep ending a call and refunding a charge as fast
 on a journal of millions of entries as on an empty one.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

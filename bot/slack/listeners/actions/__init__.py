@@ -5,7 +5,8 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.slack import blocks
-from bot.slack.listeners.actions import agents, auto_recharge, fix_payment, home, topup
+from bot.slack.blocks.usage import OPEN_BILLING_PAGE, STATEMENT_MONTH
+from bot.slack.listeners.actions import agents, auto_recharge, fix_payment, home, topup, usage
 from bot.slack.middleware import acknowledge, billing_admins_only, in_a_linked_workspace
 
 
@@ -41,3 +42,5 @@ def register(app: App) -> None:
         ),
     )(home.alert_channel_picked)
     app.action(blocks.OPEN_LINK, middleware=[acknowledge])(url_button_pressed)
+    app.action(STATEMENT_MONTH, middleware=in_a_linked_workspace())(usage.statement_month_chosen)
+    app.action(OPEN_BILLING_PAGE, middleware=in_a_linked_workspace())(usage.open_billing_page)

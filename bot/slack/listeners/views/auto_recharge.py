@@ -7,35 +7,20 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext
 
+from bot.forms import AUTO_RECHARGE_FIELDS, auto_recharge_fields
 from bot.slack import blocks
 from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.dashboard_data import card_of
 from bot.slack.listeners.views.fields import selected, text_value
 from ledger.auto_recharge import update_auto_recharge
-from ledger.errors import FieldError, InvalidInput, NoSavedCard
-from ledger.units import parse_money
-
-FIELDS = ("threshold", "amount", "monthly_cap")
-
-
-def _money(text: str, currency: str) -> int:
-    """Minor units, 0 for a blank or zero field (the ledger says whether 0 is allowed)."""
-    return parse_money(text, currency, allow_zero=True) if text else 0
+from ledger.errors import FieldError, NoSavedCard
 
 
 def auto_recharge_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
     account = account_of(context)
     enabled = selected(view, "enabled", "enabled_input") == "on"
-    values: dict[str, int | None] = {}
-    errors: dict[str, str] = {}
-    for name in FIELDS:
-        text = text_value(view, name, f"{name}_input")
-        try:
-            values[name] = _money(text, account.currency)
-        except InvalidInput as exc:
-            errors[name] = str(exc)
-        if name == "monthly_cap" and not text:
-            values[name] = None  # keep the cap as it is
+    texts = {name: text_value(view, name, f"{name}_input") for name in AUTO_RECHARGE_FIELDS}
+    values, errors = auto_recharge_fields(texts, account.currency)
     if errors:
         ack(response_action="errors", errors=errors)
         return
