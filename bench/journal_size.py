@@ -4,8 +4,8 @@
 in big transactions on SQLite, secondary indexes built after the load): message charges
 from plan credits and from the wallet, and top-ups. The accounts, agents and keys
 are made by the ledger itself; the history is written straight into the journal's tables,
-with the cached balances and month spends set to what it adds up to (`ledger verify`
-passes). `measure` times, on the busiest account of a filled database and of an empty one
+with the cached balances, month spends and the usage rollup set to what it adds up to
+(`ledger verify` passes). `measure` times, on the busiest account of a filled database and of an empty one
 made the same way, the operations that must not grow with the journal: a charge (the
 writer, one caller), `/v1/balance`, `/balance` in Slack (the dashboard's data load) and
 the 7-day forecast; then `creditbot ledger verify` and `ledger export` with their peak
@@ -48,6 +48,7 @@ from ledger.journal.writer import JournalWriter, Request  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.models import Account, Agent, Entry, Transfer  # noqa: E402
 from ledger.units import credits  # noqa: E402
+from ledger.usage_check import rebuild  # noqa: E402
 from ledger.wallet import credit_wallet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +136,8 @@ def fill(url: str, transfers: int, now: datetime | None = None) -> dict[str, flo
     rows = history(accounts, transfers, now, first)
     sums = _load(engine, rows, first_transfer)
     _settle(engine, sums, now)
+    with engine.begin() as conn:  # the usage rollup, as its migration fills it
+        rebuild(conn)
     engine.dispose()
     seconds = time.perf_counter() - t0
     print(f"filled {url}: {transfers:,} transfers in {seconds:.0f} s", flush=True)

@@ -119,12 +119,21 @@ def post(session: Session, posting: Posting) -> Posted:
         if posting.agent_id is None:
             raise ValueError("A month spend is recorded for the posting's agent: name one.")
         params["month"], params["month_spend"] = posting.spend
+    quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
     if conn.dialect.name == "postgresql":
         for n, (debit, credit, amount) in enumerate(moves):
             params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
                 debit, credit, amount
             )  # fmt: skip
-        statement = _sql.one_statement(len(moves), touches, posting.spend is not None)
+        if counts_as_usage:
+            assert posting.usage is not None  # checked above
+            upsert = _rollup.upsert_params(posting.usage, quantity, moves)
+            if upsert:  # a charge: its rollup row is written by the same statement
+                params.update(upsert)
+                counts_as_usage = False
+        statement = _sql.one_statement(
+            len(moves), touches, posting.spend is not None, "usage_day" in params
+        )
         row = statement.one_or_none(conn, params)
         if row is None:
             raise Overdraft(f"Posting {posting.kind} would overdraw account {posting.account_id}.")
@@ -149,7 +158,6 @@ def post(session: Session, posting: Posting) -> Posted:
             _sql.SPEND.rowcount(conn, params)
         posted = Posted(entry_id, *balances)
     if counts_as_usage:
-        quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
         assert posting.agent_id is not None and posting.usage is not None  # checked above
         _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
     if touches:
