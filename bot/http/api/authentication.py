@@ -55,7 +55,7 @@ class ApiKeyAccount:
         self, service: AccountService[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """As `run`, for a charge, which raises only before it writes (it decides, then
-        posts): no savepoint, so one round trip less on PostgreSQL."""
+        posts): no savepoint, so two round trips less on PostgreSQL."""
         return await self._queue(service, args, kwargs, savepoint=False)
 
     async def read(self, service: AccountService[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
