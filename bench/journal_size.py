@@ -90,14 +90,18 @@ def make_accounts(url: str, now: datetime, transfers: int) -> list[tuple[int, li
 
 
 def history(
-    accounts: list[tuple[int, list[int]]], transfers: int, now: datetime, first_entry: int
+    accounts: list[tuple[int, list[int]]],
+    transfers: int,
+    now: datetime,
+    first_entry: int,
+    days: int = DAYS,
 ) -> Iterator[tuple[tuple, list[tuple]]]:
-    """(entry, its transfers) in id order, spread over the last DAYS days: message charges
+    """(entry, its transfers) in id order, spread over the last `days` days: message charges
     of 1-3 credits from plan credits, or (use_balance agents, one in five) from the wallet,
     and now and then a top-up."""
     rng = random.Random(11)
-    start = now - timedelta(days=DAYS)
-    step = DAYS * 86400 / max(transfers, 1)
+    start = now - timedelta(days=days)
+    step = days * 86400 / max(transfers, 1)
     entry_id = first_entry
     made = 0
     while made < transfers:
@@ -125,15 +129,17 @@ def history(
         entry_id += 1
 
 
-def fill(url: str, transfers: int, now: datetime | None = None) -> dict[str, float]:
-    """Make the accounts, then write `transfers` transfers of history in bulk."""
+def fill(
+    url: str, transfers: int, now: datetime | None = None, days: int = DAYS
+) -> dict[str, float]:
+    """Make the accounts, then write `transfers` transfers of history over `days` days."""
     now = now or utcnow()
     t0 = time.perf_counter()
     accounts = make_accounts(url, now, transfers)
     engine = make_engine(url)
     first = _next_id(engine, Entry) + 1
     first_transfer = _next_id(engine, Transfer) + 1
-    rows = history(accounts, transfers, now, first)
+    rows = history(accounts, transfers, now, first, days)
     sums = _load(engine, rows, first_transfer)
     _settle(engine, sums, now)
     with engine.begin() as conn:  # the usage rollup, as its migration fills it
@@ -290,7 +296,6 @@ def operations(url: str) -> dict[str, Callable[[], object]]:
     """What must cost the same on a big journal as on an empty one, on account 1."""
     from bot.config import Settings
     from bot.context import AppContext
-    from bot.slack import dashboard_data
     from bot.slack.dashboard_data import load_dashboard
 
     engine = make_engine(url)
@@ -317,20 +322,10 @@ def operations(url: str) -> dict[str, Callable[[], object]]:
         )
         return loop.run_until_complete(writer.run(request))
 
-    def dashboard_but_forecast() -> object:
-        # The same load with the forecast left out (it is timed on its own just below).
-        real = dashboard_data.forecast
-        dashboard_data.forecast = lambda session, account_id, now: None  # type: ignore[assignment]
-        try:
-            return load_dashboard(context, account_id)
-        finally:
-            dashboard_data.forecast = real
-
     return {
         "charge (writer)": charge_one,
         "/v1/balance": lambda: transaction(sessions, lambda s: balance(s, account_id)),
         "/balance in Slack": lambda: load_dashboard(context, account_id),
-        "  all but forecast": dashboard_but_forecast,
         "7-day forecast": lambda: transaction(sessions, lambda s: forecast(s, account_id)),
     }
 
@@ -409,11 +404,12 @@ def main() -> int:
     parser.add_argument("--url", help="the database to fill or measure")
     parser.add_argument("--empty-url", help="measure: the empty database to compare with")
     parser.add_argument("--transfers", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=DAYS, help="fill: days of history")
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     parser.add_argument("--keep", help="directory for the SQLite files (kept afterwards)")
     args = parser.parse_args()
     if args.command == "fill":
-        fill(args.url, args.transfers)
+        fill(args.url, args.transfers, days=args.days)
         return 0
     if args.command == "measure":
         return 0 if measure(args.url, args.empty_url) else 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from ledger.journal import CACHED
@@ -33,15 +34,13 @@ class Mismatch:
 #: ids (a scan of the primary key), so memory stays flat however long the journal is.
 CHUNK = 200_000
 
-#: Told (done, total) transfers as the check goes.
+#: Told (steps done, steps in all) as the check goes: a step is a chunk of transfers
+#: summed, or an account whose usage rollup was checked.
 Progress = Callable[[int, int], None]
 
 
-def book_sums(
-    session: Session, account_id: int | None = None, *, progress: Progress | None = None
-) -> dict[tuple[int, str], int]:
-    """(account, book) -> credits in minus credits out, from the transfers alone."""
-    sums: dict[tuple[int, str], int] = {}
+def _chunks(session: Session, account_id: int | None) -> list[Select[Any]]:
+    """The queries that sum the transfers: one per range of ids, or the account's."""
     columns = [
         Transfer.account_id,
         *(
@@ -53,24 +52,27 @@ def book_sums(
         ),
     ]
     if account_id is not None:
-        chunks = [select(*columns).where(Transfer.account_id == account_id)]
-        total = 1
-    else:
-        low, high = session.execute(select(func.min(Transfer.id), func.max(Transfer.id))).one()
-        low, high = low or 0, high or 0
-        total = high - low + 1 if high else 0
-        chunks = [
-            select(*columns).where(Transfer.id >= start, Transfer.id < start + CHUNK)
-            for start in range(low, high + 1, CHUNK)
-        ]
-    done = 0
-    for chunk in chunks:
+        return [select(*columns).where(Transfer.account_id == account_id)]
+    low, high = session.execute(select(func.min(Transfer.id), func.max(Transfer.id))).one()
+    low, high = low or 0, high or 0
+    return [
+        select(*columns).where(Transfer.id >= start, Transfer.id < start + CHUNK)
+        for start in range(low, high + 1, CHUNK)
+    ]
+
+
+def book_sums(
+    session: Session, account_id: int | None = None, *, step: Callable[[], None] | None = None
+) -> dict[tuple[int, str], int]:
+    """(account, book) -> credits in minus credits out, from the transfers alone. `step()`
+    is called after each chunk."""
+    sums: dict[tuple[int, str], int] = {}
+    for chunk in _chunks(session, account_id):
         for acc, *totals in session.execute(chunk.group_by(Transfer.account_id)):
             for book, value in zip(CACHED, totals, strict=True):
                 sums[(acc, book)] = sums.get((acc, book), 0) + int(value or 0)
-        done = min(total, done + CHUNK)
-        if progress is not None:
-            progress(done, total)
+        if step is not None:
+            step()
     return sums
 
 
@@ -85,7 +87,23 @@ def verify(
     (CHECK constraints), so the caches are what is left to check. The journal is read in
     chunks of transfers (memory stays flat); `progress` hears how far the balances got.
     """
-    sums = book_sums(session, account_id, progress=progress)
+    accounts = list(
+        session.execute(
+            select(Account.id)
+            .where(True if account_id is None else Account.id == account_id)
+            .order_by(Account.id)
+        ).scalars()
+    )
+    total = len(_chunks(session, account_id)) + len(accounts)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    sums = book_sums(session, account_id, step=step)
     stmt = select(Account).order_by(Account.id)
     if account_id is not None:
         stmt = stmt.where(Account.id == account_id)
@@ -96,5 +114,8 @@ def verify(
             posted = sums.get((account.id, book), 0)
             if cached != posted:
                 found.append(Mismatch(account.id, account.name, book, cached, posted))
-    found.extend(check(session.connection(), account_id))
+    # The usage rollup account by account: memory holds one account's rows, not all.
+    for acc in accounts:
+        found.extend(check(session.connection(), acc))
+        step()
     return found
