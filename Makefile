@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
 
-.PHONY: install install-runtime run shell test lint browser bench clean
+.PHONY: install install-runtime run shell test lint browser bench simulate simulate-long clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,18 @@ test: lint browser
 bench: install
 	$(BIN)/python bench/ledger_charge.py
 
+# The whole-system simulation (docs/simulation.md): `make simulate SEED=7 DAYS=90`
+# (MUTATION=name breaks one invariant on purpose).
+SEED ?= 1
+DAYS ?= 30
+ACCOUNTS ?= 12
+simulate: install
+	$(BIN)/python -m sim --seed $(SEED) --days $(DAYS) --accounts $(ACCOUNTS) $(if $(MUTATION),--mutation $(MUTATION))
+
+# The long form: a year for each of many seeds (tens of minutes). `make test` runs the short one.
+SEEDS ?= 1 2 3 4 5 6 7 8 9 10
+simulate-long: install
+	@for seed in $(SEEDS); do $(BIN)/python -m sim --seed $$seed --days 365 --accounts $(ACCOUNTS) || exit 1; done
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis sim-failures

@@ -146,11 +146,14 @@ def update_agent(
         ):
             raise InvalidInput(f"This account already has an agent named {new_name!r}.")
         agent.name = new_name
+    before = (agent.behaviour, agent.monthly_limit)
     if not isinstance(behaviour, _Unset):
         agent.behaviour = _validate_behaviour(behaviour)
     if not isinstance(monthly_limit, _Unset):
         agent.monthly_limit = _validate_limit(monthly_limit)
     session.flush()
+    if (agent.behaviour, agent.monthly_limit) == before:
+        return agent, False  # saved as it was: nothing cleared the reason it stopped for
     resumed = resume_agents(session, account, now, "settings", reasons=STOP_REASONS, agents=[agent])
     return agent, bool(resumed)
 

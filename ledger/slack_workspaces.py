@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox
@@ -76,11 +76,44 @@ def claim_due_alerts(
     lease: timedelta = timedelta(minutes=2),
     limit: int = 50,
 ) -> list[OutboxMessage]:
-    """Due `alert.*` messages, leased to this deliverer (`outbox.claim_due`): posted to
-    Slack outside any database transaction, and by one replica only."""
-    return outbox.claim_due(
-        session, kind_prefix=outbox.ALERT_PREFIX, lease=lease, now=now, limit=limit
+    """Due `alert.*` messages, leased to this deliverer: they are not offered again for
+    `lease`, so the caller can post them to Slack outside any database transaction (no lock
+    held while Slack is slow) and another replica does not post them too. A deliverer that
+    dies mid-way lets the lease run out and the messages come back (`outbox.claim_due`,
+    with the account ordering below)."""
+    now = now or utcnow()
+    messages = outbox.take_due(session, kind_prefix=outbox.ALERT_PREFIX, now=now, limit=limit)
+    accounts = {m.account_id for m in messages if m.account_id}
+    held = _held_back_from(session, accounts, now, now + lease)
+    messages = [m for m in messages if m.id < held.get(m.account_id, m.id + 1)]
+    if messages:
+        outbox.defer(session, [m.id for m in messages], now + lease)
+    return messages
+
+
+def _held_back_from(
+    session: Session, account_ids: set[int], now: datetime, leased_now: datetime
+) -> dict[int, int]:
+    """Per account, the oldest alert still waiting: for its retry after a failure, or for
+    a deliverer that claimed it in an earlier round (and may have died posting it). The
+    account's later alerts wait behind it, so a channel gets its alerts in the order they
+    happened (an alert written while an earlier one waits out Slack's outage would
+    otherwise go first). Alerts leased at this very instant (deliverers sharing a round)
+    hold nothing back."""
+    if not account_ids:
+        return {}
+    rows = session.execute(
+        select(_outbox.c.account_id, func.min(_outbox.c.id))
+        .where(
+            _outbox.c.account_id.in_(account_ids),
+            _outbox.c.delivered_at.is_(None),
+            _outbox.c.kind.startswith(outbox.ALERT_PREFIX),
+            or_(_outbox.c.attempts > 0, _outbox.c.available_at < leased_now),
+            _outbox.c.available_at > now,
+        )
+        .group_by(_outbox.c.account_id)
     )
+    return {account_id: first for account_id, first in rows}
 
 
 #: Offer undelivered messages again later (kept here for the Slack deliverer's imports).

@@ -175,7 +175,8 @@ def stripe_group() -> None:
 @stripe_group.command("reconcile")
 @click.option("--days", type=click.IntRange(1, 90), default=3, show_default=True)
 def stripe_reconcile(days: int) -> None:
-    """Credit paid Checkout Sessions and succeeded PaymentIntents whose webhook never came."""
+    """Credit paid Checkout Sessions and succeeded PaymentIntents, and take back refunds,
+    whose webhook never came."""
     from datetime import timedelta
 
     from bot import stripe as stripe_gateway
@@ -203,10 +204,11 @@ def stripe_reconcile(days: int) -> None:
                 task, description=f"{checked} Stripe payment(s) checked, {credited} credited"
             )
 
-        count = stripe_gateway.reconcile_payments(
-            ctx, since=utcnow() - timedelta(days=days), progress=show
-        )
+        since = utcnow() - timedelta(days=days)
+        count = stripe_gateway.reconcile_payments(ctx, since=since, progress=show)
+        refunds = stripe_gateway.reconcile_refunds(ctx, since=since)
     console.print(f"reconciled: {count} missed payment(s) credited")
+    console.print(f"reconciled: {refunds} missed refund(s) taken back")
 
 
 @stripe_group.command("add-card")

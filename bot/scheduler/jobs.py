@@ -171,8 +171,12 @@ def deliver_alerts(context: AppContext, now: datetime) -> JobResult:
 
 
 def reconcile_stripe(context: AppContext, now: datetime) -> JobResult:
-    """Credit Stripe payments whose webhook never came."""
-    return _counted(stripe_gateway.reconcile_payments(context), "payment(s) reconciled")
+    """Credit Stripe payments, and take back refunds, whose webhook never came."""
+    paid = _counted(stripe_gateway.reconcile_payments(context), "payment(s) reconciled")
+    refunds = stripe_gateway.reconcile_refunds(context)
+    if not refunds:
+        return paid
+    return JobResult(f"{paid.summary}, {refunds} refund(s) taken back", True)
 
 
 def forget_old_runs(context: AppContext, now: datetime) -> JobResult:
@@ -189,6 +193,8 @@ JOBS: tuple[JobSpec, ...] = (
         "auto_recharge_sweep", 60, sweep_wallets_under_threshold, "wallets under the threshold"
     ),
     JobSpec("alert_delivery", 5, deliver_alerts, "post due alerts to Slack, with retries"),
-    JobSpec("stripe_reconcile", 600, reconcile_stripe, "payments whose webhook never came"),
+    JobSpec(
+        "stripe_reconcile", 600, reconcile_stripe, "payments and refunds whose webhook never came"
+    ),
     JobSpec("prune_job_runs", 3600, forget_old_runs, "forget run history older than 14 days"),
 )

@@ -26,6 +26,10 @@ from ledger.slack_workspaces import silencing_uninstall
 #: A rate limit longer than this is left to the outbox's own retry instead of sleeping.
 MAX_RATE_LIMIT_SLEEP = 5
 
+#: The Web API client class every client here is made from. The simulation (sim/) swaps in
+#: a subclass whose requests an in-process fake Slack answers; nothing else changes it.
+client_class: type[WebClient] = WebClient
+
 
 class ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
     """Retries a 429 after its Retry-After, unless Slack asks for a long wait."""
@@ -60,7 +64,7 @@ def make_client(settings: Settings, token: str | None = None) -> WebClient:
     base = settings.slack_api_url
     if not base.endswith("/"):
         base += "/"
-    return WebClient(token=token, base_url=base, timeout=10, retry_handlers=retry_handlers())
+    return client_class(token=token, base_url=base, timeout=10, retry_handlers=retry_handlers())
 
 
 def oauth_mode(settings: Settings) -> bool:

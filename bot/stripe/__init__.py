@@ -8,7 +8,7 @@ the ledger (`ledger.topups`, `ledger.recharges`, `ledger.stripe_records`).
 - `payment_intents`: what a PaymentIntent means for the ledger, shared by the direct
   answer of a charge, the webhook and reconciliation;
 - `webhooks`: verified events, each processed once;
-- `reconcile`: payments whose webhook never came.
+- `reconcile`: payments and refunds whose webhook never came.
 
 The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; they look
 them up on this package at call time, so a test can replace one here.
@@ -23,7 +23,7 @@ from bot.stripe.recharges import (
     recharge_now,
     sweep_auto_recharge,
 )
-from bot.stripe.reconcile import reconcile_payments
+from bot.stripe.reconcile import reconcile_payments, reconcile_refunds
 from bot.stripe.webhooks import handle_event
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "handle_event",
     "process_recharge_requests",
     "reconcile_payments",
+    "reconcile_refunds",
     "recharge_now",
     "sweep_auto_recharge",
 ]

@@ -14,7 +14,11 @@ from ledger.errors import InvalidInput
 #: The Stripe API version creditbot is written against (pinned, not the account default).
 API_VERSION = "2026-10-28.endive"
 
-_clients: dict[tuple[str, str], stripe.StripeClient] = {}
+#: How requests reach Stripe: None is the network. The simulation (sim/) sets an in-process
+#: `stripe.HTTPClient` that answers like Stripe; nothing else changes it.
+http_client: stripe.HTTPClient | None = None
+
+_clients: dict[tuple[str, str, stripe.HTTPClient | None], stripe.StripeClient] = {}
 
 
 def client(context: AppContext) -> stripe.StripeClient:
@@ -22,13 +26,14 @@ def client(context: AppContext) -> stripe.StripeClient:
     settings = context.settings
     if not settings.stripe_secret_key:
         raise InvalidInput("Stripe is not configured: set STRIPE_SECRET_KEY.")
-    key = (settings.stripe_secret_key, settings.stripe_api_base)
+    key = (settings.stripe_secret_key, settings.stripe_api_base, http_client)
     if key not in _clients:
         _clients[key] = stripe.StripeClient(
             settings.stripe_secret_key,
             stripe_version=API_VERSION,
             base_addresses={"api": settings.stripe_api_base.rstrip("/")},
             max_network_retries=1,
+            http_client=http_client,
         )
     return _clients[key]
 

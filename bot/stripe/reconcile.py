@@ -1,6 +1,7 @@
-"""Reconciliation: a lost webhook never loses a payment. Paid Checkout Sessions and
-succeeded PaymentIntents of the last days that creditbot has not recorded are recorded
-now, exactly as their webhook would have recorded them."""
+"""Reconciliation: a lost webhook never loses a payment, nor a refund. Paid Checkout
+Sessions and succeeded PaymentIntents of the last days that creditbot has not recorded are
+recorded now, and so are the refunds of the last days, exactly as their webhooks would
+have recorded them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.context import AppContext
-from bot.stripe.client import account_of, as_dict, client
-from bot.stripe.webhooks import Work, checkout_session_work, payment_intent_work
+from bot.stripe.client import account_of, as_dict, client, object_id
+from bot.stripe.webhooks import Work, checkout_session_work, payment_intent_work, refund_work
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.errors import LedgerError
-from ledger.topups import PaymentResult, payment_recorded
+from ledger.topups import PaymentResult, RefundResult, payment_recorded
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,34 @@ def reconcile_payments(
         if progress:
             progress(checked, credited)
     return credited
+
+
+def reconcile_refunds(context: AppContext, *, since: datetime | None = None) -> int:
+    """Take back the refunds of the last days whose webhook never came (a refund Stripe
+    made stays made: without this the wallet would keep the credits of refunded money).
+    Each charge's refunds are recorded up to Stripe's running total, so a refund already
+    taken back changes nothing. Returns how many charges had refunds taken back now."""
+    if not context.settings.stripe_secret_key:
+        return 0
+    since_ts = int((since or utcnow() - RECONCILE_WINDOW).timestamp())
+    api = client(context).v1
+    charges = {
+        object_id(r.get("charge"))
+        for r in _recent(api.refunds.list(params={"limit": 100}), since_ts)
+    }
+    taken = 0
+    for charge_id in sorted(c for c in charges if c):
+        work = refund_work(as_dict(api.charges.retrieve(charge_id)))
+        if work is None:
+            continue
+        try:
+            result = transaction(context.sessions, work)
+        except LedgerError as exc:
+            log.warning("reconciliation could not record a refund: %s", exc)
+            continue
+        if isinstance(result, RefundResult) and not result.replayed:
+            taken += 1
+    return taken
 
 
 def _known(context: AppContext, intent_id: str | None, session_id: str | None) -> bool:

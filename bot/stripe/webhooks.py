@@ -57,7 +57,7 @@ def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[
     elif event_type.startswith("payment_intent."):
         work = payment_intent_work(context, as_dict(api.payment_intents.retrieve(obj["id"])))
     else:
-        work = _refund_work(as_dict(api.charges.retrieve(obj["id"])))
+        work = refund_work(as_dict(api.charges.retrieve(obj["id"])))
 
     def record(session: Session) -> str:
         if not mark_event(session, event_id, event_type):
@@ -126,7 +126,8 @@ def payment_intent_work(context: AppContext, intent: dict[str, Any]) -> Work | N
     return lambda session: apply_payment_intent(session, purpose, outcome, fix_link_base=fix_base)
 
 
-def _refund_work(charge: dict[str, Any]) -> Work | None:
+def refund_work(charge: dict[str, Any]) -> Work | None:
+    """What a charge's refunds mean: its credits taken back, up to Stripe's running total."""
     intent_id = object_id(charge.get("payment_intent"))
     if not intent_id:
         return None

@@ -34,7 +34,7 @@ from ledger.accounts import get_account
 from ledger.agents import parse_limit, update_agent
 from ledger.auto_recharge import update_auto_recharge
 from ledger.db import transaction
-from ledger.errors import FieldError, InvalidInput, LedgerError, NotFound
+from ledger.errors import FieldError, InvalidInput, LedgerError, NoSavedCard, NotFound
 from ledger.topups import parse_topup
 from ledger.web_access import SignedIn, SignInRefused, csrf_ok, redeem_sign_in_link, sign_out
 
@@ -201,6 +201,10 @@ def top_up(context: AppContext, signed: SignedIn, fields: dict[str, str]) -> Res
     return RedirectResponse(url, status_code=303, headers=HEADERS)
 
 
+#: Auto-recharge needs a card to charge; on this page a top-up is how one is saved.
+SAVE_A_CARD_FIRST = "Save a card first: a top-up below saves the card it is paid with."
+
+
 def save_auto_recharge(context: AppContext, signed: SignedIn, fields: dict[str, str]) -> Response:
     """The auto-recharge form, with the auto-recharge modal's rules and messages."""
     texts = {name: fields.get(name, "") for name in AUTO_RECHARGE_FIELDS}
@@ -222,6 +226,9 @@ def save_auto_recharge(context: AppContext, signed: SignedIn, fields: dict[str, 
                 monthly_cap_minor=values["monthly_cap"],
             ),
         )
+    except NoSavedCard:
+        form.errors["enabled"] = SAVE_A_CARD_FIRST
+        return _refused(context, signed, form)
     except FieldError as exc:
         form.errors[exc.field] = str(exc)
         return _refused(context, signed, form)

@@ -16,7 +16,7 @@ from ledger.db import transaction
 from ledger.models import Account
 from ledger.web_access import issue_sign_in_link
 from tests.support.browser import browser, screenshot  # noqa: F401  (fixture)
-from tests.support.factories import story
+from tests.support.factories import card_saved, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
@@ -73,9 +73,15 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
     screenshot(browser, "billing-2-invalid-auto-recharge")
     assert not transaction(sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled)
 
-    # 3. the same form, valid: saved through the same ledger function
+    # 3. the same form, valid, but no card to charge yet: said on the on/off field
     threshold.clear()
     threshold.send_keys("20")
+    browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
+    assert text_of(browser, "#auto-recharge-enabled-error").startswith("Save a card first")
+    assert not transaction(sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled)
+
+    # ... and once a card is saved: saved through the same ledger function
+    card_saved(sessions, ids["account"])
     browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
     assert text_of(browser, ".notice") == "Auto-recharge settings saved."
     screenshot(browser, "billing-3-auto-recharge-saved")

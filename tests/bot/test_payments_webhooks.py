@@ -60,6 +60,15 @@ def _session_id(url):
     return url.rsplit("/", 1)[-1]
 
 
+def _paid_topup(context, checkout, amount_minor):
+    """A new account with an empty wallet, topped up through Checkout: (account, session)."""
+    acc = story(context.sessions, wallet=0)["account"]
+    session_id = _session_id(gateway.create_topup_checkout(context, acc, amount_minor, "U1"))
+    paid = checkout.complete(session_id)
+    assert _wallet(context, acc) == credits(amount_minor)
+    return acc, paid
+
+
 def _auto_recharge(context, account_id):
     transaction(
         context.sessions,
@@ -283,10 +292,7 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     localstripe_url,  # noqa: F811
 ):
     context = served.context
-    acc = story(context.sessions, wallet=0)["account"]
-    session_id = _session_id(gateway.create_topup_checkout(context, acc, 2000, "U1"))
-    paid = checkout_fake.complete(session_id)
-    assert _wallet(context, acc) == credits(2000)
+    acc, paid = _paid_topup(context, checkout_fake, 2000)
     transaction(  # most of it is spent
         context.sessions,
         lambda s: debit_wallet(s, acc, credits(1500), key="spent"),
@@ -301,3 +307,23 @@ def test_refund_takes_credits_back_and_alerts_the_shortfall(
     assert _wallet(context, acc) == 0  # never negative
     [alert] = _alerts(context, "alert.refund_shortfall")
     assert alert["shortfall"] == credits(1500) and alert["taken"] == credits(500)
+
+
+def test_a_refund_whose_webhook_never_came_is_taken_back_by_reconciliation(
+    served,  # noqa: F811
+    checkout_fake,  # noqa: F811
+    localstripe_url,  # noqa: F811
+):
+    # Found by the simulation (tests/sim/regressions/lost-refund-webhook.json): a refund
+    # whose charge.refunded event was lost left the refunded credits in the wallet.
+    context = served.context
+    acc, paid = _paid_topup(context, checkout_fake, 2000)
+    disable_localstripe_webhook(localstripe_url)  # the refund's event never comes
+    with stripe_http(localstripe_url) as http:
+        refund = {"payment_intent": paid["payment_intent"], "amount": "500"}
+        http.post("/v1/refunds", data=refund).raise_for_status()
+    assert _wallet(context, acc) == credits(2000)
+    assert gateway.reconcile_refunds(context) == 1
+    assert _wallet(context, acc) == credits(1500)
+    assert gateway.reconcile_refunds(context) == 0, "taken back once"
+    assert _wallet(context, acc) == credits(1500)

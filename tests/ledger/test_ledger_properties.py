@@ -243,8 +243,13 @@ class LedgerMachine(RuleBasedStateMachine):
             ),
         )  # fmt: skip
         a = self.model.agents[agent_id]
-        a.behaviour, a.limit = behaviour, None if limit is None else credits(limit)
-        self.model.resume(self.month, ("plan_exhausted", "wallet_empty", "monthly_limit"), only=a)
+        new = (behaviour, None if limit is None else credits(limit))
+        changed = (a.behaviour, a.limit) != new
+        a.behaviour, a.limit = new
+        if changed:  # saved as it was, nothing clears the reason it stopped for (rule 6)
+            self.model.resume(
+                self.month, ("plan_exhausted", "wallet_empty", "monthly_limit"), only=a
+            )
 
     @invariant()
     def balances_match_the_model_and_the_postings(self):

@@ -127,3 +127,37 @@ def test_forecast_without_usage_or_outlasting_the_cycle(sessions):
     )
     f = transaction(sessions, lambda s: forecast(s, ids["account"], now=NOW + timedelta(days=1)))
     assert f.per_day == 1000 and f.plan_until is None and f.wallet_until is None  # renews first
+
+
+def test_an_alert_waiting_for_its_retry_holds_back_the_accounts_later_alerts(sessions):
+    # Found by the simulation (tests/sim/regressions/alert-order.json): an alert written
+    # while an earlier one waited out a Slack outage was posted before it.
+    ids = story(sessions)
+    _alerts(sessions, ids, n=1)
+    first = transaction(sessions, lambda s: [m.id for m in claim_due_alerts(s, now=NOW)])
+    transaction(sessions, lambda s: outbox.mark_failed(s, first[0], "slack 503", now=NOW))
+    later = NOW + timedelta(seconds=1)
+    transaction(
+        sessions, lambda s: outbox.add(s, ids["account"], "alert.agent_stopped", {}, now=later)
+    )
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=later)) == []
+    retry = NOW + outbox.backoff(1)
+    claimed = transaction(sessions, lambda s: [m.kind for m in claim_due_alerts(s, now=retry)])
+    assert claimed == ["alert.plan_low", "alert.agent_stopped"]
+
+
+def test_an_alert_a_deliverer_died_posting_holds_back_the_accounts_later_alerts(sessions):
+    # Found by the simulation (tests/sim/regressions/alert-order-after-crash.json): the
+    # process died between Slack's answer and marking the alert delivered; an alert
+    # written next was posted before the lease let the first one go out again.
+    ids = story(sessions)
+    _alerts(sessions, ids, n=1)
+    assert len(transaction(sessions, lambda s: claim_due_alerts(s, now=NOW))) == 1
+    later = NOW + timedelta(seconds=30)
+    transaction(
+        sessions, lambda s: outbox.add(s, ids["account"], "alert.agent_stopped", {}, now=later)
+    )
+    assert transaction(sessions, lambda s: claim_due_alerts(s, now=later)) == []
+    lease_over = NOW + timedelta(minutes=2)
+    claimed = transaction(sessions, lambda s: [m.kind for m in claim_due_alerts(s, now=lease_over)])
+    assert claimed == ["alert.plan_low", "alert.agent_stopped"]

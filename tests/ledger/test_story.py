@@ -206,6 +206,22 @@ def test_switching_to_use_balance_resumes_while_the_wallet_has_credits(sessions)
     assert resumed and minute(sessions, ids, "a", "a2").from_wallet == credits(10)
 
 
+def test_saving_an_agents_settings_unchanged_does_not_resume_it(sessions):
+    # Found by the simulation (tests/sim/regressions/unchanged-settings.json): 5 credits
+    # left stop a `stop` agent on a 10-credit minute; an admin saving its settings as they
+    # were resumed it, with an "agent resumed" alert, though nothing had cleared its reason.
+    ids = story(sessions, plan=15, wallet=0)
+    minute(sessions, ids, "a", "a1")
+    minute(sessions, ids, "a", "a2")
+    assert agent_state(sessions, ids, "A") == ("stopped", "plan_exhausted")
+    _, resumed = transaction(
+        sessions,
+        lambda s: update_agent(s, ids["account"], ids["a"], behaviour="stop", monthly_limit=None),
+    )
+    assert not resumed and agent_state(sessions, ids, "A") == ("stopped", "plan_exhausted")
+    assert alerts(sessions, ids, "alert.agent_resumed") == []
+
+
 def test_alerts_fire_once_per_crossing_and_rearm(sessions):
     ids = story(sessions, plan=100, wallet=0)
     for n in range(9):
