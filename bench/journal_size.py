@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select  # noqa: E402
 
 from bench.journal_fill import DAYS, fill  # noqa: E402
+from bench.ledger_charge import message_request  # noqa: E402
 from ledger.accounts import balance  # noqa: E402
-from ledger.charges import charge  # noqa: E402
 from ledger.cycles import local_date, utcnow  # noqa: E402
 from ledger.db import make_engine, transaction  # noqa: E402
 from ledger.forecast import forecast  # noqa: E402
-from ledger.journal.writer import JournalWriter, Request  # noqa: E402
+from ledger.journal.writer import JournalWriter  # noqa: E402
 from ledger.models import Account, Agent  # noqa: E402
 from ledger.usage import usage  # noqa: E402
 
@@ -86,13 +86,7 @@ def operations(url: str) -> dict[str, Callable[[], object]]:
         return usage(s, account_id, start, today, ("agent", "day"))
 
     def charge_one() -> object:
-        request = Request(
-            charge,
-            (account_id, agent_id, "message", 1),
-            {"idempotency_key": f"measure-{time.time_ns()}-{next(keys)}"},
-            savepoint=False,
-            order=account_id,
-        )
+        request = message_request(account_id, agent_id, f"measure-{time.time_ns()}-{next(keys)}")
         return loop.run_until_complete(writer.run(request))
 
     return {

@@ -131,6 +131,17 @@ def ledger_charger(engine, account_id: int, agent_id: int) -> Callable[[int], No
     return one
 
 
+def message_request(account_id: int, agent_id: int, key: str) -> Request:
+    """One message charge for the journal's writer, as /v1/messages queues it."""
+    return Request(
+        charge,
+        (account_id, agent_id, "message", 1),
+        {"idempotency_key": key},
+        savepoint=False,
+        order=account_id,
+    )
+
+
 def writer_block(
     writer: JournalWriter, account_id: int, agent_id: int, callers: int, tag: str
 ) -> Callable[[Sequence[int]], list[float]]:
@@ -144,13 +155,7 @@ def writer_block(
 
         async def caller() -> None:
             for n in todo:
-                request = Request(
-                    charge,
-                    (account_id, agent_id, "message", 1),
-                    {"idempotency_key": f"{tag}-{n}"},
-                    savepoint=False,
-                    order=account_id,
-                )
+                request = message_request(account_id, agent_id, f"{tag}-{n}")
                 t0 = time.perf_counter()
                 result = await writer.run(request)
                 latencies.append(time.perf_counter() - t0)

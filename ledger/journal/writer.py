@@ -189,13 +189,18 @@ class _Batches:
             raise
         except Exception:  # noqa: BLE001 - the batch is rolled back; each runs again alone
             broken = True
+        self.alone(batch)
+        return not broken
+
+    def alone(self, batch: list[Request]) -> None:
+        """Run each request in a transaction of its own (`ledger.db.transaction`, with its
+        retries): each gets the answer or the error it would have got on its own."""
         for request in batch:
             request.result = request.error = None
             try:
                 request.result = transaction(self.sessions, request)
             except BaseException as exc:  # noqa: BLE001 - the request's own answer
                 request.error = exc
-        return not broken
 
     def _in_one_transaction(self, conn: Connection, batch: list[Request]) -> bool:
         """Run the batch and commit it. False (rolled back) when a request that promised to
@@ -297,7 +302,12 @@ class _SqliteConnection:
         if not self._lock.acquire(blocking=False):
             raise Busy
         try:
-            if not self.batches.run(self._connection(), batch):
+            try:
+                conn = self._connection()
+            except Exception:  # noqa: BLE001 - no database to talk to
+                self.batches.alone(batch)  # each request gets the error it would alone
+                return
+            if not self.batches.run(conn, batch):
                 self._disconnect()
         finally:
             self._last = time.monotonic()
@@ -399,12 +409,21 @@ class _Stripe:
                         self._queue.put(None)  # stop after this batch
                         break
                     batch.append(more)
-                if self._conn is None:
-                    self._conn = self._batches.engine.connect()
-                if not self._batches.run(self._conn, batch):
-                    self._disconnect()
+                self._run(batch)
                 _answer(batch)
         finally:
+            self._disconnect()
+
+    def _run(self, batch: list[Request]) -> None:
+        if self._conn is None:
+            try:
+                self._conn = self._batches.engine.connect()
+            except Exception:  # noqa: BLE001 - no database to talk to
+                # Each request gets the error it would alone (a 503 at the edge); the
+                # next batch tries to connect again.
+                self._batches.alone(batch)
+                return
+        if not self._batches.run(self._conn, batch):
             self._disconnect()
 
     def _disconnect(self) -> None:

@@ -75,6 +75,17 @@ def submit_together(writer: JournalWriter, requests: list[Request]) -> list[obje
     return asyncio.run(go())
 
 
+def in_one_batch(writer: JournalWriter, requests: list[Request]) -> list[object]:
+    """`submit_together` while the writer is held, so that all of them form one batch."""
+    held = Held(writer)
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.extend(submit_together(writer, requests)))
+    thread.start()
+    held.until_queued(len(requests))
+    thread.join(30)
+    return done
+
+
 @pytest.fixture
 def writer(engine):
     writer = JournalWriter(engine, stripes=1)
@@ -87,12 +98,7 @@ def test_concurrent_charges_share_commits_and_a_bad_one_is_refused_alone(engine,
     commits = commits_of(engine)
     works = [message(ids, ids["a"], f"g{n}") for n in range(31)]
     works.append(message({"account": ids["account"]}, 999_999, "g99"))
-    held = Held(writer)
-    done: list[object] = []
-    thread = threading.Thread(target=lambda: done.extend(submit_together(writer, works)))
-    thread.start()
-    held.until_queued(len(works))
-    thread.join(30)
+    done = in_one_batch(writer, works)
 
     assert isinstance(done[-1], UnknownAgent)
     assert all(isinstance(o, Charge) and o.allowed for o in done[:-1])
@@ -113,12 +119,7 @@ def test_an_unexpected_error_rolls_the_batch_back_and_the_others_still_get_their
 
     works = [message(ids, ids["a"], f"u{n}") for n in range(10)]
     works.insert(5, Request(broken, savepoint=False, order=ids["account"]))
-    held = Held(writer)
-    done: list[object] = []
-    thread = threading.Thread(target=lambda: done.extend(submit_together(writer, works)))
-    thread.start()
-    held.until_queued(len(works))
-    thread.join(30)
+    done = in_one_batch(writer, works)
 
     assert isinstance(done[5], RuntimeError)
     assert all(isinstance(o, Charge) and o.allowed for n, o in enumerate(done) if n != 5)
@@ -139,12 +140,7 @@ def test_an_error_after_writing_takes_back_only_that_request(sessions, writer):
 
     works = [message(ids, ids["a"], f"s{n}") for n in range(4)]
     works.insert(2, Request(refused_late, order=ids["account"]))
-    held = Held(writer)
-    done: list[object] = []
-    thread = threading.Thread(target=lambda: done.extend(submit_together(writer, works)))
-    thread.start()
-    held.until_queued(len(works))
-    thread.join(30)
+    done = in_one_batch(writer, works)
 
     assert isinstance(done[2], UnknownAgent)
     view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))

@@ -1,6 +1,7 @@
 """Who is asking: the API key of a /v1 request, checked before anything else about it.
 
-Every /v1 route is an `ApiKeyRoute`. Before FastAPI reads or validates the body, the key
+Every /v1 route is an `ApiKeyRoute`. Once the body has arrived (within its route's size
+and time limits, bot/http/body_limit.py) and before FastAPI parses or validates it, the key
 is looked up -- in memory when this process has seen it (`ledger.api_keys.KeyCache`), else
 in the database through the journal's writer -- and a missing, unknown or revoked key is
 answered 401, whatever the body (docs/api.md). The handler then gets an `ApiKeyAccount`,
@@ -120,8 +121,9 @@ SCHEME = {
 
 
 class ApiKeyRoute(APIRoute):
-    """A /v1 route that authenticates before FastAPI reads, parses or validates anything,
-    so a request without a valid key is answered 401 whatever its body. (The route checks
+    """A /v1 route that authenticates before FastAPI parses or validates anything, so a
+    request without a valid key is answered 401 whatever its body (once the body kept
+    within its limits: a body too large is 413, one that stalls 408). (The route checks
     the key itself rather than through a FastAPI security dependency, which would cost
     every request a fifth of its time in FastAPI; `document_api_keys` names the scheme.)"""
 
@@ -135,6 +137,9 @@ class ApiKeyRoute(APIRoute):
         handle = super().get_route_handler()
 
         async def authenticated(request: Request) -> Response:
+            # The body is read first (bounded and timed by bot.http.body_limit: 413, 408),
+            # then the key, then FastAPI parses the body Starlette kept.
+            await request.body()
             account = await authenticate(request)
             request.state.account = account
             try:
