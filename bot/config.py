@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field
@@ -70,6 +70,27 @@ class Settings(BaseSettings):
     #: Open connections one `creditbot serve` process keeps at most (also kept under the
     #: process's open-file limit); past it the connection idle the longest is closed.
     http_max_connections: int = Field(default=4096, ge=1)
+    #: Logs: `json`, `text`, or `auto` (text on a terminal, JSON otherwise); and the level.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Bearer token Prometheus sends to read /metrics; empty: /metrics is off (404).
+    metrics_token: str = ""
+    #: Port on which `creditbot scheduler` (run alone) serves /metrics; 0: it does not.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    #: Alert emails over SMTP (off while SMTP_HOST is empty). SMTP_SECURITY: `starttls`
+    #: (required), `ssl` (TLS from the start, port 465), `none`, or `auto` (ssl on 465,
+    #: else STARTTLS when the server offers it).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_security: Literal["auto", "starttls", "ssl", "none"] = "auto"
+    #: What finance gets for a top-up: `receipt` (Stripe emails a receipt to the Stripe
+    #: customer's email, the one typed at the first Checkout or set in the Customer Portal),
+    #: `invoice` (Checkout top-ups also make a paid Stripe invoice, emailed and kept in the
+    #: Customer Portal; Stripe charges for invoices), or `none` (Stripe's Dashboard decides).
+    stripe_topup_receipts: Literal["receipt", "invoice", "none"] = "receipt"
 
 
 @lru_cache

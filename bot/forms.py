@@ -33,3 +33,12 @@ def auto_recharge_fields(
         if name == "monthly_cap" and not text:
             values[name] = None
     return values, errors
+
+
+def recharge_target_field(text: str, currency: str) -> tuple[int | None, str | None]:
+    """The balance a 'target' recharge tops up to (0 for blank: the ledger says whether
+    that is allowed), or the error on its field."""
+    try:
+        return money_field((text or "").strip(), currency), None
+    except InvalidInput as exc:
+        return None, str(exc)

@@ -10,7 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger import audit, policy
 from ledger.agents import AgentView, agent_view, list_agents
+from ledger.alert_levels import set_alert_levels
+from ledger.audit import Actor
 from ledger.currencies import currency, default_monthly_cap, default_topup_range
 from ledger.cycles import cycle_start_on, local_date, month_key, utcnow, zone
 from ledger.errors import InvalidInput, UnknownAccount
@@ -174,6 +177,10 @@ class BalanceView:
     cycle_start: date | None
     next_renewal_at: datetime | None
     agents: list[AgentView]
+    #: The monthly budget of all agents together (None: none) and what they spent of it
+    #: this calendar month.
+    monthly_budget: int | None = None
+    month_spend: int = 0
 
 
 def balance(session: Session, account_id: int, *, now: datetime | None = None) -> BalanceView:
@@ -196,6 +203,8 @@ def balance(session: Session, account_id: int, *, now: datetime | None = None) -
         cycle_start=account.cycle_start,
         next_renewal_at=account.next_renewal_at,
         agents=[agent_view(a, current) for a in list_agents(session, account_id)],
+        monthly_budget=account.monthly_budget,
+        month_spend=policy.spend_in(current, account.account_month, account.account_month_spend),
     )
 
 
@@ -213,14 +222,20 @@ def configure_account(
     topup_max_minor: int | None = None,
     plan_low_percent: int | None = None,
     wallet_low_credits: int | None = None,
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> Account:
-    """Change an account's settings; None leaves a setting as it is.
+    """Change an account's settings; None leaves a setting as it is. What changed goes
+    into the audit trail with `actor`.
 
     A new plan size is granted from the next renewal on; new rates and billing mode apply
     to charges from now on (a call keeps the rate it started with). The time zone and the
     cycle day are fixed once cycles have started: changing them would move a renewal.
+    `plan_low_percent` and `wallet_low_credits` set a single alert level of their kind (0:
+    none); `ledger.alert_levels` sets several.
     """
     account = lock_account(session, account_id)
+    before = settings_of(account)
     if name is not None:
         account.name = check_name(name, what=_ACCOUNT_NAME, max_length=200)
     if plan_credits is not None:
@@ -242,25 +257,59 @@ def configure_account(
     if plan_low_percent is not None:
         if not 0 <= plan_low_percent <= 100:
             raise InvalidInput("The plan-low alert is a percentage from 0 to 100.")
-        account.plan_low_percent = plan_low_percent
     if wallet_low_credits is not None:
         if wallet_low_credits < 0:
             raise InvalidInput("The wallet-low alert threshold cannot be negative.")
-        account.wallet_low_credits = wallet_low_credits
+    audit.record(session, account_id, actor, "account", before, settings_of(account), now=now)
+    if plan_low_percent is not None or wallet_low_credits is not None:
+        set_alert_levels(
+            session,
+            account_id,
+            plan=None if plan_low_percent is None else [plan_low_percent] * (plan_low_percent > 0),
+            wallet=(
+                None if wallet_low_credits is None
+                else [wallet_low_credits] * (wallet_low_credits > 0)
+            ),
+            actor=actor,
+            now=now,
+        )  # fmt: skip
     session.flush()
     return account
 
 
-def set_alert_channel(session: Session, account_id: int, channel_id: str | None) -> None:
+#: The settings `configure_account` changes, as the audit trail and the admin API show them.
+SETTINGS = ("name", "plan_credits_per_cycle", "call_minute_rate", "message_rate",
+            "per_second_billing", "credits_per_unit", "topup_min_minor", "topup_max_minor")  # fmt: skip
+
+
+def settings_of(account: Account) -> dict[str, object]:
+    return {name: getattr(account, name) for name in SETTINGS}
+
+
+def set_alert_channel(
+    session: Session, account_id: int, channel_id: str | None, *, actor: Actor | None = None
+) -> None:
     account = lock_account(session, account_id)
+    before = account.alert_channel_id
     channel = check_text(channel_id or "", what="A Slack channel id", max_length=32, required=False)
     account.alert_channel_id = channel or None
+    audit.record(
+        session, account_id, actor, "alert_channel",
+        {"alert_channel_id": before}, {"alert_channel_id": account.alert_channel_id},
+    )  # fmt: skip
 
 
-def set_billing_admins(session: Session, account_id: int, user_ids: list[str]) -> None:
+def set_billing_admins(
+    session: Session, account_id: int, user_ids: list[str], *, actor: Actor | None = None
+) -> None:
     """The Slack users (besides workspace admins and owners) who may top up and change settings."""
     account = lock_account(session, account_id)
+    before = list(account.billing_admins or [])
     users = (
         check_text(u, what="A Slack user id", max_length=255, required=False) for u in user_ids
     )
     account.billing_admins = sorted({u for u in users if u})
+    audit.record(
+        session, account_id, actor, "billing_admins",
+        {"billing_admins": before}, {"billing_admins": account.billing_admins},
+    )  # fmt: skip

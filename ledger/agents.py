@@ -13,6 +13,9 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger import audit
+from ledger.agent_status import budget_left
+from ledger.audit import Actor
 from ledger.calls import _call
 from ledger.cycles import month_key, utcnow
 from ledger.errors import InvalidInput, UnknownAccount, UnknownAgent
@@ -95,9 +98,11 @@ def add_agent(
     *,
     behaviour: str = "stop",
     monthly_limit: int | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> Agent:
-    """A new, active agent."""
+    """A new, active agent (stopped at once for `account_budget` when the account's budget
+    is used up, as its first charge would be)."""
     now = now or utcnow()
     name = _validate_name(name)
     account = lock_account(session, account_id)
@@ -117,7 +122,20 @@ def add_agent(
     )
     session.add(agent)
     session.flush()
+    left = budget_left(account, agent.month)
+    if left is not None and left <= 0:
+        agent.status, agent.stop_reason, agent.stopped_at = "stopped", "account_budget", now
+    audit.record(
+        session, account_id, actor, "agent.created", {}, _settings(agent), subject=agent.id,
+        now=now, always=True,
+    )  # fmt: skip
+    session.flush()
     return agent
+
+
+def _settings(agent: Agent) -> dict[str, object]:
+    """What the audit trail records of an agent's settings."""
+    return {"name": agent.name, "behaviour": agent.behaviour, "monthly_limit": agent.monthly_limit}
 
 
 def update_agent(
@@ -128,6 +146,7 @@ def update_agent(
     behaviour: str | _Unset = UNSET,
     monthly_limit: int | None | _Unset = UNSET,
     name: str | _Unset = UNSET,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> tuple[Agent, bool]:
     """Change an agent's settings. Returns the agent and whether the change resumed it
@@ -136,6 +155,7 @@ def update_agent(
     now = now or utcnow()
     account = lock_account(session, account_id)
     agent = get_agent(session, account_id, ref)
+    before = _settings(agent)
     if not isinstance(name, _Unset):
         new_name = _validate_name(name)
         if (
@@ -146,13 +166,16 @@ def update_agent(
         ):
             raise InvalidInput(f"This account already has an agent named {new_name!r}.")
         agent.name = new_name
-    before = (agent.behaviour, agent.monthly_limit)
+    was = (agent.behaviour, agent.monthly_limit)
     if not isinstance(behaviour, _Unset):
         agent.behaviour = _validate_behaviour(behaviour)
     if not isinstance(monthly_limit, _Unset):
         agent.monthly_limit = _validate_limit(monthly_limit)
     session.flush()
-    if (agent.behaviour, agent.monthly_limit) == before:
+    audit.record(
+        session, account_id, actor, "agent", before, _settings(agent), subject=agent.id, now=now
+    )
+    if (agent.behaviour, agent.monthly_limit) == was:
         return agent, False  # saved as it was: nothing cleared the reason it stopped for
     resumed = resume_agents(session, account, now, "settings", reasons=STOP_REASONS, agents=[agent])
     return agent, bool(resumed)
@@ -228,13 +251,15 @@ def create_agent(
     *,
     behaviour: str = "stop",
     monthly_limit: int | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> AgentView:
     """`add_agent`, answered as the view of the new agent."""
     now = now or utcnow()
     agent = add_agent(
-        session, account_id, name, behaviour=behaviour, monthly_limit=monthly_limit, now=now
-    )
+        session, account_id, name, behaviour=behaviour, monthly_limit=monthly_limit,
+        actor=actor, now=now,
+    )  # fmt: skip
     return agent_view(agent, _current_month(session, account_id, now))
 
 
@@ -246,6 +271,7 @@ def change_agent(
     behaviour: str | _Unset = UNSET,
     monthly_limit: int | None | _Unset = UNSET,
     name: str | _Unset = UNSET,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> tuple[AgentView, bool]:
     """`update_agent` for the agent with this id (never a name). Returns the view after
@@ -259,6 +285,7 @@ def change_agent(
         behaviour=behaviour,
         monthly_limit=monthly_limit,
         name=name,
+        actor=actor,
         now=now,
     )
     return agent_view(agent, _current_month(session, account_id, now)), resumed
@@ -267,3 +294,59 @@ def change_agent(
 def agent_of_call(session: Session, account_id: int, call_id: str) -> int:
     """The id of the agent a call of the account is for (`CallMinute` does not say)."""
     return _call(session, account_id, call_id).agent_id  # no query right after a charge
+
+
+# --------------------------------------------------------------------------- until a top-up
+
+#: What a `stop` agent waits for when a top-up cannot help it by itself (rule 3): it never
+#: touches the wallet, so it waits for the renewal or the new month -- unless it is
+#: switched to Use balance.
+WAITING_REASONS = ("plan_exhausted", "monthly_limit")
+
+
+def waiting_agents(session: Session, account_id: int) -> list[Agent]:
+    """The account's `stop` agents stopped for plan credits or their limit: those a top-up
+    would serve only once switched to Use balance ("stops working until you top up")."""
+    return list(
+        session.execute(
+            select(Agent)
+            .where(
+                Agent.account_id == account_id,
+                Agent.status == "stopped",
+                Agent.behaviour == "stop",
+                Agent.stop_reason.in_(WAITING_REASONS),
+            )
+            .order_by(Agent.name)
+        ).scalars()
+    )
+
+
+def waiting_list(session: Session, account_id: int) -> list[dict[str, object]]:
+    """`waiting_agents` as an alert payload carries them."""
+    return [
+        {"id": a.id, "name": a.name, "reason": a.stop_reason}
+        for a in waiting_agents(session, account_id)
+    ]
+
+
+def use_balance_for(
+    session: Session,
+    account_id: int,
+    agent_ids: list[int] | None,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+) -> list[tuple[AgentView, bool]]:
+    """Switch agents to Use balance, each resuming if the wallet can pay for it (rule 6):
+    those named, or with None every agent waiting for a top-up. Each change is audited."""
+    now = now or utcnow()
+    lock_account(session, account_id)
+    ids = [a.id for a in waiting_agents(session, account_id)] if agent_ids is None else agent_ids
+    done = []
+    for agent_id in ids:
+        _agent_by_id(session, account_id, agent_id)
+        agent, resumed = update_agent(
+            session, account_id, agent_id, behaviour="use_balance", actor=actor, now=now
+        )
+        done.append((agent_view(agent, _current_month(session, account_id, now)), resumed))
+    return done

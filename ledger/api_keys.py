@@ -1,10 +1,12 @@
 """API keys of agent runtimes: one account each, a secret shown once and stored hashed.
 
-A key is `cb_` followed by 43 URL-safe random characters (256 bits). The database keeps
-its SHA-256 and its first characters (the prefix), never the secret itself; a lookup by
-hash needs no constant-time comparison, since an attacker cannot choose hashes.
+A key is `cb_` followed by 43 URL-safe random characters (256 bits). Its scope says what
+it may do: `runtime` (what agent runtimes need: charges, calls, the balance, agents) or
+`admin` (also the account's settings, budget, alert levels, top-ups and audit trail). The
+database keeps its SHA-256 and its first characters (the prefix), never the secret itself;
+a lookup by hash needs no constant-time comparison, since an attacker cannot choose hashes.
 
-A server remembers the account of each key it has seen (`KeyCache`), so a request costs
+A server remembers the account and scope of each key it has seen (`KeyCache`), so a request costs
 no query for its key; every transaction that trusts that memory first reads how many keys
 were ever revoked (`api_key_revocations`, counted up by `revoke_key`), and forgets them
 all when the count moved: a revocation in any process takes effect at once.
@@ -17,11 +19,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from ledger import audit
+from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import Account
@@ -32,6 +36,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 SCHEME = "cb_"
+SCOPES = ("runtime", "admin")
 PREFIX_LENGTH = 11  # "cb_" and 8 random characters: enough to tell keys apart
 #: Longest token we bother hashing: anything longer is not one of ours.
 MAX_SECRET_LENGTH = 200
@@ -55,6 +60,7 @@ class ApiKeyView:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    scope: str = "runtime"
 
     @property
     def active(self) -> bool:
@@ -74,15 +80,26 @@ def hash_secret(secret: str) -> str:
 
 
 def _view(key: ApiKey) -> ApiKeyView:
-    return ApiKeyView(key.id, key.account_id, key.name, key.prefix, key.created_at, key.revoked_at)
+    return ApiKeyView(
+        key.id, key.account_id, key.name, key.prefix, key.created_at, key.revoked_at, key.scope
+    )
 
 
 def create_key(
-    session: Session, account_id: int, name: str = "", *, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    name: str = "",
+    *,
+    scope: str = "runtime",
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> NewApiKey:
     """A new key for the account. Keep the returned secret: only its hash is stored."""
     name = check_text(name or "", what="An API key's name", max_length=100, required=False)
     name = name or "default"
+    if scope not in SCOPES:
+        raise InvalidInput(f"{scope!r} is not a scope: choose 'runtime' or 'admin'.")
+    now = now or utcnow()
     if session.get(Account, account_id) is None:
         raise NotFound(f"No account {account_id}.")
     secret = SCHEME + secrets.token_urlsafe(32)
@@ -91,10 +108,16 @@ def create_key(
         name=name,
         prefix=secret[:PREFIX_LENGTH],
         secret_hash=hash_secret(secret),
-        created_at=now or utcnow(),
+        scope=scope,
+        created_at=now,
     )
     session.add(key)
     session.flush()
+    audit.record(
+        session, account_id, actor, "api_key.created", {},
+        {"name": name, "prefix": key.prefix, "scope": scope}, subject=key.id, now=now,
+        always=True,
+    )  # fmt: skip
     return NewApiKey(_view(key), secret)
 
 
@@ -107,7 +130,12 @@ def list_keys(session: Session, account_id: int) -> list[ApiKeyView]:
 
 
 def revoke_key(
-    session: Session, account_id: int, ref: int | str, *, now: datetime | None = None
+    session: Session,
+    account_id: int,
+    ref: int | str,
+    *,
+    actor: Actor | None = None,
+    now: datetime | None = None,
 ) -> ApiKeyView:
     """Revoke the account's key by id or prefix. Revoking twice keeps the first time."""
     stmt = select(ApiKey).where(ApiKey.account_id == account_id)
@@ -134,13 +162,18 @@ def revoke_key(
             .where(ApiKeyRevocations.id == 1)
             .values(count=ApiKeyRevocations.count + 1)
         )
+        audit.record(
+            session, account_id, actor, "api_key.revoked", {"prefix": key.prefix},
+            {"prefix": key.prefix, "revoked": True}, subject=key.id, now=key.revoked_at,
+        )  # fmt: skip
     return _view(key)
 
 
 #: Every API request runs this, so it is plain SQL: building the equivalent ORM select
 #: costs more than running it.
 _AUTHENTICATE = text(
-    "SELECT account_id FROM api_keys WHERE secret_hash = :secret_hash AND revoked_at IS NULL"
+    "SELECT account_id, prefix, scope FROM api_keys"
+    " WHERE secret_hash = :secret_hash AND revoked_at IS NULL"
 )
 
 
@@ -151,37 +184,57 @@ def well_formed(secret: str | None) -> bool:
 
 def authenticate(session: Session, secret: str | None) -> int | None:
     """The account id a presented secret belongs to, or None (unknown, revoked, malformed)."""
+    holder = key_holder(session, secret)
+    return None if holder is None else holder.account_id
+
+
+class KeyHolder(NamedTuple):
+    """Who presented a key: its account, its prefix (who the audit trail names), its scope."""
+
+    account_id: int
+    prefix: str
+    scope: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.api_key(self.prefix)
+
+
+def key_holder(session: Session, secret: str | None) -> KeyHolder | None:
+    """The key a presented secret is, or None (unknown, revoked, malformed)."""
     if not well_formed(secret):
         return None
     assert secret is not None
-    return _account_of_hash(session, hash_secret(secret))
+    return _holder_of_hash(session, hash_secret(secret))
 
 
-def _account_of_hash(session: Session, secret_hash: str) -> int | None:
-    return session.execute(_AUTHENTICATE, {"secret_hash": secret_hash}).scalar_one_or_none()
+def _holder_of_hash(session: Session, secret_hash: str) -> KeyHolder | None:
+    row = session.execute(_AUTHENTICATE, {"secret_hash": secret_hash}).one_or_none()
+    return None if row is None else KeyHolder(*row)
 
 
 _REVOCATIONS = "SELECT count FROM api_key_revocations WHERE id = 1"
 
 
 class KeyCache:
-    """The account of every key this process has seen, by the hash of its secret.
+    """Every key this process has seen (its account, prefix and scope), by the hash of its
+    secret. A key's scope never changes, so it is kept with it.
 
     `cached` answers from memory alone (a hint: the key may have been revoked since);
-    `account_of` answers for a transaction, exactly: the first time in each transaction it
+    `holder_of` answers for a transaction, exactly: the first time in each transaction it
     reads the revocation count and forgets every key if the count moved, then looks up in
     the database only the keys it does not hold. Unknown and revoked keys are never kept.
     """
 
     def __init__(self) -> None:
-        self._accounts: dict[str, int] = {}
+        self._holders: dict[str, KeyHolder] = {}
         self._revocations: int | None = None
 
-    def cached(self, secret_hash: str) -> int | None:
-        return self._accounts.get(secret_hash)
+    def cached(self, secret_hash: str) -> KeyHolder | None:
+        return self._holders.get(secret_hash)
 
-    def account_of(self, session: Session, secret_hash: str) -> int | None:
-        """The account of the key, or None (unknown or revoked), as of this transaction."""
+    def holder_of(self, session: Session, secret_hash: str) -> KeyHolder | None:
+        """The key, or None (unknown or revoked), as of this transaction."""
         if self not in session.info:
             session.info[self] = True
             # Straight to the driver: this runs in every batch, and SQLAlchemy's own
@@ -192,14 +245,33 @@ class KeyCache:
             cursor.close()
             count = None if row is None else row[0]
             if count is None or count != self._revocations:  # no row: trust nothing
-                self._accounts.clear()
+                self._holders.clear()
                 self._revocations = count
-        account_id = self._accounts.get(secret_hash)
-        if account_id is None:
-            account_id = _account_of_hash(session, secret_hash)
-            if account_id is not None:
-                self._accounts[secret_hash] = account_id
-        return account_id
+        holder = self._holders.get(secret_hash)
+        if holder is None:
+            holder = _holder_of_hash(session, secret_hash)
+            if holder is not None:
+                self._holders[secret_hash] = holder
+        return holder
+
+
+class KeyScopeRefused(LedgerError):
+    """The key is good but its scope does not allow the work (a runtime key on admin work)."""
+
+    code = "forbidden"
+
+
+def checked_key(
+    session: Session, keys: KeyCache, secret_hash: str, scope: str | None = None
+) -> KeyHolder:
+    """The key as of this transaction: KeyRefused when it is unknown or revoked, then, with
+    `scope`, KeyScopeRefused when it is of another scope."""
+    holder = keys.holder_of(session, secret_hash)
+    if holder is None:
+        raise KeyRefused("Unknown or revoked API key.")
+    if scope is not None and holder.scope != scope:
+        raise KeyScopeRefused(f"This needs an API key of the {scope} scope.")
+    return holder
 
 
 def as_key_holder(
@@ -212,12 +284,26 @@ def as_key_holder(
 ) -> T:
     """`service(session, account_id, ...)` for the account of the key, which is checked in
     this same transaction (raises KeyRefused when it is unknown or revoked)."""
-    account_id = keys.account_of(session, secret_hash)
-    if account_id is None:
-        raise KeyRefused("Unknown or revoked API key.")
-    return service(session, account_id, *args, **kwargs)
+    holder = checked_key(session, keys, secret_hash, None)
+    return service(session, holder.account_id, *args, **kwargs)
 
 
-def look_up(session: Session, keys: KeyCache, secret_hash: str) -> int | None:
-    """The account of the key as of this transaction, or None (see KeyCache.account_of)."""
-    return keys.account_of(session, secret_hash)
+def as_key_actor(
+    session: Session,
+    keys: KeyCache,
+    secret_hash: str,
+    scope: str | None,
+    service: Callable[..., T],
+    *args: object,
+    **kwargs: object,
+) -> T:
+    """As `as_key_holder`, for a change the audit trail records: `service` is also given
+    `actor=`, the key. With `scope`, a key of another scope raises KeyScopeRefused (after
+    KeyRefused: a revoked key is unknown whatever its scope)."""
+    holder = checked_key(session, keys, secret_hash, scope)
+    return service(session, holder.account_id, *args, actor=holder.actor, **kwargs)
+
+
+def look_up(session: Session, keys: KeyCache, secret_hash: str) -> KeyHolder | None:
+    """The key as of this transaction, or None (see KeyCache.holder_of)."""
+    return keys.holder_of(session, secret_hash)

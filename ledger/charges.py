@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger import outbox, policy
-from ledger.agent_status import resume_agents
+from ledger.agent_status import resume_agents, stop_for_budget
 from ledger.cycles import local_date, month_key, month_of, utcnow
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
 from ledger.journal import (
@@ -28,6 +28,7 @@ from ledger.journal import (
     refresh_loaded,
 )
 from ledger.models import Account, Agent, Entry, Transfer
+from ledger.recovery import note_recovery
 
 UNITS = ("message", "call_minute")
 #: Most units one request may charge: larger is a runaway or a typo, not usage.
@@ -85,6 +86,9 @@ def charge(
     day = local_date(now, snapshot.timezone)
     decision = policy.decide(snapshot, price, month_of(day))
     spend = None if decision.month_spend is None else (decision.month, decision.month_spend)
+    account_spend = (
+        None if decision.account_spend is None else (decision.month, decision.account_spend)
+    )
     posted = post(
         session,
         Posting(
@@ -92,7 +96,8 @@ def charge(
             (("plan", "usage", decision.from_plan), ("wallet", "usage", decision.from_wallet)),
             now, agent_id=agent_id, idempotency_key=idempotency_key, request_hash=request_hash,
             unit=unit, quantity=quantity, amount=price, refused_reason=decision.refused,
-            call_id=call_id, spend=spend, usage=UsageKey(day, unit),
+            call_id=call_id, spend=spend, account_spend=account_spend,
+            usage=UsageKey(day, unit),
         ),
     )  # fmt: skip
     _apply(session, account_id, agent_id, decision, now)
@@ -125,13 +130,18 @@ def _check_request(unit: str, quantity: int, idempotency_key: str) -> None:
 def _apply(
     session: Session, account_id: int, agent_id: int, decision: policy.Decision, now: datetime
 ) -> None:
-    """What only some charges change besides money: alert flags, the agent's status, and
-    the outbox messages (alerts, the recharge request), in the order they fired."""
+    """What only some charges change besides money: alert flags, the agent's status (and
+    every agent's, when the charge used up the budget), and the outbox messages (alerts,
+    the recharge request), in the order they fired."""
     flags: dict[str, object] = {}
     if decision.flag_plan_exhausted:
         flags["plan_exhausted_alerted"] = True
     if decision.request_recharge:
         flags["recharge_requested"] = True
+    if decision.flag_plan_low:
+        flags["plan_low_alerted"] = True
+    if decision.flag_wallet_low:
+        flags["wallet_low_alerted"] = True
     if flags:
         session.connection().execute(
             update(_accounts).where(_accounts.c.id == account_id).values(**flags)
@@ -148,6 +158,9 @@ def _apply(
             update(_agents).where(_agents.c.id == agent_id).values(**status)
         )
         refresh_loaded(session, Agent, agent_id, status)
+    if decision.stop_all:  # rare: the charge that used the budget up
+        name = session.execute(select(Agent.name).where(Agent.id == agent_id)).scalar_one()
+        stop_for_budget(session, account_id, now, also=[(agent_id, name)])
     for kind, payload in decision.messages:
         outbox.add(session, account_id, kind, payload, now=now)
 
@@ -239,19 +252,27 @@ def refund(
     # The refund counts against the day (and unit) of the charge it gives back.
     usage = UsageKey(local_date(original.created_at, account.timezone), original.unit or "")
     spend = None
+    charged_in = month_key(original.created_at, account.timezone)
     if agent is not None:
-        charged_in = month_key(original.created_at, account.timezone)
         after = policy.spend_after_refund(agent.month, agent.month_spend, charged_in, amount)
         spend = None if after is None else (agent.month, after)
+    # The budget counts what was spent: a refund in the charge's month gives it room back.
+    month = account.account_month
+    left = policy.spend_after_refund(month, account.account_month_spend, charged_in, amount)
     posted = post(
         session,
         Posting(
             account_id, "refund", (("usage", "wallet", to_wallet), ("usage", "plan", to_plan)),
             now, agent_id=original.agent_id, idempotency_key=key, refund_of=entry_id,
             call_id=original.call_id, amount=amount, spend=spend, usage=usage,
+            account_spend=None if left is None else (month, left),
         ),
     )  # fmt: skip
-    resume_agents(session, account, now, "refund", reasons=("wallet_empty", "plan_exhausted"))
+    note_recovery(session, account, now)
+    resume_agents(
+        session, account, now, "refund",
+        reasons=("wallet_empty", "plan_exhausted", "account_budget"),
+    )  # fmt: skip
     return Refund(posted.entry_id, amount, to_plan, to_wallet)
 
 

@@ -3,6 +3,8 @@ database is at the newest one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -26,12 +28,35 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One transaction for the migrations. On SQLite, foreign keys are off while they run
+    and checked before the commit: a migration that rebuilds a table other rows refer to
+    (batch mode copies it, drops the old one and renames the copy) would otherwise fail on
+    any database with data. SQLite ignores the switch inside a transaction, so it is set
+    before the transaction begins."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise RuntimeError(f"a migration broke a foreign key: {tuple(broken)}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def upgrade(engine: Engine, revision: str = "head", *, encryption_keys: str | None = None) -> None:
     """Bring the database to `revision` (the newest by default). `encryption_keys`
     (CREDITBOT_ENCRYPTION_KEYS) encrypt the Slack tokens already stored (0007); without
     them the environment's are used."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         config.attributes["connection"] = connection
         config.attributes["encryption_keys"] = encryption_keys
         command.upgrade(config, revision)
@@ -62,7 +87,7 @@ def known_revision(revision: str) -> bool:
 def downgrade(engine: Engine, revision: str, *, encryption_keys: str | None = None) -> None:
     """Take the database back to `revision`."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         config.attributes["connection"] = connection
         config.attributes["encryption_keys"] = encryption_keys
         command.downgrade(config, revision)

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
-from ledger.auto_recharge import month_recharged, month_start, under_threshold
+from ledger.agents import waiting_list
+from ledger.auto_recharge import month_recharged, month_start, recharge_amount, under_threshold
 from ledger.cycles import utcnow
 from ledger.errors import NotFound
 from ledger.journal import lock_account
@@ -137,9 +138,13 @@ def request_recharge(
         and now - last.finished_at < RETRY_AFTER_FAILURE
     ):
         return RechargeRequest(skipped="the last attempt failed moments ago")
-    amount = account.auto_recharge_amount_minor
     cap = account.auto_recharge_monthly_cap_minor
-    if month_recharged(session, account, now) + amount > cap:
+    # Computed now: a target recharge tops up what the wallet lacks at this moment.
+    sized = recharge_amount(account, month_recharged(session, account, now))
+    if sized.skipped == "not_needed":
+        return RechargeRequest(skipped="the wallet is at its target balance")
+    amount = sized.amount_minor or account.auto_recharge_amount_minor
+    if sized.amount_minor is None:
         outbox.add(
             session,
             account_id,
@@ -280,6 +285,7 @@ def recharge_succeeded(
                 "currency": account.currency,
                 "credits": result.credited,
                 "wallet_balance": result.wallet_balance,
+                "waiting_agents": waiting_list(session, account.id),
             },
             now=now,
             dedup_key=f"{Alert.RECHARGE_SUCCEEDED}:{recharge.id}",

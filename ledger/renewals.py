@@ -14,6 +14,7 @@ from ledger.cycles import local_date, local_midnight, next_cycle_start, utcnow
 from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Account
 from ledger.outbox import Alert
+from ledger.recovery import note_recovery
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ def renew_cycle(
     account.next_renewal_at = local_midnight(
         next_cycle_start(account.cycle_anchor_day, cycle_start), account.timezone
     )
-    resume_agents(session, account, now, "renewal", reasons=("plan_exhausted", "wallet_empty"))
+    note_recovery(session, account, now, announce_plan=False)
+    resume_agents(
+        session, account, now, "renewal",
+        reasons=("plan_exhausted", "wallet_empty", "account_budget"),
+    )  # fmt: skip
     if alert:
         outbox.add(
             session,

@@ -1,6 +1,7 @@
 """Month rollover of agents' spending (rules 6 and 7): when the calendar month changes in
-the account's time zone, each agent's month spend starts again at zero, and agents that
-were stopped for their monthly limit resume (with an "agent resumed" alert).
+the account's time zone, each agent's month spend and the account's (what its budget
+counts) start again at zero, and agents that were stopped for their monthly limit or for
+the account's budget resume (with an "agent resumed" alert).
 
 Charges already start a new month lazily; this job makes it happen at the month's first
 minute for agents that no runtime is asking about (a stopped agent's runtime was told to
@@ -40,7 +41,8 @@ class Rollover:
 
 
 def accounts_to_roll(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Ids of accounts with an agent whose month spend belongs to an earlier month."""
+    """Ids of accounts with an agent whose month spend belongs to an earlier month, or
+    whose own month spend does."""
     now = now or utcnow()
     ids: set[int] = set()
     for tz in session.execute(select(Account.timezone).distinct()).scalars():
@@ -51,6 +53,15 @@ def accounts_to_roll(session: Session, *, now: datetime | None = None) -> list[i
                 .join(Account, Account.id == Agent.account_id)
                 .where(Account.timezone == tz, Agent.month < current)
                 .distinct()
+            ).scalars()
+        )
+        ids.update(
+            session.execute(
+                select(Account.id).where(
+                    Account.timezone == tz,
+                    Account.account_month != "",
+                    Account.account_month < current,
+                )
             ).scalars()
         )
     return sorted(ids)
@@ -73,9 +84,19 @@ def roll_account(session: Session, account_id: int, *, now: datetime | None = No
         roll_month(agent, current)
         if agent.status == "stopped" and agent.stop_reason == "monthly_limit":
             limited.append(agent)
-    resumed = resume_agents(
-        session, account, now, "new_month", reasons=("monthly_limit",), agents=limited
+    if account.account_month and account.account_month < current:
+        account.account_month, account.account_month_spend = current, 0
+    held = list(
+        session.execute(
+            select(Agent)
+            .where(Agent.account_id == account_id, Agent.stop_reason == "account_budget")
+            .order_by(Agent.id)
+        ).scalars()
     )
+    resumed = resume_agents(
+        session, account, now, "new_month", reasons=("monthly_limit", "account_budget"),
+        agents=[*limited, *held],
+    )  # fmt: skip
     still = [agent for agent in limited if agent not in resumed]
     for agent in still:
         # The limit no longer holds it back; what does is the source it pays from.

@@ -19,8 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger import outbox
+from ledger.agents import waiting_list
 from ledger.cycles import utcnow
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import IdempotencyConflict, InvalidInput, NotFound
 from ledger.journal import lock_account
 from ledger.models import Account
 from ledger.models.payments import Topup
@@ -47,11 +48,14 @@ def parse_topup(account: Account, text: str) -> int:
 
 @dataclass(frozen=True)
 class CheckoutTopup:
-    """A top-up waiting for its Checkout payment, with what the Checkout page needs."""
+    """A top-up waiting for its Checkout payment, with what the Checkout page needs; the
+    page already made for it when a request with the same key opened it before."""
 
     id: int
     amount_minor: int
     payer: Payer
+    checkout_url: str | None = None
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,25 +107,54 @@ def open_checkout_topup(
     amount_minor: int,
     *,
     requested_by: str | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> CheckoutTopup:
     """Check the amount and open a top-up waiting for its Checkout payment (credited only
-    when Stripe confirms it), in one transaction with the lookup of the Stripe customer."""
+    when Stripe confirms it), in one transaction with the lookup of the Stripe customer.
+
+    With `idempotency_key` (the admin API's), a second request with the same key answers
+    the top-up the first opened; the same key for another amount is a conflict."""
     account = lock_account(session, account_id)
+    if idempotency_key is not None:
+        done = topup_with_key(session, account_id, idempotency_key, amount_minor)
+        if done is not None:
+            return CheckoutTopup(
+                done.id, done.amount_minor, payer(session, account), done.checkout_url, True
+            )
     check_topup(account, amount_minor)
     topup = _new_topup(
         account, amount_minor, source="checkout", requested_by=requested_by, now=now or utcnow()
     )
+    topup.idempotency_key = idempotency_key
     session.add(topup)
     session.flush()
     return CheckoutTopup(topup.id, amount_minor, payer(session, account))
 
 
-def attach_checkout_session(session: Session, topup_id: int, checkout_session_id: str) -> None:
+def topup_with_key(
+    session: Session, account_id: int, idempotency_key: str, amount_minor: int
+) -> Topup | None:
+    """The top-up a request with this key made, if any; the key for another amount is an
+    `IdempotencyConflict`."""
+    topup = session.execute(
+        select(Topup).where(
+            Topup.account_id == account_id, Topup.idempotency_key == idempotency_key
+        )
+    ).scalar_one_or_none()
+    if topup is not None and topup.amount_minor != amount_minor:
+        raise IdempotencyConflict("That Idempotency-Key was used for a top-up of another amount.")
+    return topup
+
+
+def attach_checkout_session(
+    session: Session, topup_id: int, checkout_session_id: str, checkout_url: str | None = None
+) -> None:
     topup = session.get(Topup, topup_id)
     if topup is None:
         raise NotFound(f"No top-up {topup_id}.")
     topup.checkout_session_id = checkout_session_id
+    topup.checkout_url = checkout_url or topup.checkout_url
     session.flush()
 
 
@@ -159,6 +192,7 @@ def record_payment(
     source: str = "checkout",
     recharge_id: int | None = None,
     requested_by: str | None = None,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> PaymentResult:
     """A payment Stripe confirmed: credit the wallet once and say so.
@@ -189,6 +223,8 @@ def record_payment(
         topup.payment_intent_id = payment_intent_id
     if checkout_session_id and not topup.checkout_session_id:
         topup.checkout_session_id = checkout_session_id
+    if idempotency_key and not topup.idempotency_key:
+        topup.idempotency_key = idempotency_key
     session.flush()
     if topup.status == "paid":
         return PaymentResult(
@@ -223,6 +259,8 @@ def record_payment(
                 "credits": change.amount,
                 "wallet_balance": change.wallet_balance,
                 "requested_by": topup.requested_by,
+                # Stop agents the top-up cannot serve unless switched to Use balance.
+                "waiting_agents": waiting_list(session, account_id),
             },
             now=now,
             dedup_key=f"{Alert.TOPUP_RECEIVED}:{topup.id}",

@@ -7,12 +7,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ledger import audit
 from ledger.agent_status import resume_agents
+from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import IdempotencyConflict, InsufficientCredits, InvalidInput
 from ledger.journal import Posting, find_entry, lock_account, post
 from ledger.models import Entry
 from ledger.names import check_text
+from ledger.recovery import note_recovery
 from ledger.units import format_credits
 
 _SOURCES = {"topup": "topups", "adjustment": "adjustments"}
@@ -35,11 +38,12 @@ def credit_wallet(
     key: str,
     kind: str = "topup",
     memo: str | None = None,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> WalletChange:
     """Add `amount` milli-credits to the wallet, once per `key` (a top-up is keyed on its
     Stripe payment, an adjustment on the admin's own key). Resumes `use_balance` agents
-    that stopped because the wallet was empty."""
+    that stopped because the wallet was empty. An adjustment goes into the audit trail."""
     if kind not in _SOURCES:
         raise InvalidInput(f"Unknown wallet credit kind {kind!r}.")
     memo = _memo(memo)
@@ -57,7 +61,11 @@ def credit_wallet(
             idempotency_key=key, memo=memo,
         ),
     )  # fmt: skip
-    resume_agents(session, account, now, "wallet_credit", reasons=("wallet_empty",))
+    _audit(session, account_id, kind, amount, key, memo, actor, now)
+    note_recovery(session, account, now)
+    resume_agents(
+        session, account, now, "wallet_credit", reasons=("wallet_empty", "account_budget")
+    )
     return WalletChange(posted.entry_id, amount, account.wallet_balance)
 
 
@@ -70,6 +78,7 @@ def debit_wallet(
     kind: str = "adjustment",
     memo: str | None = None,
     partial: bool = False,
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> WalletChange:
     """Take `amount` milli-credits out of the wallet, once per `key`.
@@ -103,7 +112,26 @@ def debit_wallet(
             idempotency_key=key, memo=memo, amount=taken,
         ),
     )  # fmt: skip
+    _audit(session, account_id, kind, -taken, key, memo, actor, now)
     return WalletChange(posted.entry_id, taken, account.wallet_balance, shortfall=amount - taken)
+
+
+def _audit(
+    session: Session,
+    account_id: int,
+    kind: str,
+    amount: int,
+    key: str,
+    memo: str | None,
+    actor: Actor | None,
+    now: datetime,
+) -> None:
+    """A manual adjustment is a setting a person chose: audited (top-ups are payments)."""
+    if kind == "adjustment":
+        audit.record(
+            session, account_id, actor, "wallet.adjustment", {},
+            {"amount": amount, "key": key, "memo": memo}, now=now, always=True,
+        )  # fmt: skip
 
 
 def _memo(memo: str | None) -> str | None:

@@ -25,6 +25,7 @@ from unittest import mock
 
 import stripe
 
+from bot.stripe.client import StripeFailed
 from ledger.accounts import AccountSettings, create_account, set_alert_channel
 from ledger.agents import add_agent
 from ledger.db import transaction
@@ -295,7 +296,8 @@ class Run:
             if retry:
                 self.world.later(self.clock.now + RETRY_AFTER, f"retry after the crash: {label}",
                                  action, kind=kind)  # fmt: skip
-        except (LedgerError, stripe.StripeError) as exc:
+        # Stripe's own errors, raw or as the gateway reports them, are the world's.
+        except (LedgerError, stripe.StripeError, StripeFailed) as exc:
             self.counts[f"answered {type(exc).__name__}"] += 1
             self.trace[-1] += f"  -> {type(exc).__name__}: {exc}"
         except Exception as exc:  # noqa: BLE001 - any other error is a finding

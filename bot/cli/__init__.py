@@ -12,12 +12,15 @@ from bot.cli import (
     agents,
     alerts,
     api_keys,
+    audit,
     core,
     doctor,
     ledger_cmds,
+    outbound,
     payments,
     scheduler,
     slack,
+    spend_controls,
     usage,
     wallet,
 )
@@ -58,9 +61,12 @@ for part in (
     usage,
     api_keys,
     alerts,
+    outbound,
     slack,
     payments,
     scheduler,
+    spend_controls,
+    audit,
 ):
     part.register(cli)
 

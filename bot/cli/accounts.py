@@ -9,9 +9,10 @@ import click
 from rich.markup import escape
 
 from bot.cli.agents import agent_json, agents_table
-from bot.cli.environment import console, run
+from bot.cli.environment import console, operator, run
 from bot.cli.options import CREDITS
 from bot.cli.output import emit_json, json_option, local_day, table
+from bot.cli.spend_controls import alert_levels_json, alert_levels_line, budget_line
 from ledger import accounts as accounts_service
 from ledger.accounts import AccountSettings, BalanceView
 from ledger.auto_recharge import auto_recharge as auto_recharge_settings
@@ -176,6 +177,15 @@ def _money(value: str | None, currency: str, option: str) -> int | None:
 )
 @click.option("--recharge-amount", default=None, help="How much each recharge adds (money).")
 @click.option(
+    "--recharge-mode",
+    type=click.Choice(["add", "target"]),
+    default=None,
+    help="add: add the amount; target: top the wallet back up to --recharge-target.",
+)
+@click.option(
+    "--recharge-target", default=None, help="The balance a 'target' recharge tops up to (money)."
+)
+@click.option(
     "--recharge-cap", default=None, help="Most auto-recharged in a calendar month (money)."
 )
 def configure(
@@ -193,6 +203,8 @@ def configure(
     auto_recharge: bool | None,
     recharge_threshold: str | None,
     recharge_amount: str | None,
+    recharge_mode: str | None,
+    recharge_target: str | None,
     recharge_cap: str | None,
 ) -> None:
     """Change ACCOUNT's plan, rates, top-up limits, alert thresholds and auto-recharge.
@@ -216,8 +228,10 @@ def configure(
             topup_max_minor=_money(topup_max, money, "--topup-max"),
             plan_low_percent=plan_low_percent,
             wallet_low_credits=wallet_low,
+            actor=operator(),
         )
-        recharge = (recharge_threshold, recharge_amount, recharge_cap)
+        recharge = (recharge_threshold, recharge_amount, recharge_cap, recharge_mode,
+                    recharge_target)  # fmt: skip
         if auto_recharge is not None or any(v is not None for v in recharge):
             current = auto_recharge_settings(account)
             try:
@@ -230,6 +244,9 @@ def configure(
                     amount_minor=_money(recharge_amount, money, "--recharge-amount")
                     or current.amount_minor,
                     monthly_cap_minor=_money(recharge_cap, money, "--recharge-cap"),
+                    mode=recharge_mode,
+                    target_minor=_money(recharge_target, money, "--recharge-target"),
+                    actor=operator(),
                 )
             except NoSavedCard as exc:  # nothing is saved: the transaction rolls back
                 raise click.ClickException(
@@ -323,10 +340,14 @@ def account_json(account: Account, view: BalanceView) -> dict[str, Any]:
         "topup_max_minor": account.topup_max_minor,
         "auto_recharge": {
             "state": _auto_recharge_state(account),
+            "mode": ar.mode,
             "threshold_minor": ar.threshold_minor,
             "amount_minor": ar.amount_minor,
+            "target_minor": ar.target_minor,
             "monthly_cap_minor": ar.monthly_cap_minor,
         },
+        "monthly_budget_millicredits": account.monthly_budget,
+        "alert_levels": alert_levels_json(account),
         "alert_channel_id": account.alert_channel_id,
         "billing_admins": list(account.billing_admins or []),
         "agents": [agent_json(a) for a in view.agents],
@@ -365,8 +386,15 @@ def _show(account_id: int, *, as_json: bool = False) -> None:
         f"Top-ups: {format_money(account.topup_min_minor, money)} to {format_money(account.topup_max_minor, money)}"
     )
     ar = auto_recharge_settings(account)
-    console.print(
-        f"Auto-recharge: {_auto_recharge_state(account)}; below {format_money(ar.threshold_minor, money)} add"
-        f" {format_money(ar.amount_minor, money)}, at most {format_money(ar.monthly_cap_minor, money)} a month"
+    what = (
+        f"top up to {format_money(ar.target_minor, money)}"
+        if ar.mode == "target"
+        else f"add {format_money(ar.amount_minor, money)}"
     )
+    console.print(
+        f"Auto-recharge: {_auto_recharge_state(account)}; below {format_money(ar.threshold_minor, money)}"
+        f" {what}, at most {format_money(ar.monthly_cap_minor, money)} a month"
+    )
+    console.print(budget_line(account))
+    console.print(alert_levels_line(account))
     console.print(agents_table(view.agents))

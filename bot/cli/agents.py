@@ -8,7 +8,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.environment import console, run
+from bot.cli.environment import console, operator, run
 from bot.cli.options import account_option
 from bot.cli.output import emit_json, json_option, table
 from ledger import agents as agents_service
@@ -61,6 +61,7 @@ def add(account_ref: str, name: str, behaviour: str, limit: str | None) -> None:
             name,
             behaviour=behaviour,
             monthly_limit=None if monthly is UNSET else monthly,
+            actor=operator(),
         )
 
     agent = run(work)
@@ -97,6 +98,7 @@ def update(
             behaviour=behaviour if behaviour is not None else UNSET,
             monthly_limit=monthly,
             name=name if name is not None else UNSET,
+            actor=operator(),
         )
 
     agent, resumed = run(work)

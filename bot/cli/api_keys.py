@@ -1,11 +1,12 @@
-"""`creditbot api-keys create | list | revoke`: keys agent runtimes use for the HTTP API."""
+"""`creditbot api-keys create | list | revoke`: keys for the HTTP API, of agent runtimes
+(scope `runtime`) or of platforms that automate what billing admins do (scope `admin`)."""
 
 from __future__ import annotations
 
 import click
 from rich.markup import escape
 
-from bot.cli.environment import console, run
+from bot.cli.environment import console, operator, run
 from bot.cli.options import account_option
 from bot.cli.output import emit_json, json_option, local_time, table
 from ledger import api_keys as service
@@ -25,12 +26,24 @@ def api_keys() -> None:
 @api_keys.command("create")
 @account_option
 @click.option("--name", default="", help="What the key is for (e.g. the runtime's name).")
-def create(account_ref: str, name: str) -> None:
+@click.option(
+    "--scope",
+    type=click.Choice(service.SCOPES),
+    default="runtime",
+    show_default=True,
+    help="runtime: charges, calls, balance, agents. admin: also settings, budget, alert"
+    " levels, top-ups and the audit trail.",
+)
+def create(account_ref: str, name: str, scope: str) -> None:
     """Create a key. Its secret is printed once: store it now, it cannot be shown again."""
-    new = run(lambda s: service.create_key(s, get_account(s, account_ref).id, name))
+    new = run(
+        lambda s: service.create_key(
+            s, get_account(s, account_ref).id, name, scope=scope, actor=operator()
+        )
+    )
     click.echo(
-        f"API key {new.key.id} ({new.key.name}, prefix {new.key.prefix}) created for account "
-        f"{new.key.account_id}. Store the secret now: it is not shown again.",
+        f"API key {new.key.id} ({new.key.name}, prefix {new.key.prefix}, scope {new.key.scope})"
+        f" created for account {new.key.account_id}. Store the secret now: it is not shown again.",
         err=True,
     )
     # The secret alone on stdout, so scripts can capture it.
@@ -51,16 +64,18 @@ def list_(account_ref: str, as_json: bool) -> None:
     if as_json:
         emit_json(
             [
-                {"id": k.id, "name": k.name, "prefix": k.prefix, "active": k.active,
-                 "created_at": k.created_at, "revoked_at": k.revoked_at}
+                {"id": k.id, "name": k.name, "prefix": k.prefix, "scope": k.scope,
+                 "active": k.active, "created_at": k.created_at, "revoked_at": k.revoked_at}
                 for k in keys
             ]
         )  # fmt: skip
         return
-    out = table("id", "name", "prefix", "created", "status")
+    out = table("id", "name", "prefix", "scope", "created", "status")
     for k in keys:
         status = "active" if k.active else f"revoked {local_time(k.revoked_at, tz)}"
-        out.add_row(str(k.id), escape(k.name), k.prefix, local_time(k.created_at, tz), status)
+        out.add_row(
+            str(k.id), escape(k.name), k.prefix, k.scope, local_time(k.created_at, tz), status
+        )
     console.print(out)
 
 
@@ -69,7 +84,9 @@ def list_(account_ref: str, as_json: bool) -> None:
 @click.argument("key_ref")
 def revoke(account_ref: str, key_ref: str) -> None:
     """Revoke KEY_REF (id or prefix): requests with it get 401 from now on."""
-    key = run(lambda s: service.revoke_key(s, get_account(s, account_ref).id, key_ref))
+    key = run(
+        lambda s: service.revoke_key(s, get_account(s, account_ref).id, key_ref, actor=operator())
+    )
     console.print(
         f"API key {key.id} ({key.prefix}) revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC"
     )

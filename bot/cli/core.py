@@ -50,20 +50,22 @@ def db_upgrade(revision: str) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: PORT, else 3000).")
 @click.option("--workers", type=int, default=1, show_default=True, help="uvicorn workers.")
-@click.option("--access-log/--no-access-log", default=False, help="Log every request.")
-def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
+def serve(host: str, port: int | None, workers: int) -> None:
     """Serve Slack events, the Stripe webhook, the agent API and /healthz.
 
     Once it answers, it logs what `creditbot doctor` finds (Slack, Stripe, PUBLIC_URL, ...).
 
     Connections are bounded (HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT): see docs/security.md
-    for what a reverse proxy in front should add."""
+    for what a reverse proxy in front should add. Logs are JSON lines unless stderr is a
+    terminal (LOG_FORMAT); /metrics answers with METRICS_TOKEN (docs/operations.md)."""
     from bot.http.app import create_app
     from bot.http.serving import serve as serve_http
     from bot.http.startup_report import report_when_serving
+    from bot.logs import configure_logging
     from bot.slack.installations import encryption_key_problem
 
     ctx = context()
+    configure_logging(ctx.settings.log_format, ctx.settings.log_level)
     problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
     if problem:
         raise click.ClickException(problem)
@@ -72,4 +74,4 @@ def serve(host: str, port: int | None, workers: int, access_log: bool) -> None:
     report_when_serving(ctx, f"http://{local}:{port}")
     # Each worker process builds its own app (and engine) from the environment.
     app = create_app(ctx) if workers <= 1 else None
-    serve_http(ctx.settings, host, port, workers=workers, app=app, access_log=access_log)
+    serve_http(ctx.settings, host, port, workers=workers, app=app)

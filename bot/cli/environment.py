@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 failed (refused input, a failed check), 2 wrong usage,
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.context import AppContext, build_context
 from bot.database import check_database
+from ledger.audit import Actor
 from ledger.db import transaction
 from ledger.errors import LedgerError
 
@@ -67,6 +69,15 @@ def _clear_errors() -> Iterator[None]:
         yield
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def operator() -> Actor:
+    """Who runs this command, as the audit trail names them: the operating system's user."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        name = "unknown"
+    return Actor.cli(name)
 
 
 def run(work: Callable[[Session], T]) -> T:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from datetime import datetime
@@ -36,11 +35,14 @@ def scheduler_cmd(once: bool) -> None:
     """Run the scheduler alone (set RUN_SCHEDULER=false on the servers then).
 
     With several replicas on PostgreSQL only the one holding the leader lock runs jobs;
-    the others wait and take over when it dies.
+    the others wait and take over when it dies. METRICS_PORT serves its /metrics.
     """
+    from bot.logs import configure_logging
+    from bot.metrics import serve_metrics
     from bot.scheduler.runner import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = context().settings
+    configure_logging(settings.log_format, settings.log_level)
     sched = Scheduler(context())
     if once:
         failed = 0
@@ -66,6 +68,9 @@ def scheduler_cmd(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if settings.metrics_port:  # its counters live in this process: it serves them itself
+        serve_metrics(context(), settings.metrics_port)
+        console.print(f"/metrics on port {settings.metrics_port} (METRICS_TOKEN)")
     sched.start()
     console.print(f"scheduler running ({sched.leader.describe()}); Ctrl-C stops it")
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from bot.cli.accounts import accounts
-from bot.cli.environment import console, context, run
+from bot.cli.environment import console, context, operator, run
 from bot.cli.options import account_option
 from bot.cli.output import emit_json
 from ledger.accounts import get_account, set_alert_channel, set_billing_admins
@@ -50,7 +50,7 @@ def billing_admins(account_ref: str, user_ids: tuple[str, ...]) -> None:
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
-        set_billing_admins(session, account.id, list(user_ids))
+        set_billing_admins(session, account.id, list(user_ids), actor=operator())
         return account.id, list(account.billing_admins)
 
     account_id, names = run(work)
@@ -65,7 +65,7 @@ def alert_channel(account_ref: str, channel_id: str | None) -> None:
 
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
-        set_alert_channel(session, account.id, channel_id)
+        set_alert_channel(session, account.id, channel_id, actor=operator())
         release_alerts(session, account.id)
         return account.id
 

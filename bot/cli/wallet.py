@@ -6,7 +6,7 @@ import uuid
 
 import click
 
-from bot.cli.environment import console, run
+from bot.cli.environment import console, operator, run
 from bot.cli.options import account_option, credits_option_value
 from ledger.accounts import get_account
 from ledger.units import format_credits
@@ -43,7 +43,10 @@ def adjust(account_ref: str, amount: str, reason: str, key: str | None) -> None:
     def work(session):  # noqa: ANN001, ANN202
         account = get_account(session, account_ref)
         change = debit_wallet if negative else credit_wallet
-        return change(session, account.id, milli, key=key, kind="adjustment", memo=reason.strip())
+        return change(
+            session, account.id, milli, key=key, kind="adjustment", memo=reason.strip(),
+            actor=operator(),
+        )  # fmt: skip
 
     result = run(work)
     sign = "-" if negative else "+"

@@ -10,11 +10,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from bot import web
+from bot import metrics, web
 from bot.context import AppContext, build_context
-from bot.http import api, scheduler_hooks, slack_routes, stripe_routes, usage_routes
+from bot.http import (
+    api,
+    metrics_route,
+    scheduler_hooks,
+    slack_routes,
+    stripe_routes,
+    usage_routes,
+)
 from bot.http.body_limit import BodyLimits
 from bot.http.errors import error_response, install_error_handlers
+from bot.http.request_ids import RequestIds
 from ledger.db import ping
 
 log = logging.getLogger(__name__)
@@ -41,9 +49,12 @@ def create_app(context: AppContext | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with scheduler_hooks.lifespan(app, context):
-            yield
-        api.close(app)
+        try:
+            async with scheduler_hooks.lifespan(app, context):
+                yield
+        finally:
+            api.close(app)  # what is queued to the journal's writer is finished first
+            metrics.process_exited()
 
     # Swagger UI and ReDoc from creditbot's own static files, not a CDN: /docs works offline.
     app = FastAPIOffline(
@@ -64,7 +75,10 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     stripe_routes.register(app, context)
     usage_routes.register(app, context)
     web.register(app, context)
+    metrics_route.register(app, context)
     install_error_handlers(app)  # after the API's: these are the app-wide ones
     # Outermost (inside Starlette's error middleware): no route reads a body it refuses.
     app.add_middleware(BodyLimits, read_timeout=context.settings.http_read_timeout)
+    # Around that: every answer, refusals included, carries its request id.
+    app.add_middleware(RequestIds)
     return app

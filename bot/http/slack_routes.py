@@ -28,6 +28,7 @@ from bot.slack.answering import dispatch_answering_on_ack
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, configured, create_slack_app
 from bot.slack.envelope import envelope_problem
 from bot.slack.signature import signature_refusal
+from ledger.tracing import bind
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def register(app: FastAPI, context: AppContext) -> None:
 
         work = loop.run_in_executor(
             slack.listener_runner.listener_executor,
-            dispatch_answering_on_ack,
+            bind(dispatch_answering_on_ack),  # the listener's log lines keep the request id
             slack,
             bolt_request,
             answer,

@@ -19,8 +19,11 @@ WAIT_ATTEMPTS = 60
 
 
 def _visible() -> None:
-    """uvicorn configures only its own loggers: give this one a handler like theirs."""
-    if not log.handlers:
+    """uvicorn configures only its own loggers: give this one a handler like theirs
+    (unless creditbot's logs are JSON lines, bot/logs.py, which carry it already)."""
+    from bot.logs import json_configured
+
+    if not log.handlers and not json_configured():
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     creditbot %(message)s"))
         log.addHandler(handler)

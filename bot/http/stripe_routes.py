@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from bot import metrics
 from bot import stripe as stripe_gateway
 from bot.context import AppContext
 from bot.http.errors import error_response
@@ -68,6 +69,7 @@ async def stripe_webhook(request: Request, context: Context) -> Response:
         )
     except EventRefused as refused:
         log.warning("refused a Stripe webhook: %s", refused.message)
+        metrics.count_stripe_event("unreadable", "refused")
         return error_response(400, refused.code, refused.message)
     try:
         outcome = await run_in_threadpool(
@@ -75,11 +77,13 @@ async def stripe_webhook(request: Request, context: Context) -> Response:
         )
     except LedgerError as exc:
         log.error("Stripe event %s (%s) refused: %s", event.id, event.type, exc)
+        metrics.count_stripe_event(event.type, "refused")
         return error_response(400, exc.code, str(exc))
     except stripe.StripeError as exc:
         if not webhooks.unknown_object(exc):
             # Re-reading the object failed: answer 5xx so Stripe sends the event again.
             log.error("Stripe event %s not processed: %s", event.id, exc)
+            metrics.count_stripe_event(event.type, "retry")
             return error_response(
                 503, "stripe_unavailable", "Stripe could not be asked: retry.", _RETRY
             )
@@ -88,6 +92,7 @@ async def stripe_webhook(request: Request, context: Context) -> Response:
         )
         if outcome is None:  # a bounded retry: Stripe is asked again for a while
             log.warning("Stripe event %s: Stripe does not know its object (yet)", event.id)
+            metrics.count_stripe_event(event.type, "retry")
             return error_response(
                 503,
                 "unknown_object",
@@ -95,6 +100,8 @@ async def stripe_webhook(request: Request, context: Context) -> Response:
                 f"{webhooks.UNKNOWN_OBJECT_RETRY_SECONDS} s it is recorded and acknowledged.",
                 _RETRY,
             )
+    metrics.count_stripe_event(event.type, outcome)
+    log.info("Stripe event %s (%s): %s", event.id, event.type, outcome)
     return JSONResponse({"received": True, "outcome": outcome})
 
 
@@ -110,6 +117,11 @@ def checkout_success() -> HTMLResponse:
 @router.get("/stripe/checkout/cancel")
 def checkout_cancel() -> HTMLResponse:
     return _page("Payment cancelled", "Nothing was charged. You can close this page.")
+
+
+@router.get("/stripe/portal/return")
+def portal_return() -> HTMLResponse:
+    return _page("All set", "Changes made on Stripe's page are saved. You can close this page.")
 
 
 @router.get("/stripe/fix/{key}")

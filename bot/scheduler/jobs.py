@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from bot import stripe as stripe_gateway
 from bot.context import AppContext
+from bot.outbound import email as outbound_email
+from bot.outbound import webhooks as outbound_webhooks
 from bot.slack import alerts as slack_alerts
 from ledger import job_runs
 from ledger.db import transaction
@@ -170,6 +172,16 @@ def deliver_alerts(context: AppContext, now: datetime) -> JobResult:
     return _counted(slack_alerts.deliver_due_alerts(context), "alert(s) delivered")
 
 
+def deliver_webhooks(context: AppContext, now: datetime) -> JobResult:
+    """Post due alerts to the accounts' webhook endpoints (each endpoint retries alone)."""
+    return _counted(outbound_webhooks.deliver_due_webhooks(context), "webhook(s) delivered")
+
+
+def deliver_emails(context: AppContext, now: datetime) -> JobResult:
+    """Email due alerts to the accounts' alert addresses over SMTP."""
+    return _counted(outbound_email.deliver_due_emails(context), "email(s) sent")
+
+
 def reconcile_stripe(context: AppContext, now: datetime) -> JobResult:
     """Credit Stripe payments, and take back refunds, whose webhook never came."""
     paid = _counted(stripe_gateway.reconcile_payments(context), "payment(s) reconciled")
@@ -193,6 +205,8 @@ JOBS: tuple[JobSpec, ...] = (
         "auto_recharge_sweep", 60, sweep_wallets_under_threshold, "wallets under the threshold"
     ),
     JobSpec("alert_delivery", 5, deliver_alerts, "post due alerts to Slack, with retries"),
+    JobSpec("webhook_delivery", 5, deliver_webhooks, "post due alerts to webhook endpoints"),
+    JobSpec("email_delivery", 5, deliver_emails, "email due alerts to alert addresses"),
     JobSpec(
         "stripe_reconcile", 600, reconcile_stripe, "payments and refunds whose webhook never came"
     ),

@@ -20,12 +20,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from bot import metrics
 from bot.context import AppContext
 from bot.scheduler.jobs import JOBS, JobFailed, JobSpec
 from bot.scheduler.leader import HEARTBEAT, LEADER_NAME, Leadership, make_leader, runner_id
 from ledger import job_runs
 from ledger.cycles import utcnow
 from ledger.db import transaction
+from ledger.tracing import new_request_id, request_scope
 
 log = logging.getLogger("creditbot.scheduler")
 
@@ -74,13 +76,20 @@ class Scheduler:
         """Run job `name` once in this process whoever leads (jobs are idempotent)."""
         spec = self.jobs[name]
         started = now or utcnow()
-        try:
-            result = spec.work(self.context, started)
-            ok, error = True, None
-        except Exception as exc:  # noqa: BLE001 - logged, recorded, retried next tick
-            log.exception("job %s failed; it runs again at its next tick", name)
-            result = exc.result if isinstance(exc, JobFailed) else None
-            ok, error = False, "".join(traceback.format_exception(exc, limit=8))
+        timer = metrics.Timer()
+        # Each run has a request id of its own: what it writes and logs can be traced to it.
+        with request_scope(new_request_id(f"job-{name}-")):
+            try:
+                result = spec.work(self.context, started)
+                ok, error = True, None
+            except Exception as exc:  # noqa: BLE001 - logged, recorded, retried next tick
+                log.exception("job %s failed; it runs again at its next tick", name)
+                result = exc.result if isinstance(exc, JobFailed) else None
+                ok, error = False, "".join(traceback.format_exception(exc, limit=8))
+            if result is not None and result.did_work:
+                log.info("job %s: %s", name, result.summary)
+        metrics.JOB_RUNS.labels(name, "ok" if ok else "error").inc()
+        metrics.JOB_SECONDS.labels(name).observe(timer.seconds())
         finished = max(started, utcnow())
         outcome = job_runs.RunOutcome(
             job=name,
@@ -103,6 +112,7 @@ class Scheduler:
 
     def _lead(self) -> bool:
         leading = self.leader.check()
+        metrics.LEADER.set(1 if leading else 0)
         with self._state_lock:
             took_over = leading and not self._was_leader
             self._was_leader = leading
@@ -204,6 +214,7 @@ class Scheduler:
             self._aps.shutdown(wait=wait)
         self._aps = None
         self.leader.release()
+        metrics.LEADER.set(0)
         with self._state_lock:
             self._was_leader = False
         log.info("scheduler stopped")

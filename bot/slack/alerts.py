@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.context import AppContext
 from bot.slack import blocks
 from bot.slack.clients import client_for_team, why_no_client
@@ -29,6 +30,7 @@ from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.models import Account
 from ledger.slack_workspaces import claim_due_alerts, defer
+from ledger.tracing import request_scope
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class _Due:
     currency: str
     timezone: str
     next_renewal_at: datetime | None
+    request_id: str | None = None
 
 
 def _claim(context: AppContext, now: datetime) -> list[_Due]:
@@ -71,6 +74,7 @@ def _claim(context: AppContext, now: datetime) -> list[_Due]:
                     currency=account.currency if account else "USD",
                     timezone=account.timezone if account else "UTC",
                     next_renewal_at=account.next_renewal_at if account else None,
+                    request_id=m.request_id,
                 )
             )
         return due
@@ -102,6 +106,7 @@ def _fail(context: AppContext, message: _Due, rest: list[_Due], error: str, now:
           retry_after: timedelta | None = None) -> None:  # fmt: skip
     """Record the failed attempt, and hold the account's later messages until it retries."""
     wait = retry_after if retry_after is not None else outbox.backoff(message.attempts + 1)
+    metrics.DELIVERIES.labels("slack", "failed").inc()
 
     def work(session: Session) -> None:
         outbox.mark_failed(session, message.id, error, now=now, retry_after=wait)
@@ -158,9 +163,11 @@ def deliver_due_alerts(context: AppContext, *, now: datetime | None = None) -> i
                     unfurl_media=False,
                 )
             except Exception as exc:  # noqa: BLE001 - any failure leaves it in the outbox
-                log.warning("alert %s not delivered: %s", message.id, _describe(exc))
+                with request_scope(message.request_id):  # the line names who wrote it
+                    log.warning("alert %s not delivered: %s", message.id, _describe(exc))
                 _fail(context, message, rest, _describe(exc), now, _retry_after(exc))
                 break
+            metrics.DELIVERIES.labels("slack", "delivered").inc()
             transaction(
                 context.sessions, lambda s, i=message.id: outbox.mark_delivered(s, i, now=now)
             )

@@ -1,11 +1,12 @@
 """The data `/balance` and the App Home tab show, read from the ledger in one transaction:
-balances and agents, auto-recharge settings, the saved card, the last recharge attempt and
-the last 30 days of usage.
+balances and agents (and the budget they share), auto-recharge settings and what a
+recharge would cost now, the saved card, the last recharge attempt, the last 30 days of
+usage, the alert levels and the latest settings changes.
 The Block Kit that shows it is built in blocks/dashboard.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -15,11 +16,22 @@ from bot.usage_links import chart_url
 from bot.usage_summary import UsageSummary, read_usage_summary
 from ledger import recharges, stripe_records
 from ledger.accounts import BalanceView, balance
-from ledger.auto_recharge import AutoRecharge, auto_recharge
+from ledger.alert_levels import AlertLevels, alert_levels
+from ledger.audit import AuditView, list_events
+from ledger.auto_recharge import (
+    AutoRecharge,
+    RechargeAmount,
+    auto_recharge,
+    month_recharged,
+    recharge_amount,
+)
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.forecast import Forecast, forecast
 from ledger.models import Account
+
+#: Settings changes the Home tab lists.
+RECENT_CHANGES = 5
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class Dashboard:
     #: Slack could not fetch it).
     usage: UsageSummary | None = None
     chart_url: str | None = None
+    #: What a recharge would charge right now (the auto-recharge modal shows it).
+    recharge_now: RechargeAmount | None = None
+    levels: AlertLevels | None = None
+    #: The latest settings changes (the Home tab shows them).
+    changes: list[AuditView] = field(default_factory=list)
 
     @property
     def currency(self) -> str:
@@ -115,6 +132,9 @@ def load_dashboard(
             topup_max_minor=account.topup_max_minor,
             now=now,
             usage=usage,
+            recharge_now=recharge_amount(account, month_recharged(session, account, now)),
+            levels=alert_levels(account),
+            changes=list_events(session, account_id, limit=RECENT_CHANGES),
         )
 
     dashboard = transaction(context.sessions, read)

@@ -1,5 +1,5 @@
 """Every Slack surface of an account as Block Kit JSON, without a workspace
-(`creditbot slack preview`): `/balance`, the Home tab, the three modals, and each alert
+(`creditbot slack preview`): `/balance`, the Home tab, the four modals, and each alert
 kind, filled from the account's own data (alerts with a plausible event of their kind).
 Built by the same builders the app uses, so what is previewed is what Slack gets.
 """
@@ -27,7 +27,8 @@ from ledger.units import MILLI, money_to_credits
 
 BUILDER = "https://app.slack.com/block-kit-builder#"
 #: Surfaces other than alerts; alerts are named by their kind (`plan_low`, ...).
-SCREENS = ("balance", "home", "topup-modal", "auto-recharge-modal", "agent-modal")
+SCREENS = ("balance", "home", "topup-modal", "auto-recharge-modal", "agent-modal",
+           "spend-controls-modal")  # fmt: skip
 ALERT_NAMES = tuple(kind.removeprefix(ALERT_PREFIX) for kind in Alert)
 SURFACES = SCREENS + ALERT_NAMES
 
@@ -76,6 +77,8 @@ def _alert_payload(alert: Alert, f: _Facts) -> dict[str, Any]:
     amount = a.auto_recharge_amount_minor or a.topup_min_minor
     bought = money_to_credits(amount, a.currency, a.credits_per_unit)
     money = {"amount_minor": amount, "currency": a.currency}
+    budget = a.monthly_budget or 5_000 * MILLI
+    waiting = [{"id": agent.id or 1, "name": agent.name, "reason": "plan_exhausted"}]
     payloads: dict[Alert, dict[str, Any]] = {
         Alert.PLAN_LOW: {
             "plan_balance": min(view.plan_balance, view.plan_grant * a.plan_low_percent // 100),
@@ -86,6 +89,16 @@ def _alert_payload(alert: Alert, f: _Facts) -> dict[str, Any]:
             "wallet_balance": min(view.wallet_balance, max(0, a.wallet_low_credits - MILLI)),
             "threshold": a.wallet_low_credits,
         },
+        Alert.PLAN_RECOVERED: {"plan_balance": view.plan_grant, "plan_grant": view.plan_grant},
+        Alert.WALLET_RECOVERED: {"wallet_balance": view.wallet_balance + bought},
+        Alert.LIMIT_LEVEL: {
+            **_agent_facts(agent),
+            "month_spend": limit // 2,
+            "limit": limit,
+            "level": 50,
+        },  # fmt: skip
+        Alert.BUDGET_LEVEL: {"month_spend": budget * 4 // 5, "budget": budget, "level": 80},
+        Alert.BUDGET_REACHED: {"month_spend": budget, "budget": budget},
         Alert.LIMIT_80: {**_agent_facts(agent), "month_spend": limit * 4 // 5, "limit": limit},
         Alert.LIMIT_100: {**_agent_facts(agent), "month_spend": limit, "limit": limit},
         Alert.AGENT_STOPPED: {
@@ -103,6 +116,7 @@ def _alert_payload(alert: Alert, f: _Facts) -> dict[str, Any]:
             "credits": bought,
             "wallet_balance": view.wallet_balance + bought,
             "requested_by": None,
+            "waiting_agents": waiting,
         },  # fmt: skip
         Alert.RECHARGE_SUCCEEDED: {
             **money,
@@ -174,6 +188,9 @@ _SCREENS: dict[str, Callable[[_Facts], Surface]] = {
         "auto-recharge-modal", "modal", blocks.auto_recharge_modal(f.board)
     ),
     "agent-modal": _agent_modal,
+    "spend-controls-modal": lambda f: Surface(
+        "spend-controls-modal", "modal", blocks.spend_controls_modal(f.board)
+    ),
 }
 
 

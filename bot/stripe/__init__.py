@@ -8,13 +8,22 @@ the ledger (`ledger.topups`, `ledger.recharges`, `ledger.stripe_records`).
 - `payment_intents`: what a PaymentIntent means for the ledger, shared by the direct
   answer of a charge, the webhook and reconciliation;
 - `webhooks`: verified events, each processed once;
-- `reconcile`: payments and refunds whose webhook never came.
+- `reconcile`: payments and refunds whose webhook never came;
+- `portal`: Stripe's Customer Portal (Manage card).
 
 The names below are what the other adapters (Slack, HTTP, CLI, scheduler) call; they look
 them up on this package at call time, so a test can replace one here.
 """
 
-from bot.stripe.checkout import create_card_checkout, create_fix_checkout, create_topup_checkout
+from bot.stripe.checkout import (
+    CheckoutPage,
+    create_card_checkout,
+    create_fix_checkout,
+    create_topup_checkout,
+    open_topup_checkout,
+)
+from bot.stripe.client import StripeFailed
+from bot.stripe.portal import create_portal_session
 from bot.stripe.recharges import (
     RechargeRun,
     SavedCardCharge,
@@ -27,13 +36,17 @@ from bot.stripe.reconcile import reconcile_payments, reconcile_refunds
 from bot.stripe.webhooks import handle_event
 
 __all__ = [
+    "CheckoutPage",
     "RechargeRun",
     "SavedCardCharge",
+    "StripeFailed",
     "charge_saved_card",
     "create_card_checkout",
     "create_fix_checkout",
+    "create_portal_session",
     "create_topup_checkout",
     "handle_event",
+    "open_topup_checkout",
     "process_recharge_requests",
     "reconcile_payments",
     "reconcile_refunds",

@@ -21,6 +21,11 @@ http_client: stripe.HTTPClient | None = None
 _clients: dict[tuple[str, str, stripe.HTTPClient | None], stripe.StripeClient] = {}
 
 
+class StripeFailed(Exception):
+    """Stripe could not be reached or refused a request: nothing was charged. The message
+    says what Stripe said (for adapters that answer it, such as the API's 502)."""
+
+
 def client(context: AppContext) -> stripe.StripeClient:
     """A Stripe client for the configured key, pinned API version and `STRIPE_API_BASE`."""
     settings = context.settings

@@ -78,3 +78,18 @@ def save_card_quietly(context: AppContext, account_id: int, customer_id: str, me
         save_payment_method(context, account_id, customer_id, method)
     except (stripe.StripeError, LedgerError) as exc:
         log.warning("card of account %s not saved: %s", account_id, exc)
+
+
+def receipt_email(context: AppContext, customer_id: str) -> str | None:
+    """Where Stripe sends the receipt of a top-up (STRIPE_TOPUP_RECEIPTS=receipt): the
+    customer's email (typed at the first Checkout, or set in the Customer Portal). None
+    when receipts are not asked for, the customer has no email, or Stripe cannot say: a
+    receipt never holds up a payment."""
+    if context.settings.stripe_topup_receipts != "receipt":
+        return None
+    try:
+        customer = as_dict(client(context).v1.customers.retrieve(customer_id))
+    except stripe.StripeError as exc:
+        log.warning("no receipt email for customer %s: %s", customer_id, exc)
+        return None
+    return customer.get("email") or None

@@ -72,6 +72,8 @@ class IntentPurpose:
     recharge_id: int | None = None
     topup_id: int | None = None
     requested_by: str | None = None
+    #: The key of the request that asked for it (a saved-card top-up), when known.
+    idempotency_key: str | None = None
 
 
 def purpose_of(intent: dict[str, Any]) -> IntentPurpose | None:
@@ -150,5 +152,6 @@ def apply_payment_intent(
         topup_id=purpose.topup_id,
         source=purpose.kind,
         requested_by=purpose.requested_by,
+        idempotency_key=purpose.idempotency_key,
         now=now,
     )

@@ -18,8 +18,10 @@ from typing import Any
 import stripe
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.context import AppContext
 from bot.stripe.client import as_dict, client, creditbot_metadata, fix_link_base
+from bot.stripe.customers import receipt_email
 from bot.stripe.payment_intents import (
     ChargeOutcome,
     IntentPurpose,
@@ -30,7 +32,7 @@ from ledger import outbox
 from ledger.accounts import get_account
 from ledger.auto_recharge import accounts_needing_recharge
 from ledger.db import transaction
-from ledger.models.payments import StripeCustomer
+from ledger.models.payments import StripeCustomer, Topup
 from ledger.recharges import (
     MAX_TRIES,
     RechargeJob,
@@ -39,7 +41,7 @@ from ledger.recharges import (
     request_recharge,
 )
 from ledger.stripe_records import stripe_customer
-from ledger.topups import check_topup
+from ledger.topups import check_topup, topup_with_key
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +58,21 @@ def charge_off_session(
 ) -> ChargeOutcome:
     """Charge the saved card without the cardholder (one PaymentIntent, confirmed now)
     and classify Stripe's answer; an API error worth retrying is 'retry'."""
+    params: dict[str, Any] = {
+        "amount": amount_minor,
+        "currency": currency.lower(),
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "off_session": True,
+        "confirm": True,
+        "metadata": metadata,
+    }
+    email = receipt_email(context, customer_id)
+    if email:
+        params["receipt_email"] = email
     try:
         intent = client(context).v1.payment_intents.create(
-            params={
-                "amount": amount_minor,
-                "currency": currency.lower(),
-                "customer": customer_id,
-                "payment_method": payment_method_id,
-                "off_session": True,
-                "confirm": True,
-                "metadata": metadata,
-            },
-            options={"idempotency_key": idempotency_key},
+            params=params, options={"idempotency_key": idempotency_key}
         )
     except stripe.CardError as exc:
         error = as_dict(getattr(exc, "error", None))
@@ -104,6 +109,8 @@ class SavedCardCharge:
     decline_code: str | None = None
     message: str | None = None
     payment_intent_id: str | None = None
+    #: A request with the same key was credited before: nothing was charged again.
+    replayed: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -113,14 +120,33 @@ class SavedCardCharge:
 def charge_saved_card(
     context: AppContext, account_id: int, amount_minor: int, idempotency_key: str, user_id: str
 ) -> SavedCardCharge:
-    """A one-click top-up with the saved card (off-session PaymentIntent)."""
+    """A one-click top-up with the saved card (off-session PaymentIntent). Keyed on
+    `idempotency_key`, here and at Stripe: a top-up already credited under the key is
+    answered again (the key for another amount is an `IdempotencyConflict`)."""
+    result = _charge_saved_card(context, account_id, amount_minor, idempotency_key, user_id)
+    if not result.replayed:
+        missing = result.reason == "missing_payment_method"
+        metrics.CARD_TOPUPS.labels(result.reason if missing else result.status).inc()
+    return result
 
-    def card(session: Any) -> tuple[str, StripeCustomer | None]:
+
+def _charge_saved_card(
+    context: AppContext, account_id: int, amount_minor: int, idempotency_key: str, user_id: str
+) -> SavedCardCharge:
+
+    def card(session: Any) -> tuple[str, StripeCustomer | None, Topup | None]:
         account = get_account(session, account_id)
-        check_topup(account, amount_minor)
-        return account.currency, stripe_customer(session, account_id)
+        done = topup_with_key(session, account_id, idempotency_key, amount_minor)
+        if done is None:
+            check_topup(account, amount_minor)
+        return account.currency, stripe_customer(session, account_id), done
 
-    currency, customer = transaction(context.sessions, card)
+    currency, customer, done = transaction(context.sessions, card)
+    if done is not None and done.status == "paid":
+        return SavedCardCharge(
+            "succeeded", amount_minor, credited=done.credited,
+            payment_intent_id=done.payment_intent_id, replayed=True,
+        )  # fmt: skip
     if customer is None or not customer.payment_method_id:
         return SavedCardCharge(
             "failed",
@@ -138,7 +164,9 @@ def charge_saved_card(
         metadata=creditbot_metadata(account_id, "saved_card", user=user_id),
     )
     if outcome.status == "succeeded":
-        purpose = IntentPurpose(account_id, "saved_card", requested_by=user_id)
+        purpose = IntentPurpose(
+            account_id, "saved_card", requested_by=user_id, idempotency_key=idempotency_key
+        )
         result = transaction(
             context.sessions,
             lambda s: apply_payment_intent(
@@ -151,6 +179,7 @@ def charge_saved_card(
             credited=result.credited,
             wallet_balance=result.wallet_balance,
             payment_intent_id=outcome.payment_intent_id,
+            replayed=result.replayed,
         )
     if outcome.status == "retry":
         outcome = ChargeOutcome("failed", {}, "api_error", None, outcome.message)
@@ -186,6 +215,11 @@ def attempt_recharge(
 ) -> ChargeOutcome:
     """Make the Stripe call of a claimed attempt and record its outcome; returns it."""
     outcome = charge_attempt(context, job)
+    metrics.RECHARGE_ATTEMPTS.labels(outcome.status).inc()
+    log.info(
+        "recharge %s of account %s: %s%s", job.recharge_id, job.account_id, outcome.status,
+        f" ({outcome.reason})" if outcome.reason else "",
+    )  # fmt: skip
     purpose = IntentPurpose(job.account_id, "auto_recharge", recharge_id=job.recharge_id)
     transaction(
         context.sessions,
@@ -235,6 +269,7 @@ def _run_for_account(
         if request.failed is not None:
             run.started += 1
             run.failed.append(f"account {account_id}: {request.failed.reason}")
+            metrics.RECHARGE_ATTEMPTS.labels(request.failed.reason or "failed").inc()
         elif request.job is not None:
             run.started += 1
             outcome = attempt_recharge(context, request.job, now=now)
@@ -322,6 +357,7 @@ def recharge_now(context: AppContext, account_id: int, *, now: datetime | None =
     if request.job is not None:
         return attempt_recharge(context, request.job, now=now).status
     if request.failed is not None:
+        metrics.RECHARGE_ATTEMPTS.labels(request.failed.reason or "failed").inc()
         return f"failed: {request.failed.reason}"
     return f"skipped: {request.skipped}"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import stripe
 
-from bot.stripe.webhooks import HANDLED_EVENTS
+from bot.stripe.webhooks import CUSTOMER_UPDATED, HANDLED_EVENTS
 
 #: Stripe's ids and event types are short printable ASCII ("evt_1Nv…", "pi_3Ab…").
 _TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
@@ -77,7 +77,7 @@ def _event(data: Any) -> SignedEvent:
     obj = body.get("object") if isinstance(body, dict) else None
     if not isinstance(obj, dict):
         raise EventRefused("malformed_event", "The event has no data.object.")
-    if event_type in HANDLED_EVENTS and not _token(obj.get("id")):
+    if event_type in (*HANDLED_EVENTS, CUSTOMER_UPDATED) and not _token(obj.get("id")):
         raise EventRefused("malformed_event", f"The event ({event_type}) names no object id.")
     return SignedEvent(event_id, event_type, created, obj)
 

@@ -1,5 +1,6 @@
 """Verified Stripe events, each processed once: a Checkout Session completed (a top-up paid,
-a card saved), a PaymentIntent succeeded or failed, a charge refunded.
+a card saved), a PaymentIntent succeeded or failed, a charge refunded, a customer's
+default card changed (in the Customer Portal).
 
 The object is re-read from Stripe first, so an event that arrives late or out of order
 acts on the current state. What the object means is then recorded in the transaction that
@@ -22,7 +23,7 @@ from bot.stripe.client import account_of, as_dict, client, fix_link_base, object
 from bot.stripe.customers import owned, save_card_quietly, save_payment_method
 from bot.stripe.payment_intents import apply_payment_intent, intent_outcome, purpose_of
 from ledger.db import transaction
-from ledger.stripe_records import event_processed, mark_event
+from ledger.stripe_records import event_processed, mark_event, stripe_customer
 from ledger.topups import record_payment, record_refund
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,18 @@ HANDLED_EVENTS = (
     "payment_intent.payment_failed",
     "charge.refunded",
 )
+#: A customer changed (its default card replaced in the Customer Portal, Manage card): it
+#: is read again and its default card saved. That only copies Stripe's current state, so
+#: it needs no once-per-event record: a repeat saves the same card again, or nothing.
+CUSTOMER_UPDATED = "customer.updated"
 
 
 def handle_event(context: AppContext, event_id: str, event_type: str, obj: dict[str, Any]) -> str:
     """Process one verified Stripe event once. Returns what happened ('ignored',
     'duplicate', 'processed')."""
+    if event_type == CUSTOMER_UPDATED:
+        customer_work(context, as_dict(client(context).v1.customers.retrieve(obj["id"])))
+        return "processed"
     if event_type not in HANDLED_EVENTS:
         return "ignored"
     if transaction(context.sessions, lambda s: event_processed(s, event_id)):
@@ -109,6 +117,22 @@ def checkout_session_work(context: AppContext, session_obj: dict[str, Any]) -> W
         source="checkout",
         requested_by=meta.get("creditbot_user"),
     )
+
+
+def customer_work(context: AppContext, customer: dict[str, Any]) -> bool:
+    """A customer of this account whose default card changed (in the Customer Portal):
+    that card is saved as the one auto-recharge and one-click top-ups charge. True when
+    it saved one."""
+    account_id = account_of(customer)
+    customer_id = customer.get("id")
+    if account_id is None or not owned(context, account_id, customer_id):
+        return False
+    method = object_id((customer.get("invoice_settings") or {}).get("default_payment_method"))
+    saved = transaction(context.sessions, lambda s: stripe_customer(s, account_id))
+    if not method or not customer_id or (saved is not None and saved.payment_method_id == method):
+        return False
+    save_payment_method(context, account_id, customer_id, method)
+    return True
 
 
 def payment_intent_work(context: AppContext, intent: dict[str, Any]) -> Work | None:

@@ -1,6 +1,7 @@
 """What the billing page shows and how it is rendered: the dashboard Slack shows (wallet,
-plan credits, next renewal, forecast, auto-recharge, card, agents, the last 30 days of
-usage) plus recent top-ups and recharge attempts, through autoescaping templates."""
+plan credits, next renewal, the monthly budget, forecast, auto-recharge and what a recharge
+would charge now, card, agents, the last 30 days of usage) plus recent top-ups and recharge
+attempts, through autoescaping templates."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.charts import chart_alt_text
 from bot.context import AppContext
+from bot.slack.blocks.auto_recharge_modal import recharge_now_text
 from bot.slack.blocks.base import BEHAVIOURS, RECHARGE_REASONS, STOP_REASONS, day_text
 from bot.slack.blocks.base import money_input_text as money_text
 from bot.slack.blocks.usage import forecast_words
@@ -124,6 +126,10 @@ def render_page(
         plan_percent=0
         if not d.balance.plan_grant
         else d.balance.plan_balance * 100 // d.balance.plan_grant,
+        budget_percent=0
+        if not d.balance.monthly_budget
+        else min(100, d.balance.month_spend * 100 // d.balance.monthly_budget),
+        recharge_now=recharge_now_text(d),
     )
 
 

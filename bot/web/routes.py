@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from bot import stripe as stripe_gateway
 from bot.charts import usage_chart_png
 from bot.context import AppContext
-from bot.forms import AUTO_RECHARGE_FIELDS, auto_recharge_fields
+from bot.forms import AUTO_RECHARGE_FIELDS, auto_recharge_fields, recharge_target_field
 from bot.http.usage_routes import MONTH, statement_response
 from bot.slack.blocks.base import BEHAVIOURS, failure_reason
 from bot.usage_summary import load_usage_summary
@@ -32,7 +32,9 @@ from bot.web.session import (
 )
 from ledger.accounts import get_account
 from ledger.agents import parse_limit, update_agent
+from ledger.audit import Actor
 from ledger.auto_recharge import update_auto_recharge
+from ledger.budget import parse_budget, set_budget
 from ledger.db import transaction
 from ledger.errors import FieldError, InvalidInput, LedgerError, NoSavedCard, NotFound
 from ledger.topups import parse_topup
@@ -207,11 +209,15 @@ SAVE_A_CARD_FIRST = "Save a card first: a top-up below saves the card it is paid
 
 def save_auto_recharge(context: AppContext, signed: SignedIn, fields: dict[str, str]) -> Response:
     """The auto-recharge form, with the auto-recharge modal's rules and messages."""
-    texts = {name: fields.get(name, "") for name in AUTO_RECHARGE_FIELDS}
+    texts = {name: fields.get(name, "") for name in (*AUTO_RECHARGE_FIELDS, "target")}
     enabled = fields.get("enabled") == "on"
-    form = Form("auto-recharge", {**texts, "enabled": "on" if enabled else ""})
+    mode = fields.get("mode") or "add"
+    form = Form("auto-recharge", {**texts, "enabled": "on" if enabled else "", "mode": mode})
     account = transaction(context.sessions, lambda s: get_account(s, signed.account_id))
     values, form.errors = auto_recharge_fields(texts, account.currency)
+    target, target_error = recharge_target_field(texts["target"], account.currency)
+    if target_error:
+        form.errors["target"] = target_error
     if form.errors:
         return _refused(context, signed, form)
     try:
@@ -224,6 +230,9 @@ def save_auto_recharge(context: AppContext, signed: SignedIn, fields: dict[str, 
                 threshold_minor=values["threshold"] or 0,
                 amount_minor=values["amount"] or 0,
                 monthly_cap_minor=values["monthly_cap"],
+                mode=mode,
+                target_minor=target or 0,
+                actor=Actor.web(signed.slack_user_id),
             ),
         )
     except NoSavedCard:
@@ -253,8 +262,13 @@ def save_agent(
         transaction(
             context.sessions,
             lambda s: update_agent(
-                s, signed.account_id, agent_id, behaviour=behaviour, monthly_limit=limit
-            ),
+                s,
+                signed.account_id,
+                agent_id,
+                behaviour=behaviour,
+                monthly_limit=limit,
+                actor=Actor.web(signed.slack_user_id),
+            ),  # fmt: skip
         )
     except NotFound as exc:
         return message("No such agent", str(exc), 404, ("Back", f"/billing/{signed.account_id}"))
@@ -262,6 +276,24 @@ def save_agent(
         form.errors["limit"] = str(exc)
         return _refused(context, signed, form)
     return _saved(signed, "agent")
+
+
+def save_budget(context: AppContext, signed: SignedIn, fields: dict[str, str]) -> Response:
+    """The monthly budget, with the Budget and alerts modal's rule and message."""
+    text = fields.get("budget", "").strip()
+    form = Form("budget", {"budget": text})
+    try:
+        budget = parse_budget(text)
+        transaction(
+            context.sessions,
+            lambda s: set_budget(
+                s, signed.account_id, budget, actor=Actor.web(signed.slack_user_id)
+            ),
+        )
+    except FieldError as exc:
+        form.errors["budget"] = str(exc)
+        return _refused(context, signed, form)
+    return _saved(signed, "budget")
 
 
 def end_session(context: AppContext, signed: SignedIn, fields: dict[str, str]) -> Response:
@@ -279,6 +311,11 @@ async def top_up_form(account_id: int, request: Request, context: Context) -> Re
 @router.post("/{account_id}/auto-recharge")
 async def auto_recharge_form(account_id: int, request: Request, context: Context) -> Response:
     return await _submit(request, context, account_id, save_auto_recharge)
+
+
+@router.post("/{account_id}/budget")
+async def budget_form(account_id: int, request: Request, context: Context) -> Response:
+    return await _submit(request, context, account_id, save_budget)
 
 
 @router.post("/{account_id}/agents/{agent_id}")

@@ -39,7 +39,8 @@ transfers = Transfer.__table__
 
 #: The columns a posting writes to its entry, besides its account.
 ENTRY_FIELDS = ("agent_id", "kind", "idempotency_key", "request_hash", "unit", "quantity",
-                "amount", "refused_reason", "call_id", "refund_of", "memo", "created_at")  # fmt: skip
+                "amount", "refused_reason", "call_id", "refund_of", "memo", "created_at",
+                "request_id")  # fmt: skip
 
 _AGENT_COLUMNS = {"agent_id": agents.c.id, "agent_name": agents.c.name}
 
@@ -71,9 +72,17 @@ READ_FOR_CHARGE = DriverStatement(
 )
 
 
-def _guarded_move() -> ReturningUpdate[Any]:
-    """Move the cached balances by (plan, wallet) unless either would go below zero."""
+def _guarded_move(account_spend: bool = False) -> ReturningUpdate[Any]:
+    """Move the cached balances by (plan, wallet) unless either would go below zero; with
+    `account_spend`, record the account's month spend in the same statement."""
     plan, wallet = bindparam("plan", type_=BigInteger), bindparam("wallet", type_=BigInteger)
+    values: dict[str, Any] = {
+        "plan_balance": accounts.c.plan_balance + plan,
+        "wallet_balance": accounts.c.wallet_balance + wallet,
+    }
+    if account_spend:
+        values["account_month"] = bindparam("account_month", type_=String)
+        values["account_month_spend"] = bindparam("account_month_spend", type_=BigInteger)
     return (
         update(accounts)
         .where(
@@ -81,10 +90,7 @@ def _guarded_move() -> ReturningUpdate[Any]:
             accounts.c.plan_balance >= -plan,
             accounts.c.wallet_balance >= -wallet,
         )
-        .values(
-            plan_balance=accounts.c.plan_balance + plan,
-            wallet_balance=accounts.c.wallet_balance + wallet,
-        )
+        .values(**values)
         .returning(accounts.c.id, accounts.c.plan_balance, accounts.c.wallet_balance)
     )
 
@@ -96,6 +102,7 @@ def _entry_binds() -> dict[str, object]:
 _TRANSFER_COLUMNS = ("entry_id", "account_id", "debit_book", "credit_book", "amount")
 
 MOVE = DriverStatement(_guarded_move())
+MOVE_AND_ACCOUNT_SPEND = DriverStatement(_guarded_move(account_spend=True))
 INSERT_ENTRY = DriverStatement(
     insert(entries)
     .values(account_id=bindparam("account_id", type_=Integer), **_entry_binds())
@@ -115,11 +122,12 @@ SPEND = DriverStatement(
 
 @cache
 def one_statement(
-    moves: int, moves_balances: bool, spend: bool, usage: bool = False
+    moves: int, moves_balances: bool, spend: bool, account_spend: bool = False, usage: bool = False
 ) -> DriverStatement:
     """PostgreSQL: a whole posting in one statement (data-modifying CTEs), so a charge is
     one round trip after its locked read. Built once per shape: how many transfers,
-    whether cached balances move, whether the agent's month spend is recorded, whether a
+    whether cached balances move, whether the agent's month spend is recorded, whether the
+    account's month spend is (only with balances: it rides on their move), whether a
     charge adds to its usage rollup row (the rollup's UPSERT, `_rollup.upsert_after`).
 
     If the guarded move matches no row (it would overdraw), nothing else is written and the
@@ -128,7 +136,7 @@ def one_statement(
     """
     ctes = []
     if moves_balances:
-        move = _guarded_move().cte("move")
+        move = _guarded_move(account_spend).cte("move")
         values = select(move.c.id, *_entry_binds().values())
         entry = insert(entries).from_select(["account_id", *ENTRY_FIELDS], values)
     else:

@@ -3,9 +3,9 @@
 A posting is one journal entry and its transfers (TigerBeetle's `create_transfers`,
 Formance's `CreateTransaction`): the gate appends them and moves the cached plan and
 wallet balances with them, guarded so that neither can go below zero, and records the
-agent's month spend when the entry charged or refunded an agent, and adds usage to the
-usage rollup (ledger/journal/_rollup.py). Charges, refunds, renewals and expiry, top-ups and
-adjustments (through ledger/wallet.py) all come here.
+agent's and the account's month spend when the entry charged or refunded an agent, and
+adds usage to the usage rollup (ledger/journal/_rollup.py). Charges, refunds, renewals and
+expiry, top-ups and adjustments (through ledger/wallet.py) all come here.
 
 The gate neither begins nor commits: the caller's transaction holds the account lock (taken
 by `lock_account` or `read_for_charge`) and decides under it, so the guard never refuses
@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ledger.journal import _rollup, _sql
 from ledger.journal._rollup import UsageKey
 from ledger.models import Account, Agent
+from ledger.tracing import current_request_id
 
 #: The books whose balance is cached on the account row (and may never go negative).
 CACHED = {"plan": "plan_balance", "wallet": "wallet_balance"}
@@ -62,6 +63,9 @@ class Posting(NamedTuple):
     memo: str | None = None
     #: The agent's (month, month spend) once this entry is posted, or None to leave it.
     spend: tuple[str, int] | None = None
+    #: The account's (month, month spend) once this entry is posted (what its budget
+    #: counts), or None to leave it. Recorded only by a posting that moves a balance.
+    account_spend: tuple[str, int] | None = None
     #: The usage rollup row this posting counts in (a charge, or the refund of one): the
     #: local day of the charge and its unit. None: not usage.
     usage: UsageKey | None = None
@@ -112,6 +116,7 @@ def post(session: Session, posting: Posting) -> Posted:
         "refund_of": posting.refund_of,
         "memo": posting.memo,
         "created_at": posting.created_at,
+        "request_id": current_request_id(),
         "plan": plan,
         "wallet": wallet,
     }
@@ -119,6 +124,9 @@ def post(session: Session, posting: Posting) -> Posted:
         if posting.agent_id is None:
             raise ValueError("A month spend is recorded for the posting's agent: name one.")
         params["month"], params["month_spend"] = posting.spend
+    account_spend = posting.account_spend is not None and touches
+    if account_spend:
+        params["account_month"], params["account_month_spend"] = posting.account_spend
     quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
     if conn.dialect.name == "postgresql":
         for n, (debit, credit, amount) in enumerate(moves):
@@ -132,7 +140,7 @@ def post(session: Session, posting: Posting) -> Posted:
                 params.update(upsert)
                 counts_as_usage = False
         statement = _sql.one_statement(
-            len(moves), touches, posting.spend is not None, "usage_day" in params
+            len(moves), touches, posting.spend is not None, account_spend, "usage_day" in params
         )
         row = statement.one_or_none(conn, params)
         if row is None:
@@ -141,7 +149,8 @@ def post(session: Session, posting: Posting) -> Posted:
     else:
         balances: Sequence[int | None] = (None, None)
         if touches:
-            row = _sql.MOVE.one_or_none(conn, params)
+            move = _sql.MOVE_AND_ACCOUNT_SPEND if account_spend else _sql.MOVE
+            row = move.one_or_none(conn, params)
             if row is None:
                 raise Overdraft(
                     f"Posting {posting.kind} would overdraw account {posting.account_id}."
@@ -161,12 +170,13 @@ def post(session: Session, posting: Posting) -> Posted:
         assert posting.agent_id is not None and posting.usage is not None  # checked above
         _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
     if touches:
-        refresh_loaded(
-            session,
-            Account,
-            posting.account_id,
-            {"plan_balance": posted.plan_balance, "wallet_balance": posted.wallet_balance},
-        )
+        loaded: dict[str, Any] = {
+            "plan_balance": posted.plan_balance,
+            "wallet_balance": posted.wallet_balance,
+        }
+        if account_spend:
+            loaded["account_month"], loaded["account_month_spend"] = posting.account_spend
+        refresh_loaded(session, Account, posting.account_id, loaded)
     if posting.spend is not None:
         refresh_loaded(
             session,

@@ -28,6 +28,11 @@ Where a batch runs depends on the database, and no request hops threads:
 
 Blocking callers (scripts, benchmarks, tests) use `call`; on SQLite their batches run on a
 loop the writer keeps for them.
+
+Request ids (ledger/tracing.py): a request keeps the id current where it was made, and runs
+with it, so the journal entries, outbox rows and log lines of each request in a shared
+transaction carry its own id, whichever loop or thread runs the batch. `on_batch` is told
+the size of every transaction the writer commits (a metric, bot/metrics.py).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.db import make_session_factory, transaction
 from ledger.errors import LedgerError
 from ledger.journal.checkpoints import Checkpointer
+from ledger.tracing import current_request_id, request_id_var
 
 #: Most requests one transaction takes: a bound on the time one batch holds its locks.
 MAX_BATCH = 128
@@ -68,7 +74,7 @@ class Request:
     """
 
     __slots__ = ("service", "args", "kwargs", "savepoint", "order", "loop", "future", "done")
-    __slots__ += ("result", "error")
+    __slots__ += ("result", "error", "request_id")
 
     def __init__(
         self,
@@ -87,9 +93,15 @@ class Request:
         self.done: threading.Lock | None = None
         self.result: Any = None
         self.error: BaseException | None = None
+        self.request_id = current_request_id()
 
     def __call__(self, session: Session) -> Any:
-        return self.service(session, *self.args, **self.kwargs)
+        # The batch runs in the context of whichever request started it: set this one's id.
+        token = request_id_var.set(self.request_id)
+        try:
+            return self.service(session, *self.args, **self.kwargs)
+        finally:
+            request_id_var.reset(token)
 
 
 class JournalWriter:
@@ -102,8 +114,11 @@ class JournalWriter:
         stripes: int = STRIPES,
         max_batch: int = MAX_BATCH,
         idle: float = IDLE_SECONDS,
+        on_batch: Callable[[int], object] | None = None,
     ) -> None:
-        batches = _Batches(engine, max_batch)
+        """`on_batch(n)`: called with the number of requests of each transaction committed
+        (a batch rerun request by request: 1 for each)."""
+        batches = _Batches(engine, max_batch, on_batch)
         self.on_loop = engine.dialect.name == "sqlite"
         self._sqlite = _SqliteConnection(batches, idle) if self.on_loop else None
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop]
@@ -169,11 +184,14 @@ class JournalWriter:
 class _Batches:
     """Runs a batch of requests in one transaction on a given connection."""
 
-    def __init__(self, engine: Engine, max_batch: int) -> None:
+    def __init__(
+        self, engine: Engine, max_batch: int, on_batch: Callable[[int], object] | None
+    ) -> None:
         self.engine = engine
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.max = max_batch
         self.ordered = engine.dialect.name != "sqlite"
+        self.on_batch = on_batch
 
     def run(self, conn: Connection, batch: list[Request]) -> bool:
         """Run the batch; True when its outcome stands. False: the connection failed (the
@@ -183,6 +201,8 @@ class _Batches:
             batch.sort(key=_order)  # stable: one account's requests keep their order
         try:
             if self._in_one_transaction(conn, batch):
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 return True
             broken = False
         except Busy:
@@ -201,6 +221,9 @@ class _Batches:
                 request.result = transaction(self.sessions, request)
             except BaseException as exc:  # noqa: BLE001 - the request's own answer
                 request.error = exc
+            else:
+                if self.on_batch is not None:
+                    self.on_batch(1)
 
     def _in_one_transaction(self, conn: Connection, batch: list[Request]) -> bool:
         """Run the batch and commit it. False (rolled back) when a request that promised to

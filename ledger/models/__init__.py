@@ -1,6 +1,15 @@
 """Every table of creditbot. Importing this module registers them all on `Base.metadata`."""
 
-from ledger.models import api, payments, scheduler, slack, usage, web  # noqa: F401  (register)
+from ledger.models import (  # noqa: F401  (register tables)
+    api,
+    audit,
+    destinations,
+    payments,
+    scheduler,
+    slack,
+    usage,
+    web,
+)
 from ledger.models.base import Base, UTCDateTime
 from ledger.models.core import (
     BEHAVIOURS,

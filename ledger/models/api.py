@@ -1,5 +1,6 @@
-"""Tables for the api part of creditbot: per-account API keys for agent runtimes, and the
-count of revocations that lets servers cache keys.
+"""Tables for the api part of creditbot: per-account API keys for agent runtimes and for
+the platforms that automate what billing admins do (the key's scope), and the count of
+revocations that lets servers cache keys.
 
 Models here are picked up by Alembic autogenerate through `ledger.models`.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.models.base import Base, UTCDateTime
@@ -22,6 +23,7 @@ class ApiKey(Base):
     """
 
     __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint("scope IN ('runtime', 'admin')", name="scope"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
@@ -30,6 +32,11 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     #: Hex SHA-256 of the whole secret.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: 'runtime' (charges, calls, balance, agents) or 'admin' (also the account's
+    #: settings, top-ups and audit trail: ledger/api_keys.py SCOPES).
+    scope: Mapped[str] = mapped_column(
+        String(16), default="runtime", server_default=text("'runtime'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -27,9 +27,11 @@ from ledger.models.base import Base, BigId, UTCDateTime
 #: Books of one customer account. Plan and wallet hold credits the account can spend;
 #: the others are where credits come from and go to, so every transfer balances.
 BOOKS = ("plan", "wallet", "grants", "expired", "topups", "usage", "adjustments")
-STOP_REASONS = ("plan_exhausted", "wallet_empty", "monthly_limit")
+STOP_REASONS = ("plan_exhausted", "wallet_empty", "monthly_limit", "account_budget")
 BEHAVIOURS = ("stop", "use_balance")
 ENTRY_KINDS = ("renewal", "topup", "usage", "refund", "adjustment")
+#: Auto-recharge: add a fixed amount, or top the wallet back up to a target balance.
+RECHARGE_MODES = ("add", "target")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -49,6 +51,10 @@ class Account(Base):
         CheckConstraint("credits_per_unit > 0", name="credit_price"),
         CheckConstraint("topup_min_minor > 0 AND topup_max_minor >= topup_min_minor", name="topup"),
         CheckConstraint("plan_low_percent BETWEEN 0 AND 100", name="plan_low_percent"),
+        CheckConstraint("monthly_budget IS NULL OR monthly_budget > 0", name="monthly_budget"),
+        CheckConstraint("account_month_spend >= 0", name="account_month_spend"),
+        CheckConstraint(_in("auto_recharge_mode", RECHARGE_MODES), name="auto_recharge_mode"),
+        CheckConstraint("auto_recharge_target_minor >= 0", name="auto_recharge_target"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -72,10 +78,23 @@ class Account(Base):
     plan_grant: Mapped[int] = mapped_column(BigInteger, default=0)
     plan_balance: Mapped[int] = mapped_column(BigInteger, default=0)
     wallet_balance: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Alert settings and state.
+    # Alert settings and state. Each kind has its levels (ledger/alert_levels.py), kept as
+    # comma-separated integers so the charge's locked read takes them as they are.
+    #: Plan-low levels, % of the cycle's grant left ('50,20,5'); '' for none.
+    plan_alert_levels: Mapped[str] = mapped_column(String(100), default="20")
+    #: Wallet-low levels, milli-credits left.
+    wallet_alert_levels: Mapped[str] = mapped_column(String(200), default="1000000")
+    #: Agent monthly-limit levels and account budget levels, % of the limit or budget spent.
+    limit_alert_levels: Mapped[str] = mapped_column(String(100), default="80,100")
+    budget_alert_levels: Mapped[str] = mapped_column(String(100), default="80,100")
+    #: The highest plan and wallet levels, as readers of one threshold know them.
     plan_low_percent: Mapped[int] = mapped_column(Integer, default=20)
     wallet_low_credits: Mapped[int] = mapped_column(BigInteger, default=1_000_000)
     plan_exhausted_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A low alert fired and the balance was not lifted back since: the next lift above
+    #: every level says "recovered" (and clears it).
+    plan_low_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+    wallet_low_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
     alert_channel_id: Mapped[str | None] = mapped_column(String(32))
     #: Slack user ids named as billing admins, besides workspace admins and owners.
     billing_admins: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -85,9 +104,18 @@ class Account(Base):
     auto_recharge_amount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     auto_recharge_monthly_cap_minor: Mapped[int] = mapped_column(BigInteger, default=50_000)
     auto_recharge_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: 'add' the amount, or top the wallet back up to 'target' (its worth in money).
+    auto_recharge_mode: Mapped[str] = mapped_column(String(8), default="add")
+    auto_recharge_target_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Set when a charge asked for a recharge and cleared when that request is handled,
     #: so a burst of charges under the threshold asks once.
     recharge_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Milli-credits all agents together may spend in a calendar month, or no budget.
+    monthly_budget: Mapped[int | None] = mapped_column(BigInteger)
+    #: The month `account_month_spend` counts ('2026-11'), like an agent's `month`: what
+    #: every agent spent in it, from both sources, kept by the journal with each charge.
+    account_month: Mapped[str] = mapped_column(String(7), default="")
+    account_month_spend: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -169,6 +197,8 @@ class Entry(Base):
     call_id: Mapped[str | None] = mapped_column(ForeignKey("calls.id"))
     refund_of: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     memo: Mapped[str | None] = mapped_column(Text)
+    #: The request (HTTP, scheduler run, command) that wrote it: ledger/tracing.py.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -234,6 +264,8 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Optional key that makes writing the same message twice impossible.
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: The request (HTTP, scheduler run, command) that wrote it: ledger/tracing.py.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

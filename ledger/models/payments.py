@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -63,6 +64,7 @@ class Topup(Base):
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("refunded_minor >= 0 AND refund_shortfall >= 0", name="refunds"),
         Index("ix_topups_account", "account_id", "id"),
+        UniqueConstraint("account_id", "idempotency_key", name="uq_topups_account_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,6 +83,11 @@ class Topup(Base):
     #: Milli-credits a refund should have taken back but the wallet no longer held.
     refund_shortfall: Mapped[int] = mapped_column(BigInteger, default=0)
     requested_by: Mapped[str | None] = mapped_column(String(64))
+    #: The Idempotency-Key of the admin API request that opened it, if one did: the same
+    #: key answers this top-up again instead of opening another.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    #: The Checkout page made for it (answered again to a repeated request).
+    checkout_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

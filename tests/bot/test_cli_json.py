@@ -61,7 +61,8 @@ def test_accounts_show_and_list_in_json_and_with_the_local_renewal_day(creditbot
     assert shown["wallet_balance_millicredits"] == credits(2500)
     assert shown["plan_balance_millicredits"] == credits(60)
     assert shown["auto_recharge"] == {"state": "on", "threshold_minor": 5000,
-                                      "amount_minor": 2000, "monthly_cap_minor": 50000}  # fmt: skip
+                                      "amount_minor": 2000, "monthly_cap_minor": 50000,
+                                      "mode": "add", "target_minor": 0}  # fmt: skip
     assert shown["agents"] == [{
         "id": 1, "name": "support-bot", "status": "active", "stop_reason": None, "behaviour": "stop",
         "monthly_limit_millicredits": credits(50), "month_spend_millicredits": credits(40),

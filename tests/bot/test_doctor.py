@@ -157,6 +157,8 @@ def test_a_well_configured_instance_passes(
 def test_serve_logs_the_findings_once_it_answers(sqlite_url, monkeypatch):
     for key in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "STRIPE_SECRET_KEY", "PUBLIC_URL"):
         monkeypatch.delenv(key, raising=False)
+    # The lines a person reads on a terminal (off a terminal they are JSON objects).
+    monkeypatch.setenv("LOG_FORMAT", "text")
     with ServeProcess(sqlite_url) as served:
         log = wait_until(lambda: "doctor:" in served.log.read_text() and served.log.read_text())
     assert "ERROR:     creditbot doctor FAIL slack: Slack is not configured" in log

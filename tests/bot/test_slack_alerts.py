@@ -220,6 +220,11 @@ def test_every_alert_kind_reads_as_a_sentence():
         "alert.auto_recharge_paused": {"failures": 3, "reason": "card_declined", "fix_url": "https://fix.test/1"},
         "alert.refund_shortfall": {"shortfall": 200_000},
         "alert.cycle_renewed": {"granted": 1_000_000, "expired": 120_000, "next_renewal_at": "2027-01-01T00:00:00+00:00"},
+        "alert.plan_recovered": {"plan_balance": 600_000, "plan_grant": 1_000_000},
+        "alert.wallet_recovered": {"wallet_balance": 2_000_000},
+        "alert.limit_level": {"agent_id": 1, "agent_name": "A", "month_spend": 250_000, "limit": 500_000, "level": 50},
+        "alert.budget_level": {"month_spend": 800_000, "budget": 1_000_000, "level": 80},
+        "alert.budget_reached": {"month_spend": 1_000_000, "budget": 1_000_000},
     }  # fmt: skip
     assert set(samples) == set(outbox.ALERT_KINDS)
     expected = {
@@ -235,6 +240,11 @@ def test_every_alert_kind_reads_as_a_sentence():
         "alert.recharge_failed": "Auto-recharge of $50.00 failed: the card was declined (Your card was declined.).",
         "alert.refund_shortfall": "200 credits could not be taken back.",
         "alert.cycle_renewed": "New cycle: 1,000 credits of plan credits granted (120 credits left from the last cycle expired). Next renewal: 1 Jan 2027.",
+        "alert.plan_recovered": "Plan credits are back above their alert levels: 600 of 1,000 credits left.",
+        "alert.wallet_recovered": "The wallet is back above its alert levels: 2,000 credits.",
+        "alert.limit_level": "A has used 50% of its monthly limit: 250 of 500 credits.",
+        "alert.budget_level": "The agents have used 80% of the account's monthly budget: 800 of 1,000 credits this month.",
+        "alert.budget_reached": "The account reached its monthly budget (1,000 of 1,000 credits this month): every agent is stopped",
     }  # fmt: skip
     for kind, payload in samples.items():
         message = blocks.alert_message(kind, payload, account_name="Acme", currency="USD", timezone="UTC",

@@ -1,9 +1,9 @@
 """Run localstripe on loopback for the payments tests: `python -m tests.support.payments_localstripe PORT`.
 
-Two adjustments, both to behave like Stripe's test mode: the store is not pickled to
+Three adjustments, each to behave like Stripe's test mode: the store is not pickled to
 /tmp (runs stay independent), and card 4000000000000002 is declined when charged (Stripe's
 "generic decline" card; localstripe only declines it when attached), with Stripe's
-`decline_code` on card errors.
+`decline_code` on card errors; PaymentIntents take `receipt_email` (and ignore it).
 """
 
 from __future__ import annotations
@@ -38,8 +38,18 @@ def _raise_failure(self: resources.Charge) -> None:
     )
 
 
+_payment_intent_init = resources.PaymentIntent.__init__
+
+
+def _payment_intent(self: resources.PaymentIntent, *args: object, **kwargs: object) -> None:
+    """Stripe takes `receipt_email` on a PaymentIntent; localstripe does not know it."""
+    kwargs.pop("receipt_email", None)
+    _payment_intent_init(self, *args, **kwargs)
+
+
 resources.PaymentMethod._charging_is_declined = _declined
 resources.Charge._raise_failure = _raise_failure
+resources.PaymentIntent.__init__ = _payment_intent
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,10 @@ class CheckoutFake:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.created: list[dict[str, Any]] = []  # what creditbot asked for
         self.webhook_url: str | None = None
+        #: Customer Portal sessions creditbot asked for (localstripe has no portal).
+        self.portals: list[dict[str, Any]] = []
+        #: Every request passed on to localstripe: (method, path, form fields).
+        self.forwarded: list[tuple[str, str, dict[str, Any]]] = []
         self.lock = threading.Lock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -181,6 +186,7 @@ class CheckoutFake:
         app.router.add_post("/v1/checkout/sessions", self._create)
         app.router.add_get("/v1/checkout/sessions", self._list)
         app.router.add_get("/v1/checkout/sessions/{id}", self._retrieve)
+        app.router.add_post("/v1/billing_portal/sessions", self._portal)
         app.router.add_get("/pay/{id}", self._page)
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None)
@@ -270,8 +276,27 @@ class CheckoutFake:
             {"object": "list", "data": data, "has_more": False, "url": "/v1/checkout/sessions"}
         )
 
+    async def _portal(self, request: web.Request) -> web.Response:
+        """A Customer Portal session as Stripe answers it (the page itself is not faked)."""
+        data = unflatten_data(await request.post())
+        session_id = f"bps_test_{secrets.token_hex(12)}"
+        obj = {
+            "id": session_id,
+            "object": "billing_portal.session",
+            "customer": data.get("customer"),
+            "return_url": data.get("return_url"),
+            "livemode": False,
+            "url": f"{self.url}/portal/{session_id}",
+        }
+        with self.lock:
+            self.portals.append(obj)
+        return web.json_response(obj)
+
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
+        with self.lock:
+            fields = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+            self.forwarded.append((request.method, request.path, fields))
         headers = {
             k: v
             for k, v in request.headers.items()

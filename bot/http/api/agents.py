@@ -21,7 +21,7 @@ router = APIRouter(route_class=ApiKeyRoute)
     summary="Create an agent",
 )
 async def create_agent(body: AgentCreate, account: CurrentAccount) -> AgentOut:
-    agent = await account.run(
+    agent = await account.change(
         ledger.agents.create_agent,
         body.name,
         behaviour=body.behaviour,
@@ -64,5 +64,5 @@ async def update_agent(
     for name in ("name", "behaviour"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "invalid_request", f"{name}: cannot be null.")
-    agent, resumed = await account.run(ledger.agents.change_agent, agent_id, **changes)
+    agent, resumed = await account.change(ledger.agents.change_agent, agent_id, **changes)
     return AgentUpdated.after(agent, resumed)

@@ -7,7 +7,10 @@ in the database through the journal's writer -- and a missing, unknown or revoke
 answered 401, whatever the body (docs/api.md). The handler then gets an `ApiKeyAccount`,
 whose `run` queues a ledger service to the writer (ledger/journal/writer.py); there the key
 is checked again in the service's own transaction, so a revocation in any process takes
-effect at once, at the cost of one query per batch rather than one per request.
+effect at once, at the cost of one query per batch rather than one per request. The key's
+scope is cached with it (it never changes) and checked in that same transaction: `admin`
+work with a runtime key is answered 403 (a revoked key 401 first), and `change` and `admin`
+pass the key to the ledger as the audit trail's actor.
 """
 
 from __future__ import annotations
@@ -20,8 +23,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from bot.http.api.errors import unauthorised
-from ledger.api_keys import KeyCache, KeyRefused, as_key_holder, hash_secret, look_up, well_formed
+from bot.context import AppContext
+from bot.http.api.errors import forbidden, unauthorised
+from ledger.api_keys import (
+    KeyCache,
+    KeyHolder,
+    KeyRefused,
+    KeyScopeRefused,
+    as_key_actor,
+    as_key_holder,
+    checked_key,
+    hash_secret,
+    look_up,
+    well_formed,
+)
 from ledger.journal.writer import JournalWriter
 from ledger.journal.writer import Request as WriterRequest
 
@@ -32,10 +47,12 @@ AccountService = Callable[Concatenate[Session, int, P], T]
 
 
 class ApiAccess:
-    """The journal's writer and the key cache of one app."""
+    """The journal's writer and the key cache of one app, and its context (for the work
+    that calls Stripe between two transactions)."""
 
-    def __init__(self, writer: JournalWriter) -> None:
+    def __init__(self, writer: JournalWriter, context: AppContext) -> None:
         self.writer = writer
+        self.context = context
         self.keys = KeyCache()
 
 
@@ -46,6 +63,11 @@ class ApiKeyAccount:
 
     def __init__(self, access: ApiAccess, secret_hash: str, account_id: int) -> None:
         self._access, self._secret_hash, self.account_id = access, secret_hash, account_id
+
+    @property
+    def context(self) -> AppContext:
+        """The app's context, for work that calls Stripe between transactions."""
+        return self._access.context
 
     async def run(self, service: AccountService[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`service(session, account_id, *args, **kwargs)` in the transaction of the batch it
@@ -63,6 +85,27 @@ class ApiKeyAccount:
         """As `run`, for a service that only reads (no savepoint needed)."""
         return await self._queue(service, args, kwargs, savepoint=False)
 
+    async def change(self, service: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """As `run`, for a service that changes settings: it is given `actor=`, the key, so
+        the audit trail names it."""
+        return await self._as_actor(None, service, args, kwargs)
+
+    async def admin(self, service: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """As `change`, for a key of the `admin` scope only (403 for any other)."""
+        return await self._as_actor("admin", service, args, kwargs)
+
+    async def admin_holder(self) -> KeyHolder:
+        """The key, once it is known to be an admin's (403 otherwise): for work outside
+        one transaction, such as a Stripe call between two."""
+        args = (self._access.keys, self._secret_hash, "admin")
+        return await self._send(WriterRequest(checked_key, args, savepoint=False))
+
+    async def _as_actor(
+        self, scope: str | None, service: Callable[..., T], args: tuple[Any, ...], kwargs: dict
+    ) -> T:
+        args = (self._access.keys, self._secret_hash, scope, service, *args)
+        return await self._send(WriterRequest(as_key_actor, args, kwargs, order=self.account_id))
+
     async def _queue(
         self,
         service: Callable[..., T],
@@ -79,10 +122,15 @@ class ApiKeyAccount:
             savepoint=savepoint,
             order=self.account_id,
         )
+        return await self._send(work)
+
+    async def _send(self, work: WriterRequest) -> Any:
         try:
-            return await access.writer.run(work)
+            return await self._access.writer.run(work)
         except KeyRefused:
             raise unauthorised() from None
+        except KeyScopeRefused:
+            raise forbidden() from None
 
     async def still_valid(self) -> bool:
         """Whether the key is still good, asked of the database (for answers the cache
@@ -100,13 +148,13 @@ async def authenticate(request: Request) -> ApiKeyAccount:
         raise unauthorised()
     access: ApiAccess = request.app.state.api
     secret_hash = hash_secret(token.strip())
-    account_id = access.keys.cached(secret_hash)
-    if account_id is None:
+    holder = access.keys.cached(secret_hash)
+    if holder is None:
         work = WriterRequest(look_up, (access.keys, secret_hash), savepoint=False)
-        account_id = await access.writer.run(work)
-        if account_id is None:
+        holder = await access.writer.run(work)
+        if holder is None:
             raise unauthorised()
-    return ApiKeyAccount(access, secret_hash, account_id)
+    return ApiKeyAccount(access, secret_hash, holder.account_id)
 
 
 #: The scheme ApiKeyRoute checks, as the OpenAPI document names it.

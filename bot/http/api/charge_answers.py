@@ -11,12 +11,15 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from bot import metrics
 from ledger.charges import Charge
 
 _REFUSALS = {
     "plan_exhausted": "Plan credits are used up and this agent is set to stop.",
     "wallet_empty": "Plan credits and the wallet cannot pay for this work.",
     "monthly_limit": "This agent reached its monthly spending limit.",
+    "account_budget": "The account reached its monthly budget: every agent is stopped until"
+    " a billing admin raises it or the month ends.",
 }
 
 
@@ -43,5 +46,8 @@ def charge_answer(agent_id: int, result: Charge, **work: Any) -> JSONResponse:
     }
     if not result.allowed:
         payload["error"] = _refusal(result.reason)
+    # A call's answers name its minute; a message charge's do not.
+    unit = "call_minute" if "minute" in work else "message"
+    metrics.count_charge(unit, result.allowed, result.reason, result.replayed)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(payload, status_code=200 if result.allowed else 402, headers=headers)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from bot.http.api.schemas import ErrorResponse
 from bot.http.errors import error_response
 from ledger.errors import (
+    FieldError,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidInput,
@@ -51,6 +52,15 @@ def ledger_status(exc: LedgerError) -> int:
     return next(status for cls, status in _STATUS if isinstance(exc, cls))
 
 
+def forbidden() -> ApiError:
+    """A runtime key on a route for billing admins' work."""
+    return ApiError(
+        403,
+        "forbidden",
+        "This needs an API key with the admin scope (creditbot api-keys create --scope admin).",
+    )
+
+
 def unauthorised() -> ApiError:
     return ApiError(
         401,
@@ -65,8 +75,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed JSON.",
         401: "Missing, unknown or revoked API key.",
+        402: "The payment was refused (a declined card, no saved card): nothing was credited.",
+        403: "The API key's scope does not allow this (a runtime key on an admin route).",
         404: "Unknown agent or call (or one of another account).",
         409: "Idempotency-Key reused with a different request, or a conflicting call end.",
+        502: "Stripe could not be reached or refused the request: nothing was charged.",
         413: "Request body too large.",
         422: "A field is missing, of the wrong type or out of range.",
         503: "The ledger is busy, or the database is read-only or unavailable: retry with "
@@ -114,6 +127,9 @@ async def on_api_error(request: Request, exc: Exception) -> Response:
 
 async def on_ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
+    if isinstance(exc, FieldError):  # the field it concerns, as invalid requests name theirs
+        fields = [{"field": exc.field, "message": str(exc)}]
+        return error_response(ledger_status(exc), exc.code, str(exc), fields=fields)
     return error_response(ledger_status(exc), exc.code, str(exc))
 
 

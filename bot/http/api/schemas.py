@@ -33,7 +33,7 @@ class Strict(BaseModel):
 
 AgentId = Annotated[int, Field(ge=1, le=MAX_ID, description="The agent's id.")]
 Behaviour = Literal["stop", "use_balance"]
-StopReason = Literal["plan_exhausted", "wallet_empty", "monthly_limit"]
+StopReason = Literal["plan_exhausted", "wallet_empty", "monthly_limit", "account_budget"]
 AgentName = Annotated[str, Field(min_length=1, max_length=100)]
 Limit = Annotated[
     int,
@@ -217,6 +217,12 @@ class BalanceOut(BaseModel):
     cycle_start: date | None
     next_renewal_at: datetime | None
     agents: list[AgentOut]
+    monthly_budget_millicredits: int | None = Field(
+        description="What all agents together may spend in a calendar month, or null."
+    )
+    month_spend_millicredits: int = Field(
+        description="What all agents together spent this calendar month, both sources."
+    )
 
     @classmethod
     def of(cls, view: BalanceView) -> BalanceOut:
@@ -231,6 +237,8 @@ class BalanceOut(BaseModel):
             cycle_start=view.cycle_start,
             next_renewal_at=view.next_renewal_at,
             agents=[AgentOut.of(a) for a in view.agents],
+            monthly_budget_millicredits=view.monthly_budget,
+            month_spend_millicredits=view.month_spend,
         )
 
 

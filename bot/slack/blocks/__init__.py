@@ -21,22 +21,27 @@ from bot.slack.blocks.auto_recharge_modal import (
     SAVE_A_CARD_FIRST,
     auto_recharge_modal,
     auto_recharge_saved_text,
+    recharge_now_text,
 )
 from bot.slack.blocks.base import (
     ADD_CARD,
     AGENT_MODAL,
     AGENT_SELECT,
     AGENT_USE_BALANCE,
+    AGENTS_USE_BALANCE_ALL,
     AUTO_RECHARGE_MODAL,
     BEHAVIOURS,
     FIX_PAYMENT,
     HOME_ALERT_CHANNEL,
+    MANAGE_CARD,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
     OPEN_LINK,
+    OPEN_SPEND_CONTROLS,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     RESUME_CAUSES,
+    SPEND_CONTROLS_MODAL,
     STOP_REASONS,
     TOPUP_CHARGE_CARD,
     TOPUP_MODAL,
@@ -68,7 +73,12 @@ from bot.slack.blocks.base import (
     refusal_text,
     section,
 )
-from bot.slack.blocks.card_pages import card_page_message, fix_page_message, nothing_to_fix_message
+from bot.slack.blocks.card_pages import (
+    card_page_message,
+    fix_page_message,
+    nothing_to_fix_message,
+    portal_page_message,
+)
 from bot.slack.blocks.dashboard import (
     agent_line,
     alert_channel_hello,
@@ -80,6 +90,11 @@ from bot.slack.blocks.dashboard import (
     forecast_text,
     home_view,
 )
+from bot.slack.blocks.spend_controls_modal import (
+    LEVEL_FIELDS,
+    spend_controls_modal,
+    spend_controls_saved_text,
+)
 from bot.slack.blocks.topup import (
     charge_confirm,
     charge_started_text,
@@ -90,16 +105,22 @@ from bot.slack.blocks.topup import (
     topup_offer_message,
     topup_value,
 )
+from bot.slack.blocks.until_top_up import switched_text, until_top_up_blocks
 
 __all__ = [
     "ADD_CARD",
     "AGENT_MODAL",
     "AGENT_SELECT",
     "AGENT_USE_BALANCE",
+    "AGENTS_USE_BALANCE_ALL",
+    "LEVEL_FIELDS",
+    "OPEN_SPEND_CONTROLS",
+    "SPEND_CONTROLS_MODAL",
     "AUTO_RECHARGE_MODAL",
     "BEHAVIOURS",
     "Block",
     "FIX_PAYMENT",
+    "MANAGE_CARD",
     "HOME_ALERT_CHANNEL",
     "Message",
     "OPEN_AGENT_SETTINGS",
@@ -157,12 +178,18 @@ __all__ = [
     "no_agents_text",
     "not_linked_message",
     "nothing_to_fix_message",
+    "portal_page_message",
     "percent",
     "plain",
+    "recharge_now_text",
     "refusal_text",
     "section",
+    "spend_controls_modal",
+    "spend_controls_saved_text",
+    "switched_text",
     "topup_modal",
     "topup_offer_blocks",
     "topup_offer_message",
     "topup_value",
+    "until_top_up_blocks",
 ]

@@ -14,6 +14,7 @@ from bot.slack.blocks.base import (
     FIX_PAYMENT,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
+    OPEN_SPEND_CONTROLS,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     RESUME_CAUSES,
@@ -29,6 +30,7 @@ from bot.slack.blocks.base import (
     section,
 )
 from bot.slack.blocks.mrkdwn import Mrkdwn, escape, md, mention
+from bot.slack.blocks.until_top_up import use_balance_buttons, waiting_of_payload, waiting_text
 from ledger.outbox import Alert
 from ledger.units import format_credits, format_money
 
@@ -112,6 +114,57 @@ def plan_exhausted(f: AlertFacts) -> Rendered:
     return text, [_top_up(), button("Agent settings", OPEN_AGENT_SETTINGS)]
 
 
+def plan_recovered(f: AlertFacts) -> Rendered:
+    left, grant = f.get("plan_balance", 0), f.get("plan_grant") or 0
+    text = (
+        f":white_check_mark: Plan credits are back above their alert levels: {format_credits(left)}"
+        f" of {credits_text(grant)} left."
+    )
+    return text, []
+
+
+def wallet_recovered(f: AlertFacts) -> Rendered:
+    text = (
+        f":white_check_mark: The wallet is back above its alert levels:"
+        f" {credits_text(f.get('wallet_balance', 0))}."
+    )
+    return text, []
+
+
+def _spend_controls() -> Button:
+    return button("Budget and alerts", OPEN_SPEND_CONTROLS)
+
+
+def _budget(f: AlertFacts) -> str:
+    spend, budget = f.get("month_spend", 0), f.get("budget", 0)
+    return f"{format_credits(spend)} of {credits_text(budget)} this month"
+
+
+def budget_level(f: AlertFacts) -> Rendered:
+    spend, budget = f.get("month_spend", 0), f.get("budget", 0)
+    text = (
+        f":warning: The agents have used {percent(spend, budget)}% of the account's monthly"
+        f" budget: {_budget(f)}."
+    )
+    return text, [_spend_controls()]
+
+
+def budget_reached(f: AlertFacts) -> Rendered:
+    text = (
+        f":octagonal_sign: The account reached its monthly budget ({_budget(f)}): every agent"
+        " is stopped until a billing admin raises or removes the budget, or the month ends."
+    )
+    return text, [_spend_controls()]
+
+
+def _until_top_up(f: AlertFacts, text: str, buttons: list[Button]) -> Rendered:
+    """A top-up's alert, naming the Stop agents it cannot serve by itself (with buttons)."""
+    waiting = waiting_of_payload(f.get("waiting_agents"))
+    if not waiting:
+        return text, buttons
+    return escape(text) + " " + waiting_text(waiting), [*buttons, *use_balance_buttons(waiting)]
+
+
 def wallet_low(f: AlertFacts) -> Rendered:
     text = (
         f":warning: The wallet is low: {credits_text(f.get('wallet_balance', 0))} left"
@@ -145,6 +198,8 @@ def limit_100(f: AlertFacts) -> Rendered:
 def agent_stopped(f: AlertFacts) -> Rendered:
     reason = f.get("reason") or ""
     text = f":red_circle: *{f.agent_name}* stopped: {STOP_REASONS.get(reason, reason)}."
+    if reason == "account_budget":  # money would not help: the budget does
+        return text, [_spend_controls(), _agent_settings(f)]
     buttons = [_top_up()]
     if reason in ("plan_exhausted", "monthly_limit") and f.agent_value:
         buttons.append(button("Use balance for this agent", AGENT_USE_BALANCE, f.agent_value))
@@ -173,14 +228,14 @@ def topup_received(f: AlertFacts) -> Rendered:
         text += md(" Paid{} by {}.", how, mention(by))
     if isinstance(f.get("wallet_balance"), int):
         text += f" The wallet now holds {credits_text(f.get('wallet_balance'))}."
-    return text, []
+    return _until_top_up(f, text, [])
 
 
 def recharge_succeeded(f: AlertFacts) -> Rendered:
     text = ":white_check_mark: Auto-recharge succeeded"
     text += f": {f.money}" if f.money else ""
     text += f" ({f.credits})." if f.credits else "."
-    return text, []
+    return _until_top_up(f, text, [])
 
 
 def recharge_failed(f: AlertFacts) -> Rendered:
@@ -231,9 +286,14 @@ def cycle_renewed(f: AlertFacts) -> Rendered:
 RENDERERS: dict[Alert, Callable[[AlertFacts], Rendered]] = {
     Alert.PLAN_LOW: plan_low,
     Alert.PLAN_EXHAUSTED: plan_exhausted,
+    Alert.PLAN_RECOVERED: plan_recovered,
     Alert.WALLET_LOW: wallet_low,
+    Alert.WALLET_RECOVERED: wallet_recovered,
+    Alert.LIMIT_LEVEL: limit_80,  # "has used N% of its monthly limit", N its level
     Alert.LIMIT_80: limit_80,
     Alert.LIMIT_100: limit_100,
+    Alert.BUDGET_LEVEL: budget_level,
+    Alert.BUDGET_REACHED: budget_reached,
     Alert.AGENT_STOPPED: agent_stopped,
     Alert.AGENT_RESUMED: agent_resumed,
     Alert.TOPUP_RECEIVED: topup_received,

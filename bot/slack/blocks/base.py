@@ -20,11 +20,15 @@ OPEN_AGENT_SETTINGS = "open_agent_settings"
 TOPUP_PAY = "topup_pay"
 TOPUP_CHARGE_CARD = "topup_charge_card"
 AGENT_USE_BALANCE = "agent_use_balance"
+AGENTS_USE_BALANCE_ALL = "agents_use_balance_all"
+OPEN_SPEND_CONTROLS = "open_spend_controls"
+SPEND_CONTROLS_MODAL = "spend_controls_modal"
 ADD_CARD = "add_card"
 AGENT_SELECT = "agent_select"
 HOME_ALERT_CHANNEL = "home_alert_channel"
 OPEN_LINK = "open_link"  # URL buttons: Slack still sends an action, which is only acked
 FIX_PAYMENT = "fix_payment"
+MANAGE_CARD = "manage_card"  # Stripe's Customer Portal, made when pressed
 TOPUP_MODAL = "topup_modal"
 AUTO_RECHARGE_MODAL = "auto_recharge_modal"
 AGENT_MODAL = "agent_settings_modal"
@@ -35,6 +39,7 @@ STOP_REASONS = {
     "plan_exhausted": "plan credits ran out",
     "wallet_empty": "plan credits and the wallet ran out",
     "monthly_limit": "it reached its monthly spending limit",
+    "account_budget": "the account reached its monthly budget",
 }
 
 BEHAVIOURS = {
@@ -47,6 +52,8 @@ RESUME_CAUSES = {
     "wallet_credit": "the wallet was topped up",
     "new_month": "a new month started",
     "settings": "its settings were changed",
+    "refund": "credits were refunded",
+    "budget": "the account's monthly budget has room again",
 }
 
 RECHARGE_REASONS = {

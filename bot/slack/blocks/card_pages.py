@@ -1,6 +1,7 @@
 """Stripe pages that add or replace the saved card, made when a billing admin presses a
-button: Add a card (auto-recharge modal) and Fix the payment (a failed recharge alert).
-Each page is the presser's own, shown only to them, and expires within the hour."""
+button: Add a card (auto-recharge modal), Fix the payment (a failed recharge alert) and
+Manage card (/balance and the Home tab: Stripe's Customer Portal). Each page is the
+presser's own, shown only to them, and expires soon (the portal's within minutes)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,16 @@ def nothing_to_fix_message(attempt: RechargeAttempt | None, timezone: str) -> Me
             " To replace the card anyway, use Auto-recharge settings → Replace card."
         )
     return message(text, [section(text)])
+
+
+def portal_page_message(url: str) -> Message:
+    """The private answer to a billing admin who pressed Manage card."""
+    text = (
+        "Manage the card, the billing email and past invoices and receipts on Stripe's page."
+        " A card saved there is the one auto-recharge and one-click top-ups use. The page is"
+        " yours alone and expires in a few minutes; press Manage card again for a new one."
+    )
+    return message(
+        f"{text} {url}",
+        [section(text, accessory=button("Open Stripe", OPEN_LINK, url=url, style="primary"))],
+    )

@@ -7,8 +7,10 @@ from typing import Any
 from bot.slack.blocks.base import (
     BEHAVIOURS,
     HOME_ALERT_CHANNEL,
+    MANAGE_CARD,
     OPEN_AGENT_SETTINGS,
     OPEN_AUTO_RECHARGE,
+    OPEN_SPEND_CONTROLS,
     OPEN_TOPUP,
     RECHARGE_REASONS,
     STOP_REASONS,
@@ -32,9 +34,11 @@ from bot.slack.blocks.base import (
     section,
 )
 from bot.slack.blocks.mrkdwn import Mrkdwn, channel_link, md, mention
+from bot.slack.blocks.until_top_up import until_top_up_blocks, waiting_of_views
 from bot.slack.blocks.usage import forecast_words, usage_section
 from bot.slack.dashboard_data import Dashboard
 from ledger.accounts import AgentView
+from ledger.audit import AuditView
 from ledger.units import format_credits, format_money
 
 
@@ -66,9 +70,14 @@ def auto_recharge_text(d: Dashboard) -> str:
     elif a.paused:
         state = "*Auto-recharge:* paused after 3 failed attempts in a row (save the settings to turn it back on)"
     else:
+        what = (
+            f"top it back up to {format_money(a.target_minor, cur)}"
+            if a.mode == "target"
+            else f"add {format_money(a.amount_minor, cur)}"
+        )
         state = (
             f"*Auto-recharge:* on: when the wallet drops below {format_money(a.threshold_minor, cur)},"
-            f" add {format_money(a.amount_minor, cur)} (at most {format_money(a.monthly_cap_minor, cur)} a month)"
+            f" {what} (at most {format_money(a.monthly_cap_minor, cur)} a month)"
         )
     card = f"Card: {d.card.label}" if d.card else "Card: no saved card"
     lines = [state, card]
@@ -98,6 +107,21 @@ def dashboard_summary(d: Dashboard) -> str:
     )
 
 
+def budget_text(d: Dashboard) -> str:
+    """The budget all agents share this month, as the dashboard's field shows it."""
+    b = d.balance
+    if b.monthly_budget is None:
+        return f"*Monthly budget*\nnone ({credits_text(b.month_spend)} spent this month)"
+    left = max(0, b.monthly_budget - b.month_spend)
+    text = (
+        f"*Monthly budget*\n{format_credits(b.month_spend)} of {credits_text(b.monthly_budget)}"
+        f" used\n`{bar(b.month_spend, b.monthly_budget)}` {percent(b.month_spend, b.monthly_budget)}%"
+    )
+    if left == 0:
+        text += "\n:octagonal_sign: reached: every agent is stopped"
+    return text
+
+
 def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
     b, tz = d.balance, d.timezone
     renewal = day_text(b.next_renewal_at, tz) if b.next_renewal_at else "not scheduled"
@@ -111,6 +135,7 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
             f"*Wallet*\n{credits_text(b.wallet_balance)} ({format_money(b.wallet_value_minor, b.currency)})",
             plan,
             f"*Next renewal*\n{renewal}",
+            budget_text(d),
         ),
         context_block(forecast_text(d)),
     ]
@@ -130,15 +155,53 @@ def dashboard_blocks(d: Dashboard, *, max_agents: int = 20) -> list[Block]:
             blocks.append(context_block(f"and {len(b.agents) - max_agents} more agents"))
     else:
         blocks.append(section("*Agents*: none yet."))
+    blocks += until_top_up_blocks(waiting_of_views(b.agents))
     blocks.append(
         actions(
             button("Top up", OPEN_TOPUP, style="primary"),
             button("Auto-recharge settings", OPEN_AUTO_RECHARGE),
             button("Agent settings", OPEN_AGENT_SETTINGS),
+            button("Budget and alerts", OPEN_SPEND_CONTROLS),
+            button("Manage card", MANAGE_CARD),
             block_id="dashboard_actions",
         )
     )
     return blocks
+
+
+#: Audited settings counted in milli-credits (others ending in `_minor` are money).
+_CREDIT_SETTINGS = {"monthly_budget", "monthly_limit", "plan_credits_per_cycle",
+                    "call_minute_rate", "message_rate", "amount"}  # fmt: skip
+
+
+def _setting_text(key: str, value: object, currency: str) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int) and key.endswith("_minor"):
+        return format_money(value, currency)
+    if isinstance(value, int) and key in _CREDIT_SETTINGS:
+        return credits_text(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
+def change_line(change: AuditView, d: Dashboard) -> Mrkdwn:
+    """One settings change as the Home tab lists it: when, what, from what to what, who."""
+    what = change.action.replace("_", " ").replace(".", " ")
+    subject = f" {change.subject}" if change.subject else ""
+    values = "; ".join(
+        f"{key.replace('_', ' ')} {_setting_text(key, change.before.get(key), d.currency)}"
+        f" → {_setting_text(key, value, d.currency)}"
+        for key, value in change.after.items()
+    )
+    who = mention(change.actor) if change.actor_kind == "slack_user" else md("{}", change.actor)
+    return md(
+        "{} · *{}*{}: {} (by {}, {})",
+        day_text(change.at, d.timezone), what, subject, values or "done", who, change.source,
+    )  # fmt: skip
 
 
 def balance_message(d: Dashboard) -> Message:
@@ -167,6 +230,9 @@ def home_view(d: Dashboard, *, notice: str | None = None) -> View:
     ]
     admins = mention_list(d.billing_admins) if d.billing_admins else "none named"
     blocks.append(context_block(md("Billing admins: workspace admins and owners, and {}.", admins)))
+    if d.changes:
+        blocks.append(section("*Latest settings changes*", block_id="latest_changes"))
+        blocks.append(context_block(*(change_line(c, d) for c in d.changes)))
     if notice:
         blocks.insert(0, section(notice, block_id="notice"))
     return {"type": "home", "blocks": blocks[:VIEW_BLOCKS]}

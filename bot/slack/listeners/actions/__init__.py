@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from slack_bolt import App
 
 from bot.slack import blocks
 from bot.slack.blocks.usage import OPEN_BILLING_PAGE, STATEMENT_MONTH
-from bot.slack.listeners.actions import agents, auto_recharge, fix_payment, home, topup, usage
+from bot.slack.listeners.actions import (
+    agents,
+    auto_recharge,
+    fix_payment,
+    home,
+    spend_controls,
+    topup,
+    usage,
+)
 from bot.slack.middleware import acknowledge, billing_admins_only, in_a_linked_workspace
 
 
@@ -31,10 +41,20 @@ def register(app: App) -> None:
     app.action(blocks.FIX_PAYMENT, middleware=billing_admins_only("fix the payment"))(
         fix_payment.fix_payment
     )
+    app.action(blocks.MANAGE_CARD, middleware=billing_admins_only("manage the card"))(
+        fix_payment.manage_card
+    )
     agent_settings = billing_admins_only("change agent settings")
     app.action(blocks.OPEN_AGENT_SETTINGS, middleware=agent_settings)(agents.open_agent_settings)
     app.action(blocks.AGENT_SELECT, middleware=in_a_linked_workspace())(agents.agent_selected)
-    app.action(blocks.AGENT_USE_BALANCE, middleware=agent_settings)(agents.use_balance)
+    # "Use balance" buttons of several agents in one block are `agent_use_balance:<id>`.
+    use_balance = re.compile(rf"^{blocks.AGENT_USE_BALANCE}(:\d+)?$")
+    app.action(use_balance, middleware=agent_settings)(agents.use_balance)
+    app.action(blocks.AGENTS_USE_BALANCE_ALL, middleware=agent_settings)(agents.use_balance_for_all)
+    app.action(
+        blocks.OPEN_SPEND_CONTROLS,
+        middleware=billing_admins_only("change the budget and alert levels"),
+    )(spend_controls.open_spend_controls)
     app.action(
         blocks.HOME_ALERT_CHANNEL,
         middleware=billing_admins_only(

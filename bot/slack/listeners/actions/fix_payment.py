@@ -1,7 +1,8 @@
 """Fix the payment, on a failed or paused auto-recharge alert: a billing admin gets a fresh
 Stripe page of their own, shown only to them (anyone else is told who can, by the
 middleware). It fixes the account's last attempt; when that did not fail, there is
-nothing to fix and nothing is opened."""
+nothing to fix and nothing is opened. Manage card (/balance, Home tab) opens Stripe's
+Customer Portal the same way."""
 
 from __future__ import annotations
 
@@ -45,3 +46,18 @@ def fix_payment(
         else:
             message = blocks.fix_page_message(mode, url, attempt.reason)
     tell(body, client, respond, message, title="Fix the payment")
+
+
+def manage_card(
+    body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    account = account_of(context)
+    try:
+        url = stripe_gateway.create_portal_session(app_context(context), account.id)
+    except Exception as exc:  # noqa: BLE001 - any Stripe failure is told, not swallowed
+        message = blocks.error_message(
+            f"Could not open the Stripe page: {blocks.failure_reason(exc)}"
+        )
+    else:
+        message = blocks.portal_page_message(url)
+    tell(body, client, respond, message, title="Manage card")

@@ -14,6 +14,7 @@ from bot.slack.bolt_context import account_of, app_context, in_transaction
 from bot.slack.home import publish_home
 from bot.slack.replies import acting_user
 from ledger.accounts import set_alert_channel
+from ledger.audit import Actor
 from ledger.slack_workspaces import release_alerts
 
 
@@ -32,7 +33,7 @@ def alert_channel_picked(
     channel = action.get("selected_conversation")
 
     def save(session: Session) -> None:
-        set_alert_channel(session, account.id, channel)
+        set_alert_channel(session, account.id, channel, actor=Actor.slack(who))
         release_alerts(session, account.id)
 
     in_transaction(context, save)

@@ -11,11 +11,15 @@ from sqlalchemy.orm import Session
 from bot.slack import blocks
 from bot.slack.bolt_context import account_of, in_transaction
 from bot.slack.listeners.views.fields import block_with_prefix, selected, text_value
+from bot.slack.replies import acting_user
 from ledger.agents import get_agent, parse_limit, update_agent
+from ledger.audit import Actor
 from ledger.errors import InvalidInput, NotFound
 
 
-def agent_settings_submitted(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+def agent_settings_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+) -> None:
     account = account_of(context)
     agent_ref = selected(view, "agent", blocks.AGENT_SELECT)
     behaviour_block = block_with_prefix(view, "behaviour:")
@@ -44,8 +48,9 @@ def agent_settings_submitted(ack: Ack, view: dict[str, Any], context: BoltContex
     def save(session: Session) -> tuple[str, str, int | None, bool, str | None]:
         was = get_agent(session, account.id, agent_ref).stop_reason
         agent, resumed = update_agent(
-            session, account.id, agent_ref, behaviour=behaviour, monthly_limit=limit
-        )
+            session, account.id, agent_ref, behaviour=behaviour, monthly_limit=limit,
+            actor=Actor.slack(acting_user(body)),
+        )  # fmt: skip
         return agent.name, agent.behaviour, agent.monthly_limit, resumed, was
 
     try:

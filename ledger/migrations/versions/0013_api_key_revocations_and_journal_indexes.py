@@ -1,7 +1,7 @@
 """API key revocation count; indexes on a call's entries and a charge's refunds
 
-Revision ID: 0012
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 `api_key_revocations` (ledger/models/api.py) lets servers cache API keys and still honour a
 revocation at once. The partial indexes keep ending a call and refunding a charge as fast
 on a journal of millions of entries as on an empty one.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,79 @@
+"""A request id for every HTTP request, one log line per request, and the charge latency.
+
+Pure ASGI, in front of the whole app. The id is the client's `X-Request-Id` when it is a
+safe token (ledger/tracing.py says which), else a new one; it is current while the
+request runs (so the journal entries and outbox messages it writes carry it, and every log
+line says it) and returned in the response's `X-Request-Id`. When the response is done it
+logs `method path status duration_ms` (uvicorn's access log is off: this line replaces it)
+and, for a charge route, observes the charge latency (bot/metrics.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot import metrics
+from ledger.tracing import accepted, new_request_id, request_scope
+
+log = logging.getLogger("creditbot.http")
+HEADER = b"x-request-id"
+
+
+def charge_route(method: str, path: str) -> str | None:
+    """The charge route a request is on (a label of the latency histogram), or None."""
+    if method != "POST" or not path.startswith("/v1/"):
+        return None
+    if path == "/v1/messages":
+        return "messages"
+    if path == "/v1/calls":
+        return "call_start"
+    if path.startswith("/v1/calls/") and path.endswith("/minutes"):
+        return "call_minute"
+    return None
+
+
+class RequestIds:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                incoming = accepted(value.decode("latin-1"))
+                break
+        request_id = incoming or new_request_id()
+        raw_id = request_id.encode()
+        status = 500  # what the client gets if the app fails before answering
+        timer = metrics.Timer()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (HEADER, raw_id)]
+            await send(message)
+
+        with request_scope(request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                seconds = timer.seconds()
+                method, path = scope["method"], scope["path"]
+                route = charge_route(method, path)
+                if route is not None:
+                    metrics.CHARGE_SECONDS.labels(route).observe(seconds)
+                log.info(
+                    "%s %s %s %.1f ms",
+                    method,
+                    path,
+                    status,
+                    seconds * 1000,
+                    extra={"method": method, "path": path, "status": status,
+                           "duration_ms": round(seconds * 1000, 2)},
+                )  # fmt: skip

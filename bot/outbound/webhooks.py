@@ -1,0 +1,97 @@
+"""Signed webhooks to each account's endpoints (Standard Webhooks).
+
+Each event is one POST of JSON with `webhook-id` (the same for every retry of it, so a
+receiver can drop a repeat), `webhook-timestamp` and `webhook-signature`, signed by the
+`standardwebhooks` library with the endpoint's secret. A 2xx answer delivers it; anything
+else (an error status, a redirect, a timeout, a refused connection) fails the attempt and
+the outbox tries again after its backoff (5 s doubling, at most 10 minutes), for as long as
+the endpoint exists.
+
+Posted with the standard library (urllib), redirects not followed: the signed body goes to
+the URL the account registered and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from standardwebhooks import Webhook
+
+from bot.context import AppContext
+from bot.outbound.delivering import DeliveryFailed, Send, deliver_due
+from bot.outbound.events import event_body
+from ledger.cycles import utcnow
+from ledger.deliveries import Due
+
+#: Seconds a receiver has to answer.
+TIMEOUT = 10
+#: The start of a receiver's answer kept as the delivery's last error.
+KEEP_ANSWER = 300
+
+
+def _user_agent() -> str:
+    try:
+        return f"creditbot/{version('creditbot')}"
+    except PackageNotFoundError:
+        return "creditbot"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a 3xx is an answer like any other non-2xx: the attempt failed
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+USER_AGENT = _user_agent()
+
+
+def webhook_id(row: Due) -> str:
+    """The event's id: one per alert and event type, the same on every retry and endpoint."""
+    return f"msg_{row.message_id}_{row.event_type.replace('.', '_')}"
+
+
+def signed_request(row: Due, *, now: datetime | None = None) -> urllib.request.Request:
+    """The POST for one delivery: the event's JSON and its Standard Webhooks headers."""
+    body = json.dumps(event_body(row), separators=(",", ":"), ensure_ascii=False)
+    msg_id, at = webhook_id(row), now or utcnow()
+    signature = Webhook(row.secret or "").sign(msg_id, at, body)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+    return urllib.request.Request(row.url or "", data=body.encode(), headers=headers, method="POST")
+
+
+def post(row: Due) -> None:
+    """Send one event; raises DeliveryFailed with what the endpoint answered."""
+    request = signed_request(row)
+    try:
+        with _opener.open(request, timeout=TIMEOUT) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        text = exc.read(KEEP_ANSWER).decode("utf-8", "replace").strip()
+        raise DeliveryFailed(f"HTTP {exc.code}" + (f": {text}" if text else "")) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryFailed(f"not reached: {reason}") from exc
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"HTTP {status}")
+
+
+@contextmanager
+def _sender() -> Iterator[Send]:
+    yield post
+
+
+def deliver_due_webhooks(context: AppContext, *, now: datetime | None = None) -> int:
+    """Post every due webhook delivery; returns how many endpoints took theirs."""
+    return deliver_due(context, "webhook", _sender, now=now)
