@@ -199,6 +199,62 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     assert access[0]["logger"] == "creditbot.http" and "duration_ms" in access[0]
 
 
+def test_requests_sharing_a_batch_of_the_writer_each_keep_their_own_request_id(served):
+    """Eight charges at once, held back until they form one batch of the journal's writer
+    (one transaction): each answer, journal entry and outbox row carries its own request's
+    id, and the batch-size histogram saw a batch of more than four."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    from ledger.models import Entry, OutboxMessage
+    from tests.support.writer_batches import Held
+
+    context, client = served
+    ids = story(context.sessions, plan=1000, wallet=0)
+    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/v1/balance", headers=auth).status_code == 200  # the key, now known
+    before = scrape(client)
+    app = client.app
+    quantities = [1, 1, 1, 900, 1, 1, 1, 1]  # the 900 crosses the plan's low level
+
+    async def charge_together() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*(
+                c.post("/v1/messages",
+                       json={"agent_id": ids["a"], "quantity": q, "direction": "outbound"},
+                       headers={**auth, "Idempotency-Key": f"k{n}", "X-Request-Id": f"req-{n}"})
+                for n, q in enumerate(quantities)
+            ))  # fmt: skip
+
+    held = Held(app.state.api.writer, order=ids["account"])
+    answers: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: answers.extend(asyncio.run(charge_together())))
+    thread.start()
+    held.until_queued(len(quantities))
+    thread.join(30)
+    after = scrape(client)
+
+    assert [r.status_code for r in answers] == [200] * len(quantities)
+    assert [r.headers["X-Request-Id"] for r in answers] == [f"req-{n}" for n in range(8)]
+
+    def stored(session):
+        entries = dict(session.query(Entry.idempotency_key, Entry.request_id).all())
+        alerts = [rid for (rid,) in session.query(OutboxMessage.request_id).all()]
+        return entries, alerts
+
+    entries, alerts = transaction(context.sessions, stored)
+    assert {k: v for k, v in entries.items() if k.startswith("msg:")} == {
+        f"msg:k{n}": f"req-{n}" for n in range(8)
+    }
+    assert alerts and set(alerts) == {"req-3"}
+    bucket = "creditbot_group_commit_batch_size_bucket"
+    assert moved(before, after, bucket, le="+Inf") - moved(before, after, bucket, le="4.0") == 1
+
+
 def test_the_scheduler_alone_serves_metrics_on_its_own_port(served):
     import httpx
 

@@ -21,31 +21,7 @@ from ledger.models import Entry
 from ledger.units import credits
 from ledger.verify import verify
 from tests.support.factories import NOW, story
-
-
-class Held:
-    """A first request that keeps the writer busy until released, so that everything
-    submitted meanwhile waits and forms the next batch. (Submitted from an event loop of
-    its own: on SQLite a batch runs on the loop of its requests.)"""
-
-    def __init__(self, writer: JournalWriter) -> None:
-        self.writer = writer
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(writer.run(Request(self._hold))))
-        self.thread.start()
-        assert self.started.wait(30)
-
-    def _hold(self, session):
-        self.started.set()
-        assert self.release.wait(30)
-
-    def until_queued(self, count: int) -> None:
-        """Release the writer once `count` requests wait behind the held one."""
-        while self.writer.waiting() < count:
-            threading.Event().wait(0.001)
-        self.release.set()
-        self.thread.join(30)
+from tests.support.writer_batches import Held
 
 
 def commits_of(engine) -> list[int]:
@@ -148,6 +124,52 @@ def test_an_error_after_writing_takes_back_only_that_request(sessions, writer):
     keys = transaction(sessions, lambda s: set(s.execute(select(Entry.idempotency_key)).scalars()))
     assert "late" not in keys and {"s0", "s1", "s2", "s3"} <= keys
     assert transaction(sessions, verify) == []
+
+
+def test_each_request_of_a_batch_writes_with_its_own_request_id(engine, sessions):
+    """Requests sharing one transaction each write their journal entry and outbox rows with
+    the request id they were queued with, also when the batch is rolled back and run again
+    request by request; `on_batch` hears the size of each transaction committed."""
+    from ledger.models import OutboxMessage
+    from ledger.tracing import request_scope
+
+    sizes: list[int] = []
+    writer = JournalWriter(engine, stripes=1, on_batch=sizes.append)
+    ids = story(sessions, plan=1000, wallet=0)
+
+    def queued(request_id: str, key: str, quantity: int = 1) -> Request:
+        with request_scope(request_id):
+            return message(ids, ids["a"], key, quantity)
+
+    # The 900-credit charge crosses the plan's low level wherever it comes in the batch.
+    works = [queued(f"rid-{n}", f"r{n}") for n in range(6)]
+    works.insert(2, queued("rid-big", "big", 900))
+    done = in_one_batch(writer, works)
+    assert all(isinstance(o, Charge) and o.allowed for o in done)
+    assert sizes == [1, 7], "the held request, then the seven together"
+
+    def broken(s):
+        charge(s, ids["account"], ids["a"], "message", 5, idempotency_key="broken", now=NOW)
+        raise RuntimeError("a bug after writing")
+
+    works = [queued(f"rid-{n}", f"r{n}") for n in range(6, 10)]
+    with request_scope("rid-broken"):
+        works.insert(1, Request(broken, savepoint=False, order=ids["account"]))
+    done = in_one_batch(writer, works)
+    writer.close()
+    assert isinstance(done[1], RuntimeError)
+    assert sizes == [1, 7, 1, 1, 1, 1, 1], "rolled back, then each good one alone"
+
+    def stored(s):
+        entries = dict(s.execute(select(Entry.idempotency_key, Entry.request_id)).all())
+        alerts = s.execute(select(OutboxMessage.kind, OutboxMessage.request_id)).all()
+        return entries, alerts
+
+    entries, alerts = transaction(sessions, stored)
+    expected = {f"r{n}": f"rid-{n}" for n in range(10)} | {"big": "rid-big"}
+    assert {k: v for k, v in entries.items() if k in expected} == expected
+    assert "broken" not in entries
+    assert alerts and all(rid == "rid-big" for _, rid in alerts)
 
 
 def test_requests_are_served_in_arrival_order(writer):
