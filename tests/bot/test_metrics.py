@@ -4,6 +4,7 @@ the gauges read from the database say what waits. Protected by METRICS_TOKEN."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from fastapi.testclient import TestClient
@@ -169,6 +170,9 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
     stream = StringIO()
     handler = configure_logging("json", stream=stream)
+    # A charge's own line is logged at DEBUG (the hot path): asked for here.
+    http_log = logging.getLogger("creditbot.http")
+    http_log.setLevel(logging.DEBUG)
     try:
         r = client.post(
             "/v1/messages",
@@ -178,8 +182,7 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
         )  # fmt: skip
         junk = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
     finally:
-        import logging
-
+        http_log.setLevel(logging.NOTSET)
         logging.getLogger().removeHandler(handler)
     assert r.status_code == 200 and r.headers["X-Request-Id"] == "trace-42"
     assert junk.headers["X-Request-Id"] != "bad id <script>"
@@ -197,6 +200,33 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     access = [x for x in lines if x.get("path") == "/v1/messages"]
     assert access and access[0]["request_id"] == "trace-42" and access[0]["status"] == 200
     assert access[0]["logger"] == "creditbot.http" and "duration_ms" in access[0]
+
+
+def test_at_info_a_charge_logs_no_line_of_its_own_and_other_requests_do(served):
+    """The charge path's lines are DEBUG (the charge metrics count every answer); every
+    other request keeps its INFO line."""
+    from io import StringIO
+
+    from bot.logs import configure_logging
+
+    context, client = served
+    ids = story(context.sessions, plan=10, wallet=0)
+    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    stream = StringIO()
+    handler = configure_logging("json", "info", stream=stream)
+    try:
+        charged = client.post(
+            "/v1/messages",
+            json={"agent_id": ids["a"], "quantity": 1, "direction": "inbound"},
+            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1"},
+        )
+        read = client.get("/v1/balance", headers={"Authorization": f"Bearer {secret}"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert charged.status_code == 200 and read.status_code == 200
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    paths = [x["path"] for x in lines if x.get("logger") == "creditbot.http"]
+    assert paths == ["/v1/balance"]
 
 
 def test_requests_sharing_a_batch_of_the_writer_each_keep_their_own_request_id(served):
