@@ -1,10 +1,18 @@
-"""Charges per second through the ledger's charge service, next to a raw-SQL floor.
+"""Charges per second through the ledger, in process, next to a raw-SQL floor.
 
-One process, one transaction per charge, on a SQLite file and on PostgreSQL (a throwaway
-cluster with fsync on, as production would run). The floor does the least a charge can:
-insert a usage row with a unique key, conditionally decrement a balance, insert two
-postings, commit -- through the bare DB-API driver. Both run interleaved in blocks in the
-same process on the same database, so machine noise hits both alike.
+On a SQLite file and on PostgreSQL (a throwaway cluster with fsync on, as production would
+run). The floor does the least a charge can, one transaction each: insert a usage row with
+a unique key, conditionally decrement a balance, insert two postings, commit -- through the
+bare DB-API driver. Beside it, in the same process on the same database, interleaved in
+blocks so machine noise hits all alike:
+
+- the same raw SQL through SQLAlchemy's Connection (what any code on this stack pays);
+- `ledger.charges.charge`, one transaction each (`ledger.db.transaction`, as the CLI and
+  the scheduler run it);
+- the journal's writer with one caller at a time (a batch of one: one commit per charge);
+- the journal's writer with 32 callers at once (group commit: many charges per commit).
+
+Targets: the ledger at >= 0.5x the raw DB-API floor, and the batched writer beyond it.
 
     python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres]
 """
@@ -12,11 +20,12 @@ same process on the same database, so machine noise hits both alike.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,6 +34,7 @@ from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
 from ledger.charges import charge  # noqa: E402
 from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
+from ledger.journal.writer import JournalWriter, Request  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.units import credits  # noqa: E402
 from ledger.verify import verify  # noqa: E402
@@ -97,16 +107,19 @@ def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
     return one
 
 
-def ledger_charger(engine) -> Callable[[int], None]:
-    sessions = make_session_factory(engine)
-
+def ledger_account(engine) -> tuple[int, int]:
     def setup(s):
         account = create_account(
             s, AccountSettings(name="Bench", plan_credits=credits(100_000_000), cycle_anchor_day=1)
         )
         return account.id, add_agent(s, account.id, "bench-agent").id
 
-    account_id, agent_id = transaction(sessions, setup)
+    return transaction(make_session_factory(engine), setup)
+
+
+def ledger_charger(engine, account_id: int, agent_id: int) -> Callable[[int], None]:
+    """`ledger.charges.charge`, one transaction each."""
+    sessions = make_session_factory(engine)
 
     def one(n: int) -> None:
         result = transaction(
@@ -115,57 +128,114 @@ def ledger_charger(engine) -> Callable[[int], None]:
         )
         assert result.allowed
 
-    one.sessions = sessions  # type: ignore[attr-defined]
     return one
+
+
+def message_request(account_id: int, agent_id: int, key: str) -> Request:
+    """One message charge for the journal's writer, as /v1/messages queues it."""
+    return Request(
+        charge,
+        (account_id, agent_id, "message", 1),
+        {"idempotency_key": key},
+        savepoint=False,
+        order=account_id,
+    )
+
+
+def writer_block(
+    writer: JournalWriter, account_id: int, agent_id: int, callers: int, tag: str
+) -> Callable[[Sequence[int]], list[float]]:
+    """Charges through the journal's writer from `callers` concurrent callers on one event
+    loop; each charge's latency (its wait included)."""
+    loop = asyncio.new_event_loop()
+
+    async def block(numbers: Sequence[int]) -> list[float]:
+        todo = iter(numbers)
+        latencies: list[float] = []
+
+        async def caller() -> None:
+            for n in todo:
+                request = message_request(account_id, agent_id, f"{tag}-{n}")
+                t0 = time.perf_counter()
+                result = await writer.run(request)
+                latencies.append(time.perf_counter() - t0)
+                assert result.allowed
+
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        return latencies
+
+    return lambda numbers: loop.run_until_complete(block(numbers))
+
+
+def timed(one: Callable[[int], None]) -> Callable[[Sequence[int]], list[float]]:
+    def block(numbers: Sequence[int]) -> list[float]:
+        latencies = []
+        for n in numbers:
+            t0 = time.perf_counter()
+            one(n)
+            latencies.append(time.perf_counter() - t0)
+        return latencies
+
+    return block
+
+
+TITLES = {
+    "floor": "raw DB-API floor",
+    "sa_floor": "raw SQL via SQLAlchemy",
+    "ledger": "ledger charge, own txn",
+    "writer_1": "writer, 1 caller",
+    "writer_32": "writer, 32 callers",
+}
 
 
 def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]:
     engine = make_engine(url)
     upgrade(engine)
     dialect = engine.dialect.name
-    floor = floor_charger(engine, dialect)
-    sa_floor = sqlalchemy_floor_charger(engine, dialect)
-    ledger = ledger_charger(engine)
-    sides = (("floor", floor), ("sa_floor", sa_floor), ("ledger", ledger))
-    for n in range(200):  # warm caches, compiled statements, the pool
-        for _, fn in sides:
-            fn(-n - 1)
-    times: dict[str, list[float]] = {label: [] for label, _ in sides}
+    account_id, agent_id = ledger_account(engine)
+    writer = JournalWriter(engine)
+    sides = {
+        "floor": timed(floor_charger(engine, dialect)),
+        "sa_floor": timed(sqlalchemy_floor_charger(engine, dialect)),
+        "ledger": timed(ledger_charger(engine, account_id, agent_id)),
+        "writer_1": writer_block(writer, account_id, agent_id, 1, "w1"),
+        "writer_32": writer_block(writer, account_id, agent_id, 32, "w32"),
+    }
+    for fn in sides.values():  # warm caches, compiled statements, the pool
+        fn(range(-200, 0))
+    times: dict[str, list[float]] = {label: [] for label in sides}
+    elapsed: dict[str, float] = dict.fromkeys(sides, 0.0)
     n = 0
     while n < charges:
-        for label, fn in sides:
-            for i in range(n, n + block):
-                t0 = time.perf_counter()
-                fn(i)
-                times[label].append(time.perf_counter() - t0)
+        for label, fn in sides.items():
+            t0 = time.perf_counter()
+            times[label] += fn(range(n, n + block))
+            elapsed[label] += time.perf_counter() - t0
         n += block
-    problems = transaction(ledger.sessions, verify)  # type: ignore[attr-defined]
+    writer.close()
+    problems = transaction(make_session_factory(engine), verify)
     engine.dispose()
     if problems:
         raise SystemExit(f"ledger verify failed after the benchmark: {problems}")
     result = {}
     for label, samples in times.items():
         samples.sort()
-        result[f"{label}_rate"] = len(samples) / sum(samples)
+        result[f"{label}_rate"] = len(samples) / elapsed[label]
         result[f"{label}_p50_ms"] = statistics.median(samples) * 1000
         result[f"{label}_p99_ms"] = samples[int(len(samples) * 0.99)] * 1000
-    result["ratio"] = result["ledger_rate"] / result["floor_rate"]
-    result["sa_ratio"] = result["ledger_rate"] / result["sa_floor_rate"]
-    for label, title in (
-        ("floor", "raw DB-API floor"),
-        ("sa_floor", "raw SQL via SQLAlchemy"),
-        ("ledger", "ledger charge"),
-    ):
+    floor = result["floor_rate"]
+    for label, title in TITLES.items():
+        rate = result[f"{label}_rate"]
         print(
-            f"{name:<9} {title:<24} {result[f'{label}_rate']:8.0f} charges/s"
+            f"{name:<9} {title:<24} {rate:8.0f} charges/s  {rate / floor:5.2f}x floor"
             f"  p50 {result[f'{label}_p50_ms']:6.2f} ms  p99 {result[f'{label}_p99_ms']:6.2f} ms",
             flush=True,
         )
-    print(
-        f"{name:<9} ratio ledger / raw DB-API floor = {result['ratio']:.2f};"
-        f" ledger / raw SQL via SQLAlchemy = {result['sa_ratio']:.2f}",
-        flush=True,
-    )
+    for label in ("ledger", "writer_1", "writer_32"):
+        ratio = result[f"{label}_rate"] / floor
+        target = 1.0 if label == "writer_32" else 0.5
+        verdict = "met" if ratio >= target else "NOT met"
+        print(f"{name:<9} target {TITLES[label]}: {ratio:.2f}x >= {target:g}x floor: {verdict}")
     return result
 
 
@@ -174,7 +244,7 @@ def main() -> None:
     parser.add_argument("--charges", type=int, default=4000, help="charges per side per database")
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     args = parser.parse_args()
-    print(f"{args.charges} charges per side, one transaction each, interleaved in blocks of 250")
+    print(f"{args.charges} charges per side, interleaved in blocks of 250")
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
             run("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
@@ -128,13 +129,32 @@ _EVENT_TYPES = frozenset(
 )
 
 
+#: Labelled children already looked up, by metric and label values: `labels()` costs more
+#: than the increment itself, and the charge path counts on every request.
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def count_charge(unit: str, allowed: bool, reason: str | None, replayed: bool) -> None:
+    """Count one charge answered (once per request: after the journal's writer answered)."""
     if replayed:
-        CHARGES.labels(unit, "replayed").inc()
+        _child(CHARGES, unit, "replayed").inc()
         return
-    CHARGES.labels(unit, "allowed" if allowed else "refused").inc()
+    _child(CHARGES, unit, "allowed" if allowed else "refused").inc()
     if not allowed:
-        REFUSALS.labels(reason or "refused").inc()
+        _child(REFUSALS, reason or "refused").inc()
+
+
+def charge_seconds(route: str) -> Any:
+    """The latency histogram of a charge route (messages, call_start, call_minute)."""
+    return _child(CHARGE_SECONDS, route)
 
 
 def count_stripe_event(event_type: str, outcome: str) -> None:

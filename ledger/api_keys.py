@@ -2,29 +2,38 @@
 
 A key is `cb_` followed by 43 URL-safe random characters (256 bits). Its scope says what
 it may do: `runtime` (what agent runtimes need: charges, calls, the balance, agents) or
-`admin` (also the account's settings, budget, alert levels, top-ups and audit trail). The database keeps
-its SHA-256 and its first characters (the prefix), never the secret itself; a lookup by
-hash needs no constant-time comparison, since an attacker cannot choose hashes.
+`admin` (also the account's settings, budget, alert levels, top-ups and audit trail). The
+database keeps its SHA-256 and its first characters (the prefix), never the secret itself;
+a lookup by hash needs no constant-time comparison, since an attacker cannot choose hashes.
+
+A server remembers the account and scope of each key it has seen (`KeyCache`), so a request costs
+no query for its key; every transaction that trusts that memory first reads how many keys
+were ever revoked (`api_key_revocations`, counted up by `revoke_key`), and forgets them
+all when the count moved: a revocation in any process takes effect at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Concatenate, NamedTuple, ParamSpec, TypeVar
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ledger import audit
 from ledger.audit import Actor
 from ledger.cycles import utcnow
-from ledger.errors import InvalidInput, NotFound
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.models import Account
-from ledger.models.api import ApiKey
+from ledger.models.api import ApiKey, ApiKeyRevocations
 from ledger.names import check_text
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SCHEME = "cb_"
 SCOPES = ("runtime", "admin")
@@ -35,6 +44,12 @@ MAX_SECRET_LENGTH = 200
 
 class UnknownApiKey(NotFound):
     code = "unknown_api_key"
+
+
+class KeyRefused(LedgerError):
+    """The presented key is missing, unknown or revoked: the request is not authenticated."""
+
+    code = "unauthorized"
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,11 @@ def revoke_key(
     if key.revoked_at is None:
         key.revoked_at = now or utcnow()
         session.flush()
+        session.execute(
+            update(ApiKeyRevocations)
+            .where(ApiKeyRevocations.id == 1)
+            .values(count=ApiKeyRevocations.count + 1)
+        )
         audit.record(
             session, account_id, actor, "api_key.revoked", {"prefix": key.prefix},
             {"prefix": key.prefix, "revoked": True}, subject=key.id, now=key.revoked_at,
@@ -185,5 +205,105 @@ def key_holder(session: Session, secret: str | None) -> KeyHolder | None:
     if not well_formed(secret):
         return None
     assert secret is not None
-    row = session.execute(_AUTHENTICATE, {"secret_hash": hash_secret(secret)}).one_or_none()
+    return _holder_of_hash(session, hash_secret(secret))
+
+
+def _holder_of_hash(session: Session, secret_hash: str) -> KeyHolder | None:
+    row = session.execute(_AUTHENTICATE, {"secret_hash": secret_hash}).one_or_none()
     return None if row is None else KeyHolder(*row)
+
+
+_REVOCATIONS = "SELECT count FROM api_key_revocations WHERE id = 1"
+
+
+class KeyCache:
+    """Every key this process has seen (its account, prefix and scope), by the hash of its
+    secret. A key's scope never changes, so it is kept with it.
+
+    `cached` answers from memory alone (a hint: the key may have been revoked since);
+    `holder_of` answers for a transaction, exactly: the first time in each transaction it
+    reads the revocation count and forgets every key if the count moved, then looks up in
+    the database only the keys it does not hold. Unknown and revoked keys are never kept.
+    """
+
+    def __init__(self) -> None:
+        self._holders: dict[str, KeyHolder] = {}
+        self._revocations: int | None = None
+
+    def cached(self, secret_hash: str) -> KeyHolder | None:
+        return self._holders.get(secret_hash)
+
+    def holder_of(self, session: Session, secret_hash: str) -> KeyHolder | None:
+        """The key, or None (unknown or revoked), as of this transaction."""
+        if self not in session.info:
+            session.info[self] = True
+            # Straight to the driver: this runs in every batch, and SQLAlchemy's own
+            # execution costs ten times the query.
+            cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(_REVOCATIONS)
+            row = cursor.fetchone()
+            cursor.close()
+            count = None if row is None else row[0]
+            if count is None or count != self._revocations:  # no row: trust nothing
+                self._holders.clear()
+                self._revocations = count
+        holder = self._holders.get(secret_hash)
+        if holder is None:
+            holder = _holder_of_hash(session, secret_hash)
+            if holder is not None:
+                self._holders[secret_hash] = holder
+        return holder
+
+
+class KeyScopeRefused(LedgerError):
+    """The key is good but its scope does not allow the work (a runtime key on admin work)."""
+
+    code = "forbidden"
+
+
+def checked_key(
+    session: Session, keys: KeyCache, secret_hash: str, scope: str | None = None
+) -> KeyHolder:
+    """The key as of this transaction: KeyRefused when it is unknown or revoked, then, with
+    `scope`, KeyScopeRefused when it is of another scope."""
+    holder = keys.holder_of(session, secret_hash)
+    if holder is None:
+        raise KeyRefused("Unknown or revoked API key.")
+    if scope is not None and holder.scope != scope:
+        raise KeyScopeRefused(f"This needs an API key of the {scope} scope.")
+    return holder
+
+
+def as_key_holder(
+    session: Session,
+    keys: KeyCache,
+    secret_hash: str,
+    service: Callable[Concatenate[Session, int, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`service(session, account_id, ...)` for the account of the key, which is checked in
+    this same transaction (raises KeyRefused when it is unknown or revoked)."""
+    holder = checked_key(session, keys, secret_hash, None)
+    return service(session, holder.account_id, *args, **kwargs)
+
+
+def as_key_actor(
+    session: Session,
+    keys: KeyCache,
+    secret_hash: str,
+    scope: str | None,
+    service: Callable[..., T],
+    *args: object,
+    **kwargs: object,
+) -> T:
+    """As `as_key_holder`, for a change the audit trail records: `service` is also given
+    `actor=`, the key. With `scope`, a key of another scope raises KeyScopeRefused (after
+    KeyRefused: a revoked key is unknown whatever its scope)."""
+    holder = checked_key(session, keys, secret_hash, scope)
+    return service(session, holder.account_id, *args, actor=holder.actor, **kwargs)
+
+
+def look_up(session: Session, keys: KeyCache, secret_hash: str) -> KeyHolder | None:
+    """The key as of this transaction, or None (see KeyCache.holder_of)."""
+    return keys.holder_of(session, secret_hash)

@@ -60,7 +60,24 @@ def local_date(now: datetime, tz_name: str) -> date:
 
 def month_key(now: datetime, tz_name: str) -> str:
     """The calendar month ('2026-11') `now` falls in, in `tz_name`."""
-    return month_of(local_date(now, tz_name))
+    # Every charge asks this: remember each zone's current month as the span of UTC
+    # instants it covers, and convert time zones only when `now` leaves it.
+    stamp = now.timestamp()
+    span = _month_spans.get(tz_name)
+    if span is not None and span[0] <= stamp < span[1]:
+        return span[2]
+    day = local_date(now, tz_name)
+    start = local_midnight(date(day.year, day.month, 1), tz_name).timestamp()
+    year, month = _shift_month(day.year, day.month, 1)
+    end = local_midnight(date(year, month, 1), tz_name).timestamp()
+    key = month_of(day)
+    if start <= stamp < end:
+        _month_spans[tz_name] = (start, end, key)
+    return key
+
+
+#: Time zone -> (start, end, key) of the month last asked for, in POSIX seconds.
+_month_spans: dict[str, tuple[float, float, str]] = {}
 
 
 def month_of(day: date) -> str:

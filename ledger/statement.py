@@ -1,13 +1,18 @@
 """Account statements: every entry with its time, kind, agent, amounts per source and the
-running balances they leave; the whole journal, or one calendar month of it."""
+running balances they leave; the whole journal, or one calendar month of it.
+
+Read in pages of entries (each page one query, the entry's transfers summed by the
+database), so a statement of millions of entries streams in flat memory.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TextIO
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -16,6 +21,12 @@ from ledger.cycles import local_midnight
 from ledger.errors import InvalidInput, UnknownAccount
 from ledger.models import Account, Agent, Entry, Transfer
 from ledger.units import format_credits
+
+#: Entries read per query.
+PAGE = 5_000
+
+#: Told (entries done, entries in all) as the statement goes.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -31,12 +42,24 @@ class StatementLine:
     wallet_balance: int
 
 
+def _change(book: str) -> object:
+    """What an entry's transfers add to `book` (negative when they take from it)."""
+    return func.coalesce(
+        func.sum(
+            case((Transfer.credit_book == book, Transfer.amount), else_=0)
+            - case((Transfer.debit_book == book, Transfer.amount), else_=0)
+        ),
+        0,
+    )
+
+
 def lines(
     session: Session,
     account_id: int,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    progress: Progress | None = None,
 ) -> Iterator[StatementLine]:
     """The account's journal in order, with running plan and wallet balances; only the
     entries from `since` (the balances start from what came before) until `until`."""
@@ -48,40 +71,44 @@ def lines(
         shown.append(Entry.created_at >= since)
     if until is not None:
         shown.append(Entry.created_at < until)
-    changes: dict[int, dict[str, int]] = {}
-    for entry_id, debit, credit, amount in session.execute(
-        select(Transfer.entry_id, Transfer.debit_book, Transfer.credit_book, Transfer.amount)
-        .join(Entry, Entry.id == Transfer.entry_id)
-        .where(Transfer.account_id == account_id, *shown)
-    ):
-        change = changes.setdefault(entry_id, {"plan": 0, "wallet": 0})
-        if debit in change:
-            change[debit] -= amount
-        if credit in change:
-            change[credit] += amount
-    plan = wallet = 0
+    total = 0
+    if progress is not None:
+        total = session.execute(select(func.count()).select_from(Entry).where(*shown)).scalar_one()
+    page = (
+        select(
+            Entry.id, Entry.created_at, Entry.kind, Entry.agent_id, Entry.unit, Entry.quantity,
+            Entry.refused_reason, Entry.memo, _change("plan"), _change("wallet"),
+        )
+        .outerjoin(Transfer, Transfer.entry_id == Entry.id)
+        .where(*shown)
+        .group_by(Entry.id)
+        .order_by(Entry.id)
+        .limit(PAGE)
+    )  # fmt: skip
+    plan = wallet = done = 0
     if since is not None:
         plan, wallet = _balances_before(session, account_id, since)
-    for entry in session.execute(select(Entry).where(*shown).order_by(Entry.id)).scalars():
-        change = changes.get(entry.id, {"plan": 0, "wallet": 0})
-        plan += change["plan"]
-        wallet += change["wallet"]
-        detail = entry.memo or ""
-        if entry.unit:
-            detail = f"{entry.quantity} {entry.unit}"
-            if entry.refused_reason:
-                detail += f" refused: {entry.refused_reason}"
-        yield StatementLine(
-            entry.id,
-            entry.created_at,
-            entry.kind,
-            names.get(entry.agent_id, "") if entry.agent_id else "",
-            detail,
-            change["plan"],
-            change["wallet"],
-            plan,
-            wallet,
-        )
+    after = -1
+    while True:
+        rows = session.execute(page.where(Entry.id > after)).all()
+        for entry_id, at, kind, agent_id, unit, quantity, refused, memo, dplan, dwallet in rows:
+            plan += int(dplan)
+            wallet += int(dwallet)
+            detail = memo or ""
+            if unit:
+                detail = f"{quantity} {unit}"
+                if refused:
+                    detail += f" refused: {refused}"
+            yield StatementLine(
+                entry_id, at, kind, names.get(agent_id, "") if agent_id else "", detail,
+                int(dplan), int(dwallet), plan, wallet,
+            )  # fmt: skip
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+        if len(rows) < PAGE:
+            return
+        after = rows[-1][0]
 
 
 def _balances_before(session: Session, account_id: int, moment: datetime) -> tuple[int, int]:
@@ -106,22 +133,25 @@ def _balances_before(session: Session, account_id: int, moment: datetime) -> tup
     return int(sums[0]), int(sums[1])
 
 
-def to_csv(
+HEADER = ["entry", "time", "kind", "agent", "detail", "plan_change", "wallet_change",
+          "plan_balance", "wallet_balance"]  # fmt: skip
+
+
+def write_csv(
     session: Session,
     account_id: int,
+    out: TextIO,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> str:
-    """The statement as CSV, credits written as decimals ('12.5'); a month's statement
-    when `since` and `until` bound it."""
-    out = io.StringIO()
+    progress: Progress | None = None,
+) -> int:
+    """Write the statement to `out` as CSV, credits as decimals ('12.5'), a month's when
+    `since` and `until` bound it; how many lines."""
     writer = csv.writer(out)
-    writer.writerow(
-        ["entry", "time", "kind", "agent", "detail", "plan_change", "wallet_change",
-         "plan_balance", "wallet_balance"]
-    )  # fmt: skip
-    for line in lines(session, account_id, since=since, until=until):
+    writer.writerow(HEADER)
+    count = 0
+    for line in lines(session, account_id, since=since, until=until, progress=progress):
         writer.writerow(
             [
                 line.entry_id,
@@ -135,6 +165,20 @@ def to_csv(
                 format_credits(line.wallet_balance).replace(",", ""),
             ]
         )
+        count += 1
+    return count
+
+
+def to_csv(
+    session: Session,
+    account_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> str:
+    """The statement as one CSV text (`write_csv` streams it instead)."""
+    out = io.StringIO()
+    write_csv(session, account_id, out, since=since, until=until)
     return out.getvalue()
 
 

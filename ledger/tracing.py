@@ -4,7 +4,8 @@ lines into the journal entries and outbox messages it wrote.
 An adapter sets it where work comes in (an HTTP request, a scheduler run, a CLI command);
 `journal.post` and `outbox.add` store it on what they write. A context variable: each
 thread and each asyncio task sees its own, and work handed to another thread carries it
-with `bind` (the batched writer runs many requests' work on one thread).
+with `bind`; the journal's writer (ledger/journal/writer.py) runs each request of a batch with
+the id it was queued with.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ MAX_LENGTH = 128
 #: What an incoming request id may hold: it goes into logs and headers as it is.
 _ALLOWED = re.compile(rf"[A-Za-z0-9._:@/+=-]{{1,{MAX_LENGTH}}}")
 
-_current: ContextVar[str | None] = ContextVar("creditbot_request_id", default=None)
+#: The variable itself, for hot paths that set and reset it without a context manager (the
+#: journal's writer, once per request of a batch).
+request_id_var: ContextVar[str | None] = ContextVar("creditbot_request_id", default=None)
 
 
 def current_request_id() -> str | None:
     """The request id of the work this thread or task is doing, if any."""
-    return _current.get()
+    return request_id_var.get()
 
 
 def new_request_id(prefix: str = "") -> str:
@@ -47,16 +50,16 @@ def accepted(incoming: str | None) -> str | None:
 @contextmanager
 def request_scope(request_id: str | None) -> Iterator[str | None]:
     """Run the block with `request_id` as the current one."""
-    token = _current.set(request_id)
+    token = request_id_var.set(request_id)
     try:
         yield request_id
     finally:
-        _current.reset(token)
+        request_id_var.reset(token)
 
 
 def bind(work: Callable[P, T]) -> Callable[P, T]:
     """`work` that runs with the request id current now, on whichever thread calls it."""
-    request_id = _current.get()
+    request_id = request_id_var.get()
     if request_id is None:
         return work
 

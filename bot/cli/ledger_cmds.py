@@ -1,15 +1,23 @@
-"""`creditbot ledger verify | export`."""
+"""`creditbot ledger verify | export`.
+
+Both read the journal in chunks (flat memory however long it is) and show a progress bar
+when run on a terminal (on stderr, so an export to stdout stays clean CSV).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.cli.environment import console, run
 from bot.cli.output import emit_json, json_option
 from ledger.accounts import get_account
-from ledger.statement import to_csv
+from ledger.statement import write_csv
 from ledger.usage_check import UsageMismatch
 from ledger.verify import Mismatch, verify
 
@@ -26,6 +34,22 @@ def ledger() -> None:
     """The journal: checks and statements."""
 
 
+@contextmanager
+def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A `progress(done, total)` that draws a bar on the terminal, or None off one."""
+    terminal = Console(stderr=True)
+    if not terminal.is_terminal:
+        yield None
+        return
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    # Not redirecting stdout: rich would route an export's CSV to the bar's stderr.
+    with Progress(
+        *columns, console=terminal, transient=True, redirect_stdout=False, redirect_stderr=False
+    ) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 @ledger.command("verify")
 @click.option("--account", "account_ref", default=None, help="Only this account.")
 @json_option
@@ -33,11 +57,13 @@ def verify_cmd(account_ref: str | None, as_json: bool) -> None:
     """Check that every balance equals the sum of its postings and the usage rollup equals the
     journal. Exits 1 naming each account that differs."""
 
-    def work(session):  # noqa: ANN001, ANN202
-        account_id = get_account(session, account_ref).id if account_ref else None
-        return verify(session, account_id)
+    with progress_bar("checking transfers") as progress:
 
-    problems = run(work)
+        def work(session):  # noqa: ANN001, ANN202
+            account_id = get_account(session, account_ref).id if account_ref else None
+            return verify(session, account_id, progress=progress)
+
+        problems = run(work)
     if as_json:
         emit_json(
             {
@@ -77,9 +103,13 @@ def _mismatch_json(p: Mismatch | UsageMismatch) -> dict[str, object]:
 )
 def export(account_ref: str, fmt: str, output: str | None) -> None:
     """A statement of the account: every entry, its amounts per source, running balances."""
-    text = run(lambda s: to_csv(s, get_account(s, account_ref).id))
-    if output:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    with progress_bar("writing entries") as progress:
+        if output:
+            with open(output, "w", encoding="utf-8", newline="") as fh:
+                run(lambda s: write_csv(s, get_account(s, account_ref).id, fh, progress=progress))
+        else:
+            run(
+                lambda s: write_csv(
+                    s, get_account(s, account_ref).id, sys.stdout, progress=progress
+                )
+            )

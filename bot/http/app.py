@@ -53,6 +53,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
             async with scheduler_hooks.lifespan(app, context):
                 yield
         finally:
+            api.close(app)  # what is queued to the journal's writer is finished first
             metrics.process_exited()
 
     # Swagger UI and ReDoc from creditbot's own static files, not a CDN: /docs works offline.
@@ -61,6 +62,9 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         version="1.0.0",
         description="Credits ledger for AI agents: authorise and charge work, read balances.",
         lifespan=lifespan,
+        # No OpenTelemetry provider is configured, so FastAPI's telemetry would only cost
+        # every request a check of the global providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
     app.add_api_route(

@@ -54,41 +54,41 @@ def serve(
     port: int,
     *,
     workers: int = 1,
-    app: FastAPI | None = None,
+    app: FastAPI | str | None = None,
     log_level: str = "info",
 ) -> None:
     """Serve `app` (or, with several `workers`, one app per process) on host:port until
-    stopped."""
-    limits = {
+    stopped. uvicorn's access log is off: creditbot's own line per request replaces it
+    (bot/http/request_ids.py). (bench/http_floor.py serves its bare app through this too,
+    so the floor it measures is this stack.)"""
+    options = {
         "read_timeout": settings.http_read_timeout,
         "max_connections": connection_limit(settings.http_max_connections),
+        "log_level": log_level,
         # Logging is creditbot's (bot/logs.py), and its per-request line replaces uvicorn's.
         "log_config": None,
         "access_log": False,
     }
     if workers <= 1 and app is not None:
-        uvicorn.Server(ServeConfig(app, host=host, port=port, log_level=log_level, **limits)).run()
+        uvicorn.Server(ServeConfig(app, host=host, port=port, **options)).run()  # type: ignore[arg-type]
         return
     # Every worker writes its metrics where whichever answers /metrics adds them up.
     metrics_dir = metrics.prepare_multiprocess(Path(tempfile.gettempdir()))
     try:
-        _serve_workers(host, port, workers, log_level, limits)
+        _serve_workers(host, port, workers, options)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve_workers(
-    host: str, port: int, workers: int, log_level: str, limits: dict[str, object]
-) -> None:
+def _serve_workers(host: str, port: int, workers: int, options: dict[str, object]) -> None:
     config = ServeConfig(
         APP_FACTORY,
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=log_level,
-        **limits,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )
     sock = config.bind_socket()
     if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36

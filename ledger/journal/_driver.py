@@ -8,7 +8,7 @@ execution is direct.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -63,15 +63,9 @@ class DriverStatement:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._for(conn.dialect)
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = conn.connection.dbapi_connection.cursor()
         cursor.execute(compiled.sql, compiled.parameters(params))
         return cursor
-
-    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        compiled = self._for(conn.dialect)
-        cursor = conn.connection.driver_connection.cursor()
-        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        cursor.close()
 
     def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row as the driver's plain tuple, or None."""
@@ -85,6 +79,9 @@ class DriverStatement:
         row = cursor.fetchone()
         cursor.close()
         return None if row is None else row[0]
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        self.execute(conn, params).close()
 
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
         cursor = self.execute(conn, params)

@@ -5,7 +5,8 @@ journal (`ledger verify` checks that it does not).
 One statement per posting: a charge adds its quantity and what it took from each source to
 its agent's row of the day (an UPSERT); a refund subtracts what it gave back to each source
 from the row of the charge it refunds (an UPDATE: that row exists, and never goes below
-zero, which the table's CHECK holds).
+zero, which the table's CHECK holds). On PostgreSQL a charge's UPSERT is part of the
+posting's one statement (`upsert_after`, in ledger/journal/_sql.py): no round trip of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +15,19 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Connection, Date, Integer, String, bindparam, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    Integer,
+    String,
+    bindparam,
+    exists,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.selectable import CTE
 
 from ledger.journal._driver import DriverStatement
 from ledger.models import UsageDay
@@ -53,6 +65,43 @@ def _upsert(insert: Any) -> DriverStatement:
             },
         )
     )
+
+
+def upsert_after(entry: CTE) -> Any:
+    """PostgreSQL: the charge's UPSERT, run only if the posting's entry was written (the
+    `entry` CTE of its one statement). Parameters: `account_id`, `agent_id` and
+    `usage_day`, `usage_unit`, `usage_quantity`, `usage_plan`, `usage_wallet`."""
+    values = select(
+        bindparam("account_id", type_=Integer),
+        bindparam("usage_day", type_=Date),
+        bindparam("agent_id", type_=Integer),
+        bindparam("usage_unit", type_=String),
+        bindparam("usage_quantity", type_=BigInteger),
+        bindparam("usage_plan", type_=BigInteger),
+        bindparam("usage_wallet", type_=BigInteger),
+    ).where(exists(select(entry.c.id)))
+    new = postgresql.insert(usage_days).from_select(
+        ["account_id", "day", "agent_id", "unit", "quantity", "from_plan", "from_wallet"], values
+    )
+    c = usage_days.c
+    return new.on_conflict_do_update(
+        index_elements=[c.account_id, c.day, c.agent_id, c.unit],
+        set_={
+            "quantity": c.quantity + new.excluded.quantity,
+            "from_plan": c.from_plan + new.excluded.from_plan,
+            "from_wallet": c.from_wallet + new.excluded.from_wallet,
+        },
+    )
+
+
+def upsert_params(key: UsageKey, quantity: int, moves: Sequence[tuple[str, str, int]]) -> dict:
+    """The parameters of `upsert_after`, or an empty dict when the posting gives usage back
+    (a refund: `record` updates its row instead)."""
+    from_plan, from_wallet = used(moves)
+    if from_plan < 0 or from_wallet < 0:
+        return {}
+    return {"usage_day": key.day, "usage_unit": key.unit, "usage_quantity": quantity,
+            "usage_plan": from_plan, "usage_wallet": from_wallet}  # fmt: skip
 
 
 # The UPSERT is spelled per database (both say ON CONFLICT ... DO UPDATE).

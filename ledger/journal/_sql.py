@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.elements import Label
 
+from ledger.journal import _rollup
 from ledger.journal._driver import DriverStatement
 from ledger.models import Account, Agent, Entry, Transfer
 from ledger.policy import Snapshot
@@ -121,12 +122,13 @@ SPEND = DriverStatement(
 
 @cache
 def one_statement(
-    moves: int, moves_balances: bool, spend: bool, account_spend: bool = False
+    moves: int, moves_balances: bool, spend: bool, account_spend: bool = False, usage: bool = False
 ) -> DriverStatement:
     """PostgreSQL: a whole posting in one statement (data-modifying CTEs), so a charge is
     one round trip after its locked read. Built once per shape: how many transfers,
     whether cached balances move, whether the agent's month spend is recorded, whether the
-    account's month spend is (only with balances: it rides on their move).
+    account's month spend is (only with balances: it rides on their move), whether a
+    charge adds to its usage rollup row (the rollup's UPSERT, `_rollup.upsert_after`).
 
     If the guarded move matches no row (it would overdraw), nothing else is written and the
     statement returns no row. Parameters are those of the separate statements; the
@@ -172,6 +174,8 @@ def one_statement(
             .values(month=bindparam("month"), month_spend=bindparam("month_spend"))
             .cte("spend")
         )
+    if usage:
+        ctes.append(_rollup.upsert_after(entry).cte("usage"))
     result: Select
     if move is not None:
         result = select(entry.c.id, move.c.plan_balance, move.c.wallet_balance).select_from(

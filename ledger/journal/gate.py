@@ -127,13 +127,20 @@ def post(session: Session, posting: Posting) -> Posted:
     account_spend = posting.account_spend is not None and touches
     if account_spend:
         params["account_month"], params["account_month_spend"] = posting.account_spend
+    quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
     if conn.dialect.name == "postgresql":
         for n, (debit, credit, amount) in enumerate(moves):
             params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
                 debit, credit, amount
             )  # fmt: skip
+        if counts_as_usage:
+            assert posting.usage is not None  # checked above
+            upsert = _rollup.upsert_params(posting.usage, quantity, moves)
+            if upsert:  # a charge: its rollup row is written by the same statement
+                params.update(upsert)
+                counts_as_usage = False
         statement = _sql.one_statement(
-            len(moves), touches, posting.spend is not None, account_spend
+            len(moves), touches, posting.spend is not None, account_spend, "usage_day" in params
         )
         row = statement.one_or_none(conn, params)
         if row is None:
@@ -150,20 +157,16 @@ def post(session: Session, posting: Posting) -> Posted:
                 )
             balances = row[1:]
         entry_id = _sql.INSERT_ENTRY.scalar(conn, params)
-        if moves:
-            _sql.INSERT_TRANSFER.executemany(
+        for debit, credit, amount in moves:  # one or two: cheaper than executemany
+            _sql.INSERT_TRANSFER.run(
                 conn,
-                [
-                    {"entry_id": entry_id, "account_id": posting.account_id,
-                     "debit_book": debit, "credit_book": credit, "amount": amount}
-                    for debit, credit, amount in moves
-                ],
+                {"entry_id": entry_id, "account_id": posting.account_id,
+                 "debit_book": debit, "credit_book": credit, "amount": amount},
             )  # fmt: skip
         if posting.spend is not None:
             _sql.SPEND.rowcount(conn, params)
         posted = Posted(entry_id, *balances)
     if counts_as_usage:
-        quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
         assert posting.agent_id is not None and posting.usage is not None  # checked above
         _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
     if touches:

@@ -1,5 +1,6 @@
 """Tables for the api part of creditbot: per-account API keys for agent runtimes and for
-the platforms that automate what billing admins do (the key's scope).
+the platforms that automate what billing admins do (the key's scope), and the count of
+revocations that lets servers cache keys.
 
 Models here are picked up by Alembic autogenerate through `ledger.models`.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.models.base import Base, UTCDateTime
@@ -38,3 +39,19 @@ class ApiKey(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKeyRevocations(Base):
+    """How many API keys have ever been revoked: one row, counted up by every revocation.
+
+    A server keeps the account of each key it has seen in memory (ledger/api_keys.py
+    `KeyCache`) and reads this count in every transaction that trusts that memory: when
+    the count moved, it forgets every key. So a revocation in any process takes effect at
+    once, and a request still costs no query for its key.
+    """
+
+    __tablename__ = "api_key_revocations"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -166,6 +166,20 @@ class Entry(Base):
             f"refused_reason IS NULL OR {_in('refused_reason', STOP_REASONS)}", name="refused"
         ),
         Index("ix_entries_account_created", "account_id", "id"),
+        # A call's minutes and a charge's refunds are looked up by these; partial, so the
+        # many entries that are neither cost nothing to index.
+        Index(
+            "ix_entries_call",
+            "call_id",
+            sqlite_where=text("call_id IS NOT NULL"),
+            postgresql_where=text("call_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_entries_refund_of",
+            "refund_of",
+            sqlite_where=text("refund_of IS NOT NULL"),
+            postgresql_where=text("refund_of IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

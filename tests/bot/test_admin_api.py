@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from bot.http.app import create_app
 from bot.stripe.customers import ensure_customer, save_payment_method
-from ledger.api_keys import create_key
+from ledger.api_keys import PREFIX_LENGTH, create_key, revoke_key
 from ledger.db import transaction
 from ledger.models import Entry, OutboxMessage
 from ledger.units import credits
@@ -80,6 +80,21 @@ def test_a_runtime_key_is_refused_on_every_admin_route_and_keeps_its_own(api):
     assert api.call("GET", "/v1/balance", secret=api.runtime).status_code == 200
     assert api.call("GET", "/v1/balance").status_code == 200, "an admin key is a runtime key too"
     assert api.call("GET", "/v1/account", secret="cb_unknown").status_code == 401
+
+
+def test_a_revoked_admin_key_is_refused_at_once_though_this_server_knew_it(api):
+    """The server keeps each key it has seen, with its scope; a revocation elsewhere (here,
+    the CLI's ledger call) still refuses the next request, on admin and runtime routes."""
+    assert api.call("GET", "/v1/account").status_code == 200  # known to the server now
+    assert api.call("GET", "/v1/account", secret=api.runtime).status_code == 403
+    acc = api.ids["account"]
+    transaction(api.sessions, lambda s: revoke_key(s, acc, api.admin[:PREFIX_LENGTH]))
+    assert api.call("GET", "/v1/account").status_code == 401
+    refused = api.call("PUT", "/v1/account/budget", json={"monthly_budget": "10"})
+    assert refused.status_code == 401
+    assert api.call("GET", "/v1/balance").status_code == 401
+    assert api.call("GET", "/v1/account", secret=api.runtime).status_code == 403, "its scope"
+    assert api.call("GET", "/v1/balance", secret=api.runtime).status_code == 200
 
 
 def test_settings_are_read_and_changed_with_the_clis_parsers_and_errors(api):

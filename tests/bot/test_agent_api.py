@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from ledger.api_keys import revoke_key
+from ledger.api_keys import create_key, revoke_key
 from ledger.db import transaction
 from ledger.units import credits
 from ledger.verify import verify
@@ -206,17 +206,57 @@ def test_agent_ids_in_paths_are_never_names(api, ids):
     assert agent["name"] == "424242" and agent["behaviour"] == "stop"
 
 
-def test_bad_input_is_422_with_or_without_a_key(api, ids):
-    # Input is checked before the key, so a runtime sees the same answer for a bad request.
-    for headers in ({}, api.auth(), {"Authorization": "Bearer cb_nope"}):
-        r = api.client.patch(f"/v1/agents/{ids['a']}", json={"name": None}, headers=headers)
-        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
-        r = api.client.post(
-            "/v1/messages",
-            json={"agent_id": ids["a"], "direction": "sideways"},
-            headers={**headers, "Idempotency-Key": "k"},
+def test_authentication_comes_before_validation(api, ids):
+    """Issue 10 item 7 (docs/api.md): a request without a valid key is answered 401 whatever
+    its body or path -- invalid fields, malformed JSON, a bad id -- even with a key this
+    server has seen and cached before it was revoked; only a request with a valid key is
+    told what is wrong with its input."""
+    old = transaction(api.sessions, lambda s: create_key(s, ids["account"], "old"))
+    assert api.client.get("/v1/balance", headers=api.auth(old.secret)).status_code == 200
+    transaction(api.sessions, lambda s: revoke_key(s, ids["account"], old.key.id))
+    bad = (
+        ("PATCH", f"/v1/agents/{ids['a']}", {"json": {"name": None}}, 422),
+        ("POST", "/v1/messages", {"json": {"agent_id": ids["a"], "direction": "sideways"}}, 422),
+        ("POST", "/v1/messages", {"content": b'{"agent_id": 1,'}, 400),
+        ("POST", "/v1/calls", {"json": [ids["a"]]}, 422),
+        ("POST", "/v1/calls/not-hex/minutes", {"json": {"minute": 0}}, 422),
+        ("GET", "/v1/agents/0", {}, 422),
+    )
+    before = snapshot(api.sessions)
+    for headers in (
+        {},
+        {"Authorization": "Bearer cb_nope"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        api.auth(old.secret),
+    ):
+        for method, path, body, _ in bad:
+            r = api.client.request(
+                method,
+                path,
+                headers={**headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
+                **body,
+            )
+            assert r.status_code == 401, (headers, method, path, r.text)
+            assert r.json()["error"]["code"] == "unauthorized"
+            assert r.headers["WWW-Authenticate"] == "Bearer"
+    # With a valid key, the same requests are told what is wrong with them.
+    for method, path, body, status in bad:
+        r = api.client.request(
+            method,
+            path,
+            headers=api.auth(**{"Idempotency-Key": "k", "Content-Type": "application/json"}),
+            **body,
         )
-        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+        assert r.status_code == status, (method, path, r.text)
+    r = api.client.patch(f"/v1/agents/{ids['a']}", json={"name": None}, headers=api.auth())
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+    r = api.client.post(
+        "/v1/messages",
+        json={"agent_id": ids["a"], "direction": "sideways"},
+        headers=api.auth(**{"Idempotency-Key": "k"}),
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+    assert snapshot(api.sessions) == before
 
 
 def test_replay_answers_the_first_result_and_charges_once(api, ids):

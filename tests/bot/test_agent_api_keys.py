@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from bot.http.gates import FifoLock
 from ledger.api_keys import (
     authenticate,
     create_key,
@@ -20,6 +16,7 @@ from ledger.api_keys import (
 from ledger.db import transaction
 from ledger.errors import InvalidInput, NotFound
 from ledger.models.api import ApiKey
+from tests.support.api_helpers import make_api, snapshot
 from tests.support.factories import story
 
 
@@ -96,17 +93,27 @@ def test_cli_create_list_revoke(sqlite_url, monkeypatch):
         engine.dispose()
 
 
-def test_fifo_lock_serves_waiters_in_arrival_order():
-    gate = FifoLock()
-    order: list[int] = []
-    gate.acquire()
-    threads = []
-    for n in range(8):
-        t = threading.Thread(target=lambda n=n: (gate.acquire(), order.append(n), gate.release()))
-        t.start()
-        threads.append(t)
-        time.sleep(0.02)  # each thread is queued before the next one starts
-    gate.release()
-    for t in threads:
-        t.join(timeout=5)
-    assert order == list(range(8))
+def test_a_known_key_costs_no_query_and_a_revocation_elsewhere_counts_at_once(db_url, sessions):
+    ids = story(sessions)
+    api = make_api(db_url, ids["account"])
+    statements: list[str] = []
+    event.listen(
+        api.context.engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *args: statements.append(statement),
+    )
+    try:
+        for n in range(5):
+            assert api.get("/v1/balance").status_code == 200
+            body = {"agent_id": ids["a"], "direction": "outbound"}
+            assert api.post("/v1/messages", body, f"k{n}").status_code == 200
+        assert len([s for s in statements if "FROM api_keys" in s]) == 1
+        # Revoked through another engine, as `creditbot api-keys revoke` would.
+        transaction(sessions, lambda s: revoke_key(s, ids["account"], 1))
+        before = snapshot(sessions)
+        body = {"agent_id": ids["a"], "direction": "outbound"}
+        assert api.post("/v1/messages", body, "after").status_code == 401
+        assert api.get("/v1/balance").status_code == 401
+        assert snapshot(sessions) == before
+    finally:
+        api.context.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from sqlalchemy import text
 
@@ -95,6 +96,36 @@ def test_export_is_a_statement_with_running_balances(run):
     assert [r["kind"] for r in rows] == ["renewal", "adjustment", "adjustment"]
     assert [r["wallet_balance"] for r in rows] == ["0", "50", "30"]
     assert rows[0]["plan_change"] == "100" and rows[2]["detail"] == "correction"
+
+
+def test_verify_and_export_show_progress_on_a_terminal_only(run, monkeypatch):
+    """On a terminal both draw a bar (on stderr) up to the whole journal; off one, nothing."""
+    from rich.console import Console
+
+    import bot.cli.ledger_cmds as ledger_cmds
+
+    run("accounts", "create", "--name", "Acme", "--plan-credits", "100")
+    run("wallet", "adjust", "--account", "Acme", "--credits", "50", "--reason", "welcome")
+    screens: list[io.StringIO] = []
+
+    def terminal(stderr: bool) -> Console:
+        screens.append(io.StringIO())
+        return Console(file=screens[-1], force_terminal=True, color_system=None, width=100)
+
+    for args, label in (
+        (["ledger", "verify"], "checking transfers"),
+        (["ledger", "export", "--account", "Acme"], "writing entries"),
+    ):
+        plain = run(*args).output
+        assert label not in plain
+        with monkeypatch.context() as patched:
+            patched.setattr(ledger_cmds, "Console", terminal)
+            out = run(*args).output
+        assert out == plain  # the bar never reaches stdout (an export stays clean CSV)
+        drawn = screens[-1].getvalue()
+        assert label in drawn
+        counts = re.findall(r"(\d+)/(\d+)", drawn)  # the bar's "done/total"
+        assert counts and counts[-1][0] == counts[-1][1] != "0", drawn
 
 
 def _save_a_card(account_ref):

@@ -4,6 +4,7 @@ the gauges read from the database say what waits. Protected by METRICS_TOKEN."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,7 +67,7 @@ def test_metrics_need_the_token_and_are_off_without_one(served, sqlite_url):
     off.engine.dispose()
 
 
-def test_counters_match_a_scripted_story(served, db_url, webhook_receiver):
+def test_counters_match_a_scripted_story(served, webhook_receiver):
     context, client = served
     ids = story(context.sessions, plan=1000, wallet=0)
     secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
@@ -122,8 +123,11 @@ def test_counters_match_a_scripted_story(served, db_url, webhook_receiver):
     assert moved(before, after, "creditbot_charge_refusals_total", reason="plan_exhausted") == 2
     assert moved(before, after, "creditbot_charge_duration_seconds_count", route="messages") == 4
     assert moved(before, after, "creditbot_charge_duration_seconds_count", route="call_start") == 1
-    if db_url.startswith("postgresql"):  # SQLite's writer gate commits one charge at a time
-        assert moved(before, after, "creditbot_group_commit_batch_size_sum") == 4
+    # Every /v1 request goes through the journal's writer, on both databases: the 4 message
+    # charges, the call's start and the key's one look-up (on its first request; the key is
+    # then answered from memory). One at a time here, so 6 transactions of one request each.
+    assert moved(before, after, "creditbot_group_commit_batch_size_sum") == 6
+    assert moved(before, after, "creditbot_group_commit_batch_size_count") == 6
     assert moved(before, after, "creditbot_stripe_webhook_events_total", type="other",
                  outcome="ignored") == 1  # fmt: skip
     assert moved(before, after, "creditbot_stripe_webhook_events_total", type="unreadable",
@@ -166,6 +170,9 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
     stream = StringIO()
     handler = configure_logging("json", stream=stream)
+    # A charge's own line is logged at DEBUG (the hot path): asked for here.
+    http_log = logging.getLogger("creditbot.http")
+    http_log.setLevel(logging.DEBUG)
     try:
         r = client.post(
             "/v1/messages",
@@ -175,8 +182,7 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
         )  # fmt: skip
         junk = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
     finally:
-        import logging
-
+        http_log.setLevel(logging.NOTSET)
         logging.getLogger().removeHandler(handler)
     assert r.status_code == 200 and r.headers["X-Request-Id"] == "trace-42"
     assert junk.headers["X-Request-Id"] != "bad id <script>"
@@ -194,6 +200,89 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     access = [x for x in lines if x.get("path") == "/v1/messages"]
     assert access and access[0]["request_id"] == "trace-42" and access[0]["status"] == 200
     assert access[0]["logger"] == "creditbot.http" and "duration_ms" in access[0]
+
+
+def test_at_info_a_charge_logs_no_line_of_its_own_and_other_requests_do(served):
+    """The charge path's lines are DEBUG (the charge metrics count every answer); every
+    other request keeps its INFO line."""
+    from io import StringIO
+
+    from bot.logs import configure_logging
+
+    context, client = served
+    ids = story(context.sessions, plan=10, wallet=0)
+    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    stream = StringIO()
+    handler = configure_logging("json", "info", stream=stream)
+    try:
+        charged = client.post(
+            "/v1/messages",
+            json={"agent_id": ids["a"], "quantity": 1, "direction": "inbound"},
+            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1"},
+        )
+        read = client.get("/v1/balance", headers={"Authorization": f"Bearer {secret}"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert charged.status_code == 200 and read.status_code == 200
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    paths = [x["path"] for x in lines if x.get("logger") == "creditbot.http"]
+    assert paths == ["/v1/balance"]
+
+
+def test_requests_sharing_a_batch_of_the_writer_each_keep_their_own_request_id(served):
+    """Eight charges at once, held back until they form one batch of the journal's writer
+    (one transaction): each answer, journal entry and outbox row carries its own request's
+    id, and the batch-size histogram saw a batch of more than four."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    from ledger.models import Entry, OutboxMessage
+    from tests.support.writer_batches import Held
+
+    context, client = served
+    ids = story(context.sessions, plan=1000, wallet=0)
+    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/v1/balance", headers=auth).status_code == 200  # the key, now known
+    before = scrape(client)
+    app = client.app
+    quantities = [1, 1, 1, 900, 1, 1, 1, 1]  # the 900 crosses the plan's low level
+
+    async def charge_together() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await asyncio.gather(*(
+                c.post("/v1/messages",
+                       json={"agent_id": ids["a"], "quantity": q, "direction": "outbound"},
+                       headers={**auth, "Idempotency-Key": f"k{n}", "X-Request-Id": f"req-{n}"})
+                for n, q in enumerate(quantities)
+            ))  # fmt: skip
+
+    held = Held(app.state.api.writer, order=ids["account"])
+    answers: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: answers.extend(asyncio.run(charge_together())))
+    thread.start()
+    held.until_queued(len(quantities))
+    thread.join(30)
+    after = scrape(client)
+
+    assert [r.status_code for r in answers] == [200] * len(quantities)
+    assert [r.headers["X-Request-Id"] for r in answers] == [f"req-{n}" for n in range(8)]
+
+    def stored(session):
+        entries = dict(session.query(Entry.idempotency_key, Entry.request_id).all())
+        alerts = [rid for (rid,) in session.query(OutboxMessage.request_id).all()]
+        return entries, alerts
+
+    entries, alerts = transaction(context.sessions, stored)
+    assert {k: v for k, v in entries.items() if k.startswith("msg:")} == {
+        f"msg:k{n}": f"req-{n}" for n in range(8)
+    }
+    assert alerts and set(alerts) == {"req-3"}
+    bucket = "creditbot_group_commit_batch_size_bucket"
+    assert moved(before, after, bucket, le="+Inf") - moved(before, after, bucket, le="4.0") == 1
 
 
 def test_the_scheduler_alone_serves_metrics_on_its_own_port(served):

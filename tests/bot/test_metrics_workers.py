@@ -1,6 +1,6 @@
 """`creditbot serve --workers 2`: whichever worker answers /metrics counts every worker's
 charges (prometheus_client's multiprocess mode), and the server logs JSON lines with the
-request id when its stderr is not a terminal."""
+request id when its stderr is not a terminal (a charge's at DEBUG)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def _charges(text: str) -> float:
 
 def test_two_workers_count_every_charge_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'creditbot.db'}"
+    # LOG_LEVEL=debug: a charge's request line is DEBUG (the hot path, bot/http/request_ids.py).
     env = {**os.environ, "DATABASE_URL": url, "RUN_SCHEDULER": "false", "METRICS_TOKEN": TOKEN,
-           "LOG_FORMAT": "auto"}  # fmt: skip
+           "LOG_FORMAT": "auto", "LOG_LEVEL": "debug"}  # fmt: skip
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     subprocess.run([BIN / "creditbot", "db", "upgrade"], env=env, check=True,
                    capture_output=True, cwd=tmp_path)  # fmt: skip

@@ -22,6 +22,7 @@ from bot.http.api.admin_schemas import (
     BudgetIn,
     BudgetOut,
 )
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.dependencies import CurrentAccount
 from bot.http.api.errors import error_responses
 from ledger.accounts import configure_account, get_account
@@ -33,7 +34,7 @@ from ledger.errors import FieldError, InvalidInput
 from ledger.models import Account
 from ledger.units import credits, parse_money
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 ADMIN_ERRORS = error_responses(400, 401, 403, 413, 422)
 
 
@@ -98,16 +99,16 @@ def change_settings(
     "/account", response_model=AccountSettingsOut, responses=error_responses(401, 403),
     summary="Read the account's settings (admin scope)",
 )  # fmt: skip
-def get_settings(account: CurrentAccount) -> AccountSettingsOut:
-    return account.admin(read_settings)
+async def get_settings(account: CurrentAccount) -> AccountSettingsOut:
+    return await account.admin(read_settings)
 
 
 @router.patch(
     "/account", response_model=AccountSettingsOut, responses=ADMIN_ERRORS,
     summary="Change the account's name, plan, rates, billing mode or top-up limits (admin)",
 )  # fmt: skip
-def patch_settings(body: AccountChange, account: CurrentAccount) -> AccountSettingsOut:
-    return account.admin(change_settings, body)
+async def patch_settings(body: AccountChange, account: CurrentAccount) -> AccountSettingsOut:
+    return await account.admin(change_settings, body)
 
 
 # --------------------------------------------------------------------------- auto-recharge
@@ -145,16 +146,16 @@ def save_auto_recharge(
     responses=error_responses(401, 403),
     summary="Auto-recharge settings, and what a recharge would charge now (admin)",
 )  # fmt: skip
-def get_auto_recharge(account: CurrentAccount) -> AutoRechargeOut:
-    return account.admin(read_auto_recharge)
+async def get_auto_recharge(account: CurrentAccount) -> AutoRechargeOut:
+    return await account.admin(read_auto_recharge)
 
 
 @router.put(
     "/account/auto-recharge", response_model=AutoRechargeOut, responses=ADMIN_ERRORS,
     summary="Save auto-recharge: add an amount, or top up to a target, below a threshold (admin)",
 )  # fmt: skip
-def put_auto_recharge(body: AutoRechargeIn, account: CurrentAccount) -> AutoRechargeOut:
-    return account.admin(save_auto_recharge, body)
+async def put_auto_recharge(body: AutoRechargeIn, account: CurrentAccount) -> AutoRechargeOut:
+    return await account.admin(save_auto_recharge, body)
 
 
 # --------------------------------------------------------------------------- budget, levels
@@ -173,16 +174,16 @@ def save_budget(session: Session, account_id: int, body: BudgetIn, *, actor: Act
     "/account/budget", response_model=BudgetOut, responses=error_responses(401, 403),
     summary="The monthly budget of all agents together, and this month's spend (admin)",
 )  # fmt: skip
-def get_budget(account: CurrentAccount) -> BudgetOut:
-    return account.admin(read_budget)
+async def get_budget(account: CurrentAccount) -> BudgetOut:
+    return await account.admin(read_budget)
 
 
 @router.put(
     "/account/budget", response_model=BudgetOut, responses=ADMIN_ERRORS,
     summary="Set or remove the monthly budget: reaching it stops every agent (admin)",
 )  # fmt: skip
-def put_budget(body: BudgetIn, account: CurrentAccount) -> BudgetOut:
-    return account.admin(save_budget, body)
+async def put_budget(body: BudgetIn, account: CurrentAccount) -> BudgetOut:
+    return await account.admin(save_budget, body)
 
 
 def read_alert_levels(session: Session, account_id: int, *, actor: Actor) -> AlertLevelsOut:
@@ -204,13 +205,13 @@ def save_alert_levels(
     "/account/alert-levels", response_model=AlertLevelsOut, responses=error_responses(401, 403),
     summary="Alert levels of each kind (admin)",
 )  # fmt: skip
-def get_alert_levels(account: CurrentAccount) -> AlertLevelsOut:
-    return account.admin(read_alert_levels)
+async def get_alert_levels(account: CurrentAccount) -> AlertLevelsOut:
+    return await account.admin(read_alert_levels)
 
 
 @router.patch(
     "/account/alert-levels", response_model=AlertLevelsOut, responses=ADMIN_ERRORS,
     summary="Change the alert levels of the kinds sent (admin)",
 )  # fmt: skip
-def patch_alert_levels(body: AlertLevelsIn, account: CurrentAccount) -> AlertLevelsOut:
-    return account.admin(save_alert_levels, body)
+async def patch_alert_levels(body: AlertLevelsIn, account: CurrentAccount) -> AlertLevelsOut:
+    return await account.admin(save_alert_levels, body)

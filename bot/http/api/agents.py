@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 import ledger.agents
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.dependencies import AgentIdPath, CurrentAccount
 from bot.http.api.errors import ApiError, error_responses
 from bot.http.api.schemas import AgentCreate, AgentList, AgentOut, AgentUpdate, AgentUpdated
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 
 @router.post(
@@ -19,8 +20,8 @@ router = APIRouter()
     responses=error_responses(400, 401, 413, 422),
     summary="Create an agent",
 )
-def create_agent(body: AgentCreate, account: CurrentAccount) -> AgentOut:
-    agent = account.change(
+async def create_agent(body: AgentCreate, account: CurrentAccount) -> AgentOut:
+    agent = await account.change(
         ledger.agents.create_agent,
         body.name,
         behaviour=body.behaviour,
@@ -35,8 +36,8 @@ def create_agent(body: AgentCreate, account: CurrentAccount) -> AgentOut:
     responses=error_responses(401),
     summary="List the account's agents",
 )
-def list_agents(account: CurrentAccount) -> AgentList:
-    agents = account.transact(ledger.agents.read_agents)
+async def list_agents(account: CurrentAccount) -> AgentList:
+    agents = await account.read(ledger.agents.read_agents)
     return AgentList(agents=[AgentOut.of(a) for a in agents])
 
 
@@ -46,8 +47,8 @@ def list_agents(account: CurrentAccount) -> AgentList:
     responses=error_responses(401, 404, 422),
     summary="Read an agent",
 )
-def read_agent(agent_id: AgentIdPath, account: CurrentAccount) -> AgentOut:
-    return AgentOut.of(account.transact(ledger.agents.read_agent, agent_id))
+async def read_agent(agent_id: AgentIdPath, account: CurrentAccount) -> AgentOut:
+    return AgentOut.of(await account.read(ledger.agents.read_agent, agent_id))
 
 
 @router.patch(
@@ -56,10 +57,12 @@ def read_agent(agent_id: AgentIdPath, account: CurrentAccount) -> AgentOut:
     responses=error_responses(400, 401, 404, 413, 422),
     summary="Change an agent's name, behaviour or monthly limit",
 )
-def update_agent(agent_id: AgentIdPath, body: AgentUpdate, account: CurrentAccount) -> AgentUpdated:
+async def update_agent(
+    agent_id: AgentIdPath, body: AgentUpdate, account: CurrentAccount
+) -> AgentUpdated:
     changes = body.changes()
     for name in ("name", "behaviour"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "invalid_request", f"{name}: cannot be null.")
-    agent, resumed = account.change(ledger.agents.change_agent, agent_id, **changes)
+    agent, resumed = await account.change(ledger.agents.change_agent, agent_id, **changes)
     return AgentUpdated.after(agent, resumed)

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from bot.http.api.admin_schemas import AuditEventOut, AuditList
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.dependencies import CurrentAccount
 from bot.http.api.errors import error_responses
 from bot.http.api.schemas import MAX_ID
 from ledger.audit import MAX_LIMIT, Actor, list_events
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 
 def read_audit(
@@ -25,9 +26,9 @@ def read_audit(
     "/audit", response_model=AuditList, responses=error_responses(401, 403, 422),
     summary="Who changed which setting, from where, when, before and after (admin)",
 )  # fmt: skip
-def get_audit(
+async def get_audit(
     account: CurrentAccount,
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="How many, newest first."),
     before_id: int | None = Query(None, ge=1, le=MAX_ID, description="Page back past this id."),
 ) -> AuditList:
-    return account.admin(read_audit, limit, before_id)
+    return await account.admin(read_audit, limit, before_id)

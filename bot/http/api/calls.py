@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 import ledger.agents
 import ledger.calls
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.charge_answers import charge_answer
 from bot.http.api.dependencies import CallIdPath, CurrentAccount, IdempotencyKey
 from bot.http.api.errors import error_responses
@@ -20,7 +21,7 @@ from bot.http.api.schemas import (
     RefusedMinute,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 
 def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONResponse:
@@ -42,10 +43,10 @@ def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONRespon
     },
     summary="Start a call: authorise and charge its first minute",
 )
-def start_call(
+async def start_call(
     body: CallStart, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> JSONResponse:
-    minute = account.transact(
+    minute = await account.run(
         ledger.calls.start_call, body.agent_id, idempotency_key=idempotency_key
     )
     return _minute_answer(body.agent_id, minute)
@@ -68,8 +69,10 @@ def _charge_next_minute(
     },
     summary="Authorise and charge the next minute of a call",
 )
-def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAccount) -> JSONResponse:
-    agent_id, minute = account.transact(_charge_next_minute, call_id, body.minute)
+async def call_minute(
+    call_id: CallIdPath, body: CallMinute, account: CurrentAccount
+) -> JSONResponse:
+    agent_id, minute = await account.charge(_charge_next_minute, call_id, body.minute)
     return _minute_answer(agent_id, minute)
 
 
@@ -79,6 +82,6 @@ def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAccount) 
     responses=error_responses(400, 401, 404, 409, 413, 422),
     summary="End a call (per-second billing refunds the unused part of its last minute)",
 )
-def end_call(call_id: CallIdPath, body: CallEnd, account: CurrentAccount) -> CallEndOut:
-    ended = account.transact(ledger.calls.end_call, call_id, body.duration_seconds)
+async def end_call(call_id: CallIdPath, body: CallEnd, account: CurrentAccount) -> CallEndOut:
+    ended = await account.run(ledger.calls.end_call, call_id, body.duration_seconds)
     return CallEndOut.of(ended)

@@ -6,29 +6,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bot.http.api.authentication import ApiKeyAccount
 from bot.http.api.schemas import MAX_ID
-from bot.http.api.unit_of_work import ApiKeyAccount, UnitOfWork
 
 #: Longest Idempotency-Key accepted.
 MAX_KEY_LENGTH = 128
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="An API key from `creditbot api-keys create`, as 'Authorization: Bearer cb_...'.",
-)
 
-
-async def current_account(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> ApiKeyAccount:
-    """The account of the request's API key. The key is looked up when the work runs, in
-    the request's one transaction; so bad input is answered 422 with or without a key, as
-    FastAPI checks input before the handler runs. (A plain `async def`: no thread hop.)"""
-    work: UnitOfWork = request.app.state.api_unit_of_work
-    return ApiKeyAccount(work, credentials.credentials if credentials is not None else None)
+async def current_account(request: Request) -> ApiKeyAccount:
+    """The account of the request's API key, which its route (`ApiKeyRoute`) checked before
+    anything else."""
+    return request.state.account
 
 
 CurrentAccount = Annotated[ApiKeyAccount, Depends(current_account)]

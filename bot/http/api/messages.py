@@ -9,13 +9,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.charge_answers import charge_answer
 from bot.http.api.dependencies import CurrentAccount, IdempotencyKey
 from bot.http.api.errors import error_responses
 from bot.http.api.schemas import MessageCharge, MessageChargeOut, RefusedMessage
 from ledger.charges import charge
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 
 def request_hash(path: str, body: BaseModel) -> str:
@@ -39,10 +40,10 @@ def request_hash(path: str, body: BaseModel) -> str:
     },
     summary="Authorise and charge messages",
 )
-def charge_messages(
+async def charge_messages(
     body: MessageCharge, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> JSONResponse:
-    result = account.transact_charge(
+    result = await account.charge(
         charge,
         body.agent_id,
         "message",

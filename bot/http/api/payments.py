@@ -2,8 +2,10 @@
 charged now), list top-ups and auto-recharge attempts. Keys of the `admin` scope only.
 
 Money-moving POSTs carry an Idempotency-Key: a repeated request answers the first one's
-page or payment and charges nothing more; the same key for another amount is 409. Stripe
-is called between two transactions, never inside one (bot/stripe/).
+page or payment and charges nothing more; the same key for another amount is 409. The key,
+its scope and the amount are checked through the journal's writer like every /v1 request;
+Stripe is then called between two transactions of the Stripe gateway, never inside one
+(bot/stripe/), on a thread of the pool, so the event loop never waits for Stripe.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from bot import stripe as stripe_gateway
 from bot.http.api.admin_schemas import (
@@ -22,6 +25,7 @@ from bot.http.api.admin_schemas import (
     TopupList,
     TopupOut,
 )
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.dependencies import CurrentAccount, IdempotencyKey
 from bot.http.api.errors import ApiError, error_responses
 from ledger.accounts import get_account
@@ -29,7 +33,7 @@ from ledger.audit import Actor
 from ledger.recharges import list_recharges
 from ledger.topups import list_topups, parse_topup
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 
 def _parse_amount(session: Session, account_id: int, text: str, *, actor: Actor) -> tuple[int, str]:
@@ -48,15 +52,15 @@ def _payer(actor: Actor) -> str:
     responses=error_responses(400, 401, 403, 409, 413, 422, 502),
     summary="Start a top-up: the Stripe Checkout page to pay it on (admin)",
 )  # fmt: skip
-def start_topup(
+async def start_topup(
     body: TopupIn, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> CheckoutOut:
-    holder = account.admin_holder()
-    amount, currency = account.admin(_parse_amount, body.amount)
+    holder = await account.admin_holder()
+    amount, currency = await account.admin(_parse_amount, body.amount)
     try:
-        page = stripe_gateway.open_topup_checkout(
-            account.context, holder.account_id, amount, _payer(holder.actor),
-            idempotency_key=f"api:{idempotency_key}",
+        page = await run_in_threadpool(
+            stripe_gateway.open_topup_checkout, account.context, holder.account_id, amount,
+            _payer(holder.actor), idempotency_key=f"api:{idempotency_key}",
         )  # fmt: skip
     except stripe_gateway.StripeFailed as exc:
         raise ApiError(502, "stripe_error", f"Stripe refused the Checkout page: {exc}") from exc
@@ -72,14 +76,14 @@ def start_topup(
                **error_responses(400, 401, 403, 409, 413, 422, 502)},
     summary="Top up now with the saved card (admin)",
 )  # fmt: skip
-def charge_saved_card(
+async def charge_saved_card(
     body: TopupIn, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> JSONResponse:
-    holder = account.admin_holder()
-    amount, currency = account.admin(_parse_amount, body.amount)
-    result = stripe_gateway.charge_saved_card(
-        account.context, holder.account_id, amount, f"api:{idempotency_key}",
-        _payer(holder.actor),
+    holder = await account.admin_holder()
+    amount, currency = await account.admin(_parse_amount, body.amount)
+    result = await run_in_threadpool(
+        stripe_gateway.charge_saved_card, account.context, holder.account_id, amount,
+        f"api:{idempotency_key}", _payer(holder.actor),
     )  # fmt: skip
     answer = SavedCardOut(
         status=result.status, amount_minor=amount, currency=currency,
@@ -138,13 +142,13 @@ Limit = Query(50, ge=1, le=500, description="How many, newest first.")
     "/topups", response_model=TopupList, responses=error_responses(401, 403, 422),
     summary="Top-ups, newest first (admin)",
 )  # fmt: skip
-def get_topups(account: CurrentAccount, limit: int = Limit) -> TopupList:
-    return account.admin(read_topups, limit)
+async def get_topups(account: CurrentAccount, limit: int = Limit) -> TopupList:
+    return await account.admin(read_topups, limit)
 
 
 @router.get(
     "/recharges", response_model=RechargeList, responses=error_responses(401, 403, 422),
     summary="Auto-recharge attempts and their outcomes, newest first (admin)",
 )  # fmt: skip
-def get_recharges(account: CurrentAccount, limit: int = Limit) -> RechargeList:
-    return account.admin(read_recharges, limit)
+async def get_recharges(account: CurrentAccount, limit: int = Limit) -> RechargeList:
+    return await account.admin(read_recharges, limit)

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from bot.http.api.authentication import ApiKeyRoute
 from bot.http.api.dependencies import CurrentAccount
 from bot.http.api.errors import error_responses
 from bot.http.api.schemas import UsageOut
 from ledger.usage import usage_report
 
-router = APIRouter()
+router = APIRouter(route_class=ApiKeyRoute)
 
 GroupBy = Annotated[
     str,
@@ -37,11 +38,11 @@ GroupBy = Annotated[
         "more than 3,660 days, is a 422."
     ),
 )
-def read_usage(
+async def read_usage(
     account: CurrentAccount,
     from_: Annotated[date | None, Query(alias="from", description="First day, YYYY-MM-DD.")] = None,
     to: Annotated[date | None, Query(description="Last day, YYYY-MM-DD.")] = None,
     group_by: GroupBy = "agent,day,unit",
 ) -> UsageOut:
     groups = group_by.split(",")
-    return UsageOut.of(account.transact(usage_report, from_, to, groups))
+    return UsageOut.of(await account.read(usage_report, from_, to, groups))
