@@ -35,6 +35,10 @@ def summary(outcome: Outcome, seconds: float) -> list[str]:
         f"  faults: {c['crashes']:,} crashes (process restarted from the database), "
         f"{c['posted again after an unanswered post']:,} alerts posted twice after Slack's answer "
         f"was lost, {sum(v for k, v in c.items() if k.startswith('answered ')):,} errors answered",
+        f"  webhooks: {c['webhook endpoints added']:,} endpoints added, "
+        f"{c['webhook endpoints removed']:,} removed, {c['webhook events received']:,} events "
+        f"received, {c['webhook events received twice after the answer was lost']:,} received "
+        "twice after the answer was lost",
         "  jobs: "
         + ", ".join(
             f"{k.removeprefix('runs of ')} {v}"

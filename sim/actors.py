@@ -25,17 +25,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import stripe as stripe_gateway
+from bot.context import secrets_cipher
 from ledger.accounts import configure_account
 from ledger.agents import change_agent
+from ledger.audit import Actor
 from ledger.auto_recharge import update_auto_recharge
 from ledger.calls import continue_call, end_call, start_call
 from ledger.charges import Charge, charge
 from ledger.db import transaction
+from ledger.destinations import add_endpoint, remove_endpoint
 from sim import steps as s
+from sim.fake_receivers import hook_url
 from sim.system import System
 
 #: How long a runtime or an admin waits before trying again after the service died.
 RETRY_AFTER = timedelta(seconds=5)
+#: Who adds and removes webhook endpoints (`creditbot webhooks add|remove`).
+OPERATOR = Actor.cli("sim-operator")
 
 
 @dataclass(frozen=True)
@@ -75,12 +81,27 @@ class FollowUp:
 
 
 @dataclass
+class Hook:
+    """A webhook endpoint the simulation added: what it asked for, and the outbox messages
+    it is owed (those written after it was added, and before it was removed)."""
+
+    hook: int
+    acct: int
+    endpoint_id: int
+    events: tuple[str, ...]
+    after_message: int
+    until_message: int | None = None
+
+
+@dataclass
 class World:
     """Ids the database gave the setup's accounts and agents, and what is under way."""
 
     accounts: list[int] = field(default_factory=list)
     agents: list[list[int]] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
+    #: Webhook endpoints added, by the simulation's number for them.
+    hooks: dict[int, Hook] = field(default_factory=dict)
     #: Calls under way, by id.
     calls: dict[str, Any] = field(default_factory=dict)
     agenda: list[FollowUp] = field(default_factory=list)
@@ -199,6 +220,39 @@ class Actors:
             in_process=False,
         )
 
+    # --- operators ----------------------------------------------------------------------
+
+    def _add_webhook(self, step: s.AddWebhook) -> list[Any]:
+        if step.hook in self.world.hooks:
+            return []  # a retry after a crash that came after the commit: it is there
+        acct = self.world.accounts[step.acct]
+        cipher = secrets_cipher(self.system.context)
+
+        def add(session: Session) -> tuple[int, list[str], str]:
+            endpoint, secret = add_endpoint(session, acct, hook_url(step.hook), cipher=cipher,
+                                            event_types=step.events, actor=OPERATOR, now=self.now)  # fmt: skip
+            return endpoint.id, list(endpoint.event_types or []), secret
+
+        endpoint_id, events, secret = self._tx(add)
+        self.world.hooks[step.hook] = Hook(
+            step.hook, step.acct, endpoint_id, tuple(events), self.system.reader.last_message()
+        )
+        self.system.receivers.open(step.hook, secret)
+        return []
+
+    def _remove_webhook(self, step: s.RemoveWebhook) -> list[Any]:
+        hook = self.world.hooks.get(step.hook)
+        if hook is None or hook.until_message is not None:
+            return []  # never added (a shrunk trace), or already removed
+        acct = self.world.accounts[step.acct]
+        self._tx(lambda session: remove_endpoint(session, hook.endpoint_id, acct, actor=OPERATOR,
+                                                 now=self.now))  # fmt: skip
+        hook.until_message = self.system.reader.last_message()
+        receiver = self.system.receivers.receiver(step.hook)
+        if receiver is not None:
+            receiver.removed = True
+        return []
+
     # --- the bank, Stripe support, the network, the machine -------------------------------
 
     def _card_trouble(self, step: s.CardTrouble) -> list[Any]:
@@ -224,6 +278,20 @@ class Actors:
 
     def _slack_trouble(self, step: s.SlackTrouble) -> list[Any]:
         self.system.slack.trouble.extend(step.faults)
+        return []
+
+    def _receiver_outage(self, step: s.ReceiverOutage) -> list[Any]:
+        receiver = self.system.receivers.receiver(step.hook)
+        if receiver is not None:
+            receiver.outages.append(
+                (self.now, self.now + timedelta(minutes=step.minutes), step.status)
+            )
+        return []
+
+    def _receiver_trouble(self, step: s.ReceiverTrouble) -> list[Any]:
+        receiver = self.system.receivers.receiver(step.hook)
+        if receiver is not None:
+            receiver.trouble.extend(step.faults)
         return []
 
     def _stripe_trouble(self, step: s.StripeTrouble) -> list[Any]:

@@ -17,6 +17,7 @@ import slack_sdk.http_retry.builtin_handlers
 import slack_sdk.http_retry.handler
 import time_machine
 
+import bot.outbound.delivering
 import bot.slack.alerts
 import ledger.db
 
@@ -38,12 +39,13 @@ class _SimTime:
 
 
 #: Modules whose `time.sleep` is a retry's backoff (Stripe's is `SimStripeHTTP`'s own hook),
-#: and the alert deliverer, whose round deadline is on `time.monotonic`.
+#: and the alert and webhook deliverers, whose round deadlines are on `time.monotonic`.
 _SLEEPERS: tuple[ModuleType, ...] = (
     slack_sdk.http_retry.handler,
     slack_sdk.http_retry.builtin_handlers,
     ledger.db,
     bot.slack.alerts,
+    bot.outbound.delivering,
 )
 
 

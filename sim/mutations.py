@@ -17,17 +17,19 @@ from datetime import UTC, datetime, time
 from typing import Any
 from unittest import mock
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import bot.scheduler.jobs
 import bot.stripe.recharges
+import ledger.deliveries
 import ledger.policy
 import ledger.recharges
 from ledger.auto_recharge import under_threshold
 from ledger.cycles import cycle_start_on, local_date, zone
 from ledger.journal import find_entry
 from ledger.models import Account
+from ledger.models.destinations import OutboxDelivery, WebhookEndpoint
 from ledger.renewals import Renewal, renew_cycle
 
 
@@ -127,6 +129,33 @@ def _renew_twice_on_dst_days() -> list[tuple[Any, str, Any]]:
     ]
 
 
+# --- redeliver webhooks ---------------------------------------------------------------------
+
+
+def _redeliver_webhooks() -> list[tuple[Any, str, Any]]:
+    original = ledger.deliveries.mark_delivered
+
+    @functools.wraps(original)
+    def mark_delivered(session: Session, delivery_id: int, *, now: datetime | None = None) -> None:
+        # Only the account's first endpoint has its deliveries marked: another endpoint's
+        # stay claimed, and are sent again when the lease runs out.
+        delivery = session.get(OutboxDelivery, delivery_id)
+        endpoint = (
+            delivery and delivery.endpoint_id and session.get(WebhookEndpoint, delivery.endpoint_id)
+        )
+        if endpoint:
+            first = session.execute(
+                select(func.min(WebhookEndpoint.id)).where(
+                    WebhookEndpoint.account_id == endpoint.account_id
+                )
+            ).scalar_one()
+            if endpoint.id != first:
+                return
+        original(session, delivery_id, now=now)
+
+    return [(ledger.deliveries, "mark_delivered", mark_delivered)]
+
+
 MUTATIONS: dict[str, Mutation] = {
     "skip-idempotency": Mutation(
         "off-session recharge charges go to Stripe without the attempt's idempotency key",
@@ -145,6 +174,11 @@ MUTATIONS: dict[str, Mutation] = {
         "renewals keyed on the local date of their due instant, worked out with the UTC offset "
         "in force when the job runs: on a cycle day the clocks spring forward, renewed twice",
         _renew_twice_on_dst_days,
+    ),
+    "webhook-redeliver": Mutation(
+        "a webhook delivery is marked delivered only for the account's first endpoint: the "
+        "others' are sent again and again",
+        _redeliver_webhooks,
     ),
 }
 

@@ -153,14 +153,38 @@ class Reader:
             self.db.execute("COMMIT")
         return found
 
-    def first_due(self) -> tuple[datetime | None, datetime | None]:
-        """When the first recharge request and the first alert fall due."""
+    def first_due(self) -> tuple[datetime | None, datetime | None, datetime | None]:
+        """When the first recharge request, the first alert and the first webhook delivery
+        fall due. An endpoint's deliveries wait behind its first undelivered one (its
+        order), so each endpoint is due when that one is."""
         row = self.db.execute(
             "SELECT (SELECT min(available_at) FROM outbox WHERE delivered_at IS NULL "
             "AND kind LIKE 'recharge.requested%'), (SELECT min(available_at) FROM outbox "
             "WHERE delivered_at IS NULL AND kind LIKE 'alert.%')"
         ).fetchone()
-        return when(row[0]), when(row[1])
+        heads = self.db.execute(  # SQLite: a bare column comes from the row min() picked
+            "SELECT available_at, min(id) FROM outbox_deliveries WHERE delivered_at IS NULL "
+            "AND endpoint_id IS NOT NULL GROUP BY endpoint_id"
+        ).fetchall()
+        webhook = min((when(at) for at, _ in heads), default=None)
+        return when(row[0]), when(row[1]), webhook
+
+    def last_message(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0])
+
+    def webhook_deliveries(self, since: datetime) -> list[tuple[int, int, str]]:
+        """(endpoint, message, event type) of the webhook deliveries marked delivered since."""
+        stamp = since.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        return self.db.execute(
+            "SELECT endpoint_id, message_id, event_type FROM outbox_deliveries "
+            "WHERE delivered_at >= ? AND endpoint_id IS NOT NULL ORDER BY id", (stamp,)
+        ).fetchall()  # fmt: skip
+
+    def undelivered_webhooks(self) -> list[tuple[int, int, str]]:
+        return self.db.execute(
+            "SELECT endpoint_id, message_id, event_type FROM outbox_deliveries "
+            "WHERE delivered_at IS NULL AND endpoint_id IS NOT NULL ORDER BY id"
+        ).fetchall()
 
     def topups(self) -> list[dict[str, Any]]:
         return self.table("SELECT * FROM topups")

@@ -37,6 +37,8 @@ from sim.checker import Checker, Executed
 from sim.clock import SimClock
 from sim.crash import SimCrash
 from sim.delivery import DeliveryChecker
+from sim.endpoints import EndpointChecker
+from sim.fake_receivers import FakeReceivers
 from sim.fake_slack import FakeSlack
 from sim.fake_stripe import FakeStripe
 from sim.known import known_defect
@@ -50,7 +52,13 @@ from sim.workload import Setup, calendar_moments
 
 #: Steps that run inside creditbot's process (a crash can land in them).
 IN_PROCESS = {"messages", "call", "agent_settings", "account_settings", "auto_recharge",
-              "checkout_topup", "saved_card_topup", "add_card"}  # fmt: skip
+              "checkout_topup", "saved_card_topup", "add_card", "add_webhook",
+              "remove_webhook"}  # fmt: skip
+#: A recharge pass reports failed when an attempt failed; when every failure is a card's
+#: (Stripe's reason, or no card), that is the world's, not an error.
+_CARDS_FAILED = re.compile(
+    r"JobFailed: [^;]*; failed: account \d+: [a-z_]+(; account \d+: [a-z_]+)*$"
+)
 #: How long the world is given to settle once the workload ends (Stripe retries for 3 days).
 SETTLE = timedelta(days=4)
 
@@ -111,10 +119,11 @@ class Run:
         clock = SimClock(self.setup.start)
         stripe_fake = FakeStripe(now=lambda: clock.now)
         slack = FakeSlack(now=lambda: clock.now)
+        receivers = FakeReceivers(now=lambda: clock.now)
         self.workdir.mkdir(parents=True, exist_ok=True)
         failure = None
         with _seeded(self.setup.seed), clock, mutated(self.mutation) as mutation, \
-                System(self.workdir, clock, stripe_fake, slack) as system:  # fmt: skip
+                System(self.workdir, clock, stripe_fake, slack, receivers) as system:  # fmt: skip
             self.clock, self.system, self.stripe, self.slack = clock, system, stripe_fake, slack
             for sql in mutation.sql if mutation else ():
                 system.reader.db.execute(sql)
@@ -136,13 +145,16 @@ class Run:
                 calendar_moments(self.setup),
             )
             self.delivery = DeliveryChecker(slack, self.world)
+            self.endpoints = EndpointChecker(receivers, self.world, system.reader,
+                                             self.checker.model)  # fmt: skip
             try:
                 self._loop()
                 self._settled()
             except Violation as violation:
                 failure = Failure(violation.invariant, violation.detail, clock.now,
                                   self.inputs_run, list(self.trace), self.settling)  # fmt: skip
-        counts = self.counts + self.checker.counts + self.money.counts + self.delivery.counts
+        counts = (self.counts + self.checker.counts + self.money.counts + self.delivery.counts
+                  + self.endpoints.counts)  # fmt: skip
         counts["webhooks lost for good"] = len(self.events.lost)
         counts["crashes"] = system.restarts
         return Outcome(self.setup, self.given, failure, counts, self.known, len(self.trace))
@@ -217,6 +229,7 @@ class Run:
         self.settling = True
         self.slack.outages.clear()
         self.slack.trouble.clear()
+        self.system.receivers.heal()
         self.system.stripe_http.trouble.clear()
         self.system.crashes.disarm()
         self.trace.append(
@@ -277,6 +290,7 @@ class Run:
         """Run one action, check the invariants after it; returns whether it crashed."""
         at = self.clock.now
         posts = len(self.slack.posts)
+        receipts = len(self.system.receivers.receipts)
         crashed = False
         answers: list[Any] = []
         self.trace.append(f"{at:%Y-%m-%d %H:%M:%S} {label}")
@@ -291,6 +305,8 @@ class Run:
             self.trace[-1] += f"  ** process died: {crash} **"
             for post in self.slack.posts[posts:]:
                 post.crashed = True
+            for receipt in self.system.receivers.receipts[receipts:]:
+                receipt.crashed = True
             self.system.restart()
             self.scheduler.restarted()
             if retry:
@@ -308,13 +324,19 @@ class Run:
         if job and not job[0].ok:
             job_ok = False
             self.trace[-1] += f"  -> job error: {_last_error(job[0].error or '')}"
-            if not _last_error(job[0].error or "").startswith("stripe."):  # Stripe is down
+            last = _last_error(job[0].error or "")
+            if last.startswith("stripe."):  # Stripe is down
+                pass
+            elif _CARDS_FAILED.search(last):  # the outcomes are checked against Stripe (money)
+                self.counts["recharge passes failed by cards"] += 1
+            else:
                 self._unexpected(label, job[0].error or "")
         done = Executed(at, label, kind, crashed, tuple(answers), job_ok)
         before = self.checker.accounts
         look = self.checker.after(done)
         self.money.after(done, look, before)
         self.delivery.after(look)
+        self.endpoints.after(look, at)
         return crashed
 
     def _unexpected(self, label: str, error: str) -> None:
@@ -342,6 +364,7 @@ class Run:
             }
             self.money.never_started(self.checker.look.accounts, cards, self.clock.now)
         self.delivery.settled()
+        self.endpoints.settled()
 
 
 def _last_error(text: str) -> str:

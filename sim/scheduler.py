@@ -80,7 +80,8 @@ class SimScheduler:
         if self._cache is not None and self._cache[:2] == state:
             return self._cache[2]
         wakeups = self._from_facts(*facts)
-        wakeups["recharge_requests"], wakeups["alert_delivery"] = self.system.reader.first_due()
+        (wakeups["recharge_requests"], wakeups["alert_delivery"],
+         wakeups["webhook_delivery"]) = self.system.reader.first_due()  # fmt: skip
         wakeups["stripe_reconcile"] = self._unrecorded_payment()
         self._cache = (*state, wakeups)
         return wakeups

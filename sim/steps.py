@@ -126,6 +126,26 @@ class AddCard(Step):
     completes_after: int
 
 
+@dataclass(frozen=True)
+class AddWebhook(Step):
+    """An operator adds webhook endpoint number `hook` (`creditbot webhooks add`), receiving
+    `events` (types or families; empty: all); its receiver gets the secret."""
+
+    kind: ClassVar[str] = "add_webhook"
+    acct: int
+    hook: int
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemoveWebhook(Step):
+    """An operator removes endpoint number `hook` (`creditbot webhooks remove`)."""
+
+    kind: ClassVar[str] = "remove_webhook"
+    acct: int
+    hook: int
+
+
 # --- the bank and Stripe support ---------------------------------------------------------
 
 
@@ -168,6 +188,27 @@ class SlackTrouble(Step):
 
 
 @dataclass(frozen=True)
+class ReceiverOutage(Step):
+    """Webhook endpoint `hook`'s receiver answers `status` for `minutes`."""
+
+    kind: ClassVar[str] = "receiver_outage"
+    acct: int
+    hook: int
+    minutes: int
+    status: int
+
+
+@dataclass(frozen=True)
+class ReceiverTrouble(Step):
+    """The next requests to endpoint `hook` fail: '500', '503', 'timeout', 'lost'."""
+
+    kind: ClassVar[str] = "receiver_trouble"
+    acct: int
+    hook: int
+    faults: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StripeTrouble(Step):
     """The next Stripe requests matching `on` ('' any, 'checkout', 'post /v1/payment_intents'
     ...) fail: '500', '429', 'connect', 'lost'."""
@@ -198,8 +239,9 @@ class Jump(Step):
 STEP_TYPES: dict[str, type[Step]] = {
     cls.kind: cls
     for cls in (Messages, Call, AgentSettings, AccountSettings, AutoRecharge, CheckoutTopup,
-                SavedCardTopup, AddCard, CardTrouble, StripeRefund, SlackOutage, SlackTrouble,
-                StripeTrouble, Crash, Jump)
+                SavedCardTopup, AddCard, AddWebhook, RemoveWebhook, CardTrouble, StripeRefund,
+                SlackOutage, SlackTrouble, ReceiverOutage, ReceiverTrouble, StripeTrouble, Crash,
+                Jump)
 }  # fmt: skip
 
 

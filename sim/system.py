@@ -1,7 +1,8 @@
 """creditbot in one process, as the simulation drives it.
 
 A migrated SQLite file, the app's context, the fakes of Stripe and Slack wired in through
-the product's two seams (`bot.stripe.client.http_client`, `bot.slack.clients.client_class`),
+the product's seams (`bot.stripe.client.http_client`, `bot.slack.clients.client_class`,
+`bot.outbound.webhooks.opener` for the webhook receivers),
 the scheduler's runner (`bot.scheduler.runner.Scheduler.run_now`, which records each run as
 `creditbot jobs` shows it) and the real `/stripe/webhook` route for Stripe's deliveries.
 
@@ -21,6 +22,7 @@ from unittest import mock
 
 from fastapi import FastAPI
 
+import bot.outbound.webhooks
 import bot.slack.clients
 import bot.stripe.client
 from bot.config import Settings
@@ -34,6 +36,7 @@ from ledger.db import make_engine
 from ledger.migrate import upgrade
 from sim.clock import SimClock
 from sim.crash import CrashPoints
+from sim.fake_receivers import FakeReceivers, sim_opener
 from sim.fake_slack import API_URL, BOT_TOKEN, FakeSlack, sim_web_client
 from sim.fake_stripe import FakeStripe
 from sim.observe import Reader
@@ -45,6 +48,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 PUBLIC_URL = "https://creditbot.sim"
+#: CREDITBOT_ENCRYPTION_KEYS of the simulated server (webhook signing secrets are encrypted).
+ENCRYPTION_KEY = "3q2qgYx1mPl7JQ4tR0g0lY3c6tqQ6c5sH0n9m8ZkWfE="
 _TEMPLATE = "template.db"
 
 
@@ -64,7 +69,12 @@ def migrated_database(workdir: Path) -> Path:
 
 class System:
     def __init__(
-        self, workdir: Path, clock: SimClock, stripe: FakeStripe, slack: FakeSlack
+        self,
+        workdir: Path,
+        clock: SimClock,
+        stripe: FakeStripe,
+        slack: FakeSlack,
+        receivers: FakeReceivers | None = None,
     ) -> None:
         path = migrated_database(workdir)
         self.url = f"sqlite:///{path}"
@@ -72,6 +82,7 @@ class System:
         self.clock = clock
         self.stripe = stripe
         self.slack = slack
+        self.receivers = receivers or FakeReceivers(now=lambda: clock.now)
         self.crashes = CrashPoints()
         self.stripe_http = SimStripeHTTP(stripe, clock.sleep)
         self.settings = Settings(
@@ -83,6 +94,7 @@ class System:
             stripe_secret_key=SECRET_KEY,
             stripe_webhook_secret=WEBHOOK_SECRET,
             public_url=PUBLIC_URL,
+            creditbot_encryption_keys=ENCRYPTION_KEY,
             run_scheduler=False,
         )
         self.restarts = 0
@@ -99,6 +111,9 @@ class System:
         )
         self._stack.enter_context(
             mock.patch.object(bot.slack.clients, "client_class", sim_web_client(self.slack))
+        )
+        self._stack.enter_context(
+            mock.patch.object(bot.outbound.webhooks, "opener", sim_opener(self.receivers))
         )
         # The product logs every failure it handles; the simulation reports them its own way.
         logging.disable(logging.CRITICAL)

@@ -83,6 +83,11 @@ class Mix:
     stripe_faults: float = 0.15
     crashes: float = 0.25
     jumps: float = 0.35
+    #: Accounts with webhook endpoints from the start; a day's chance of an endpoint added
+    #: or removed, and of trouble at one endpoint's receiver.
+    webhooks: float = 0.5
+    webhook_changes: float = 0.02
+    receiver_faults: float = 0.08
 
 
 def unit(currency: str) -> int:
@@ -106,6 +111,7 @@ def generate(
             plan += _admin(rng, midnight, index, account, mix)
         plan += _world(rng, midnight, mix)
     plan += _jumps(rng, setup, mix)
+    plan += _webhooks(random.Random(seed * 31 + 7), setup, mix)
     plan = [step for step in plan if step.at < setup.end]
     plan.sort(key=lambda step: step.at)
     return setup, plan
@@ -245,6 +251,48 @@ def _world(rng: random.Random, midnight: datetime, mix: Mix) -> list[s.Step]:
         found.append(s.StripeTrouble(at(), tuple(faults), on))
     if rng.random() < mix.crashes:
         found.append(s.Crash(at(), rng.randint(1, 4), rng.choice(CRASH_DURING)))
+    return found
+
+
+#: What an endpoint asks for (`creditbot webhooks add --events`; empty: every event).
+HOOK_EVENTS = ((), (), ("agent.*",), ("alert.*",),
+               ("alert.agent_stopped", "agent.stopped", "alert.plan_low", "alert.cycle_renewed"))  # fmt: skip
+
+
+def _webhooks(rng: random.Random, setup: Setup, mix: Mix) -> list[s.Step]:
+    """Webhook endpoints (one or two for some accounts from the start, others added and
+    removed now and then) and their receivers' troubles. From a random stream of their own,
+    so the rest of a seed's workload is what it was before endpoints existed."""
+    found: list[s.Step] = []
+    hooks = iter(range(1, 1_000_000))
+    for i in range(len(setup.accounts)):
+        live: list[int] = []
+
+        def add(at: datetime, i: int = i, live: list[int] = live) -> None:
+            hook = next(hooks)
+            live.append(hook)
+            found.append(s.AddWebhook(at, i, hook, rng.choice(HOOK_EVENTS)))
+
+        if rng.random() < mix.webhooks:
+            for _ in range(rng.choice((1, 1, 2))):
+                add(setup.start + timedelta(minutes=rng.randint(1, 30)))
+        for day in range(setup.days):
+            midnight = setup.start + timedelta(days=day)
+            if rng.random() < mix.webhook_changes:
+                at = midnight + timedelta(seconds=rng.randrange(86400))
+                if live and (len(live) > 2 or rng.random() < 0.5):
+                    found.append(s.RemoveWebhook(at, i, live.pop(rng.randrange(len(live)))))
+                else:
+                    add(at)
+            for hook in live:
+                if rng.random() < mix.receiver_faults:
+                    at = midnight + timedelta(seconds=rng.randrange(86400))
+                    if rng.random() < 0.4:
+                        found.append(s.ReceiverOutage(at, i, hook, rng.choice((2, 15, 60, 240)),
+                                                      rng.choice((500, 503))))  # fmt: skip
+                    else:
+                        faults = rng.choices(("500", "503", "timeout", "lost"), k=rng.randint(1, 4))
+                        found.append(s.ReceiverTrouble(at, i, hook, tuple(faults)))
     return found
 
 

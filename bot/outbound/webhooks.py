@@ -52,7 +52,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 3xx is an answer like any other non-2xx: the attempt failed
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+#: What posts the events: the seam a test or the simulation answers through instead of the
+#: network (an opener with a handler of its own), as `bot.slack.clients.client_class` is.
+opener: urllib.request.OpenerDirector = urllib.request.build_opener(_NoRedirects)
 USER_AGENT = _user_agent()
 
 
@@ -89,7 +91,7 @@ def post(row: Due, secret: str) -> None:
     answered."""
     request = signed_request(row, secret)
     try:
-        with _opener.open(request, timeout=TIMEOUT) as answer:
+        with opener.open(request, timeout=TIMEOUT) as answer:
             status = answer.status
     except urllib.error.HTTPError as exc:
         text = exc.read(KEEP_ANSWER).decode("utf-8", "replace").strip()

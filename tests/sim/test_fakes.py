@@ -1,21 +1,28 @@
 """The simulation's fakes behave as the real services do where creditbot relies on them:
 Stripe's idempotency keys, card errors and lost answers seen through the real `stripe`
-library; Slack's 429s and lost answers seen through the real slack_sdk client; a crash
-between commits leaves the commits before it and nothing after."""
+library; Slack's 429s and lost answers seen through the real slack_sdk client; webhook
+receivers that check signatures and fail as the real deliverer sees them; a crash between
+commits leaves the commits before it and nothing after."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 import stripe
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import text
 
+import bot.outbound.webhooks
+from bot.outbound.delivering import DeliveryFailed
 from bot.slack.clients import retry_handlers
 from ledger.db import make_engine, make_session_factory, transaction
+from ledger.deliveries import Due
+from ledger.destinations import new_secret
 from sim.clock import SimClock
 from sim.crash import CrashPoints, SimCrash
+from sim.fake_receivers import FakeReceivers, event_of, hook_url, sim_opener
 from sim.fake_slack import API_URL, BOT_TOKEN, FakeSlack, sim_web_client
 from sim.fake_stripe import FakeStripe
 from sim.stripe_http import SECRET_KEY, SimStripeHTTP
@@ -110,3 +117,47 @@ def test_a_crash_keeps_the_commits_before_it_and_loses_the_one_it_hits(tmp_path)
     rows = transaction(sessions, lambda s: s.execute(text("SELECT n FROM t")).scalars().all())
     assert rows == [1]
     engine.dispose()
+
+
+def _due(hook: int, secret: str, message_id: int = 42) -> Due:
+    return Due(id=1, message_id=message_id, event_type="agent.stopped", kind="alert.agent_stopped",
+               payload={"agent_id": 7, "agent_name": "bot", "reason": "plan_exhausted"},
+               created_at=NOW, request_id=None, attempts=0, account_id=1, account_name="Acme",
+               currency="USD", timezone="UTC", next_renewal_at=None, destination_id=hook,
+               url=hook_url(hook), secret=secret)  # fmt: skip
+
+
+def _post(row: Due) -> None:
+    """Deliver `row`, signed with its secret (kept in clear in this fake row)."""
+    bot.outbound.webhooks.post(row, row.secret or "")
+
+
+def test_webhook_receivers_verify_signatures_and_fail_as_the_deliverer_sees_it():
+    with SimClock(NOW) as clock:
+        fake = FakeReceivers(now=lambda: clock.now)
+        secret = new_secret()
+        fake.open(1, secret)
+        with mock.patch.object(bot.outbound.webhooks, "opener", sim_opener(fake)):
+            _post(_due(1, secret))
+            assert [event_of(r) for r in fake.receipts] == [(42, "agent.stopped")]
+            assert fake.receipts[0].event["data"]["status"] == "stopped"
+            fake.receiver(1).trouble.extend(["503", "timeout", "lost"])
+            with pytest.raises(DeliveryFailed, match="HTTP 503"):
+                _post(_due(1, secret, 43))
+            with pytest.raises(DeliveryFailed, match="not reached"):
+                _post(_due(1, secret, 43))
+            assert len(fake.receipts) == 1  # neither reached the receiver
+            with pytest.raises(DeliveryFailed, match="timed out"):
+                _post(_due(1, secret, 43))
+            assert fake.receipts[-1].answer_lost and event_of(fake.receipts[-1])[0] == 43
+            assert fake.findings == []
+            with pytest.raises(DeliveryFailed, match="HTTP 400"):
+                _post(_due(1, new_secret(), 44))  # signed with another
+            fake.receiver(1).removed = True
+            with pytest.raises(DeliveryFailed, match="HTTP 410"):
+                _post(_due(1, secret, 45))
+        assert [f[0] for f in fake.findings] == [
+            "webhooks signed with the endpoint's secret",
+            "nothing delivered to a removed endpoint",
+        ]
+        assert len(fake.receipts) == 2

@@ -33,6 +33,7 @@ def test_every_invariant_holds_for_fixed_seeds(seed, tmp_path):
     outcome = run(setup, inputs, tmp_path)
     assert outcome.ok, _explain(outcome)
     assert outcome.counts["usage"] > 100 and outcome.counts["alerts posted"] > 0
+    assert outcome.counts["webhook events received"] > 0  # endpoints heard the alerts too
 
 
 def test_a_year_for_a_few_accounts(tmp_path):
