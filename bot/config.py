@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     slack_client_secret: str = ""
     #: Channel id for alerts of accounts that have not picked one in the App Home tab.
     slack_alert_channel: str = ""
-    #: Fernet keys, comma-separated, for the Slack tokens of OAuth installs: the first
-    #: encrypts, all decrypt (ledger/slack_tokens.py).
+    #: Fernet keys, comma-separated, for the secrets the database keeps (Slack tokens,
+    #: webhook signing secrets, the signed-link key): the first encrypts, all decrypt
+    #: (ledger/secrets_at_rest.py).
     creditbot_encryption_keys: str = ""
     stripe_secret_key: str = ""
     stripe_webhook_secret: str = ""

@@ -1,4 +1,5 @@
-"""The process-wide pieces every adapter shares: settings, engine, session factory."""
+"""The process-wide pieces every adapter shares: settings, engine, session factory, and the
+cipher of the secrets kept in the database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings, get_settings
 from ledger.db import make_engine, make_session_factory
+from ledger.secrets_at_rest import SecretCipher
 
 
 @dataclass
@@ -24,3 +26,9 @@ class AppContext:
 def build_context(settings: Settings | None = None) -> AppContext:
     settings = settings or get_settings()
     return AppContext(settings=settings, engine=make_engine(settings.database_url))
+
+
+def secrets_cipher(context: AppContext) -> SecretCipher | None:
+    """The cipher for CREDITBOT_ENCRYPTION_KEYS (None when it is not set). Raises
+    EncryptionKeyError when a key is not a Fernet key."""
+    return SecretCipher.from_setting(context.settings.creditbot_encryption_keys)

@@ -3,8 +3,9 @@
 One finding per part: the database (reachable, migrated), Slack (the bot token answers
 `auth.test`, requests can be verified, no workspace uninstalled the app), Stripe (the key
 answers a cheap read, webhooks can be verified), PUBLIC_URL (set, and /healthz answers
-there), the scheduler (a leader beats, its jobs run and succeed) and the alert outbox
-(backlog, oldest undelivered alert). `creditbot serve` logs the same findings at start-up.
+there), the scheduler (a leader beats, its jobs run and succeed), the alert outbox
+(backlog, oldest undelivered alert) and the secrets kept in the database (webhook signing
+secrets and the signed-link key: encrypted, and the keys open them). `creditbot serve` logs the same findings at start-up.
 
 A finding that fails means creditbot cannot do part of its job as configured; a warning
 is worth a look. Nothing here changes anything.
@@ -391,6 +392,12 @@ def check_outbox(context: AppContext, now: datetime) -> Finding:
     )  # fmt: skip
 
 
+def _check_secrets(context: AppContext) -> Finding:
+    from bot.secrets_at_rest import check_secrets
+
+    return check_secrets(context)
+
+
 # -- all of it ----------------------------------------------------------------------------
 
 
@@ -416,6 +423,7 @@ def diagnose(
         ("scheduler", lambda: check_scheduler(context, now, starting_here=starting_here), True),
         ("jobs", lambda: check_jobs(context), True),
         ("outbox", lambda: check_outbox(context, now), True),
+        ("secrets", lambda: _check_secrets(context), True),
     ]
     for part, check, needs_database in checks:
         if needs_database and not database_ok:

@@ -2,8 +2,9 @@
 statements a person downloads, without a session.
 
 A link carries its expiry and an HMAC-SHA256 over its path, its parameters and the expiry,
-keyed with SECRET_KEY (or the server's own secret, kept in the database): changing any of
-them, or waiting past the expiry, makes it refused.
+keyed with SECRET_KEY (or the server's own secret, kept in the database, encrypted with
+CREDITBOT_ENCRYPTION_KEYS when they are set): changing any of them, or waiting past the
+expiry, makes it refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from bot.context import AppContext
+from bot.context import AppContext, secrets_cipher
 from ledger.cycles import utcnow
 from ledger.db import transaction
 from ledger.web_access import server_secret
@@ -25,12 +26,15 @@ _CACHED = "_signed_links_key"
 
 
 def link_key(context: AppContext) -> bytes:
-    """SECRET_KEY, or the server's own secret (made once, read once per process)."""
+    """SECRET_KEY, or the server's own secret (made once, read once per process). Raises
+    EncryptionKeyError when the keys do not open the stored one (`creditbot serve` refuses
+    to start on that)."""
     if context.settings.secret_key:
         return context.settings.secret_key.encode()
     key: bytes | None = getattr(context, _CACHED, None)
     if key is None:
-        key = transaction(context.sessions, server_secret).encode()
+        cipher = secrets_cipher(context)
+        key = transaction(context.sessions, lambda s: server_secret(s, cipher=cipher)).encode()
         setattr(context, _CACHED, key)  # read once per process and database
     return key
 

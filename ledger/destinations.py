@@ -2,7 +2,8 @@
 add|list|remove`) and alert email addresses (`creditbot emails add|list|remove`).
 
 An endpoint's signing secret is made here and returned once, when it is added; it is
-stored as it is (a receiver's signatures are checked with it, so it cannot be hashed).
+stored encrypted with CREDITBOT_ENCRYPTION_KEYS (creditbot signs with it, so it cannot be
+hashed; ledger/secrets_at_rest.py), and without keys no endpoint is added.
 Removing a destination removes its deliveries still waiting. Adding and removing one are
 settings changes: each is written to the audit trail with who made it (never the secret).
 """
@@ -26,6 +27,7 @@ from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, NotFound
 from ledger.models.destinations import AlertEmail, OutboxDelivery, WebhookEndpoint
 from ledger.outbox import WEBHOOK_EVENT_TYPES
+from ledger.secrets_at_rest import ENV, EncryptionKeyError, SecretCipher
 
 SECRET_PREFIX = "whsec_"
 #: Families an endpoint may ask for besides single event types.
@@ -85,17 +87,24 @@ def add_endpoint(
     account_id: int,
     url: str,
     *,
+    cipher: SecretCipher | None,
     event_types: Iterable[str] = (),
     description: str | None = None,
     actor: Actor | None = None,
     now: datetime | None = None,
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint of the account, and its signing secret (shown this once)."""
+    """A new endpoint of the account, and its signing secret (shown this once). `cipher`
+    (CREDITBOT_ENCRYPTION_KEYS) encrypts the secret; None refuses."""
+    if cipher is None:
+        raise EncryptionKeyError(
+            f"{ENV} is not set, and webhook signing secrets are only kept encrypted:"
+            " make a key with `creditbot slack new-key` and set it."
+        )
     secret = new_secret()
     endpoint = WebhookEndpoint(
         account_id=account_id,
         url=check_url(url),
-        secret=secret,
+        secret=cipher.encrypt(secret),
         event_types=check_event_types(event_types),
         description=(description or "").strip()[:200] or None,
         created_at=now or utcnow(),

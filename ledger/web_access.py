@@ -22,10 +22,13 @@ from sqlalchemy.orm import Session
 from ledger.cycles import utcnow
 from ledger.errors import LedgerError
 from ledger.models.web import ServerSecret, SignInLink, WebSession
+from ledger.secrets_at_rest import LINK_KEYS, SecretCipher, reveal
 
 #: How long a sign-in link works, and a session lasts.
 LINK_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=8)
+#: What the server's own secret is called in messages.
+LINK_KEY = LINK_KEYS[0].what
 
 
 class SignInRefused(LedgerError):
@@ -136,18 +139,27 @@ def sign_out(session: Session, token: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == _hash(token)))
 
 
-def server_secret(session: Session, name: str = "links", *, now: datetime | None = None) -> str:
+def server_secret(
+    session: Session,
+    name: str = "links",
+    *,
+    cipher: SecretCipher | None = None,
+    now: datetime | None = None,
+) -> str:
     """The server's own secret `name`, made once and kept in the database (so every
-    replica signs alike)."""
+    replica signs alike): encrypted with `cipher` (CREDITBOT_ENCRYPTION_KEYS) when there
+    is one, in plain text otherwise (`creditbot doctor` warns). Raises EncryptionKeyError
+    when the stored one is encrypted and the keys do not open it."""
     found = session.get(ServerSecret, name)
     if found is not None:
-        return found.value
+        return reveal(found.value, cipher, LINK_KEY)
     value = secrets.token_hex(32)
+    stored = cipher.encrypt(value) if cipher is not None else value
     try:
         with session.begin_nested():
-            session.add(ServerSecret(name=name, value=value, created_at=now or utcnow()))
+            session.add(ServerSecret(name=name, value=stored, created_at=now or utcnow()))
     except IntegrityError:  # another replica made it first: use theirs
         found = session.get(ServerSecret, name, populate_existing=True)
         assert found is not None
-        return found.value
+        return reveal(found.value, cipher, LINK_KEY)
     return value

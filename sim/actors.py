@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot import stripe as stripe_gateway
+from bot.context import secrets_cipher
 from ledger.accounts import configure_account
 from ledger.agents import change_agent
 from ledger.audit import Actor
@@ -225,9 +226,10 @@ class Actors:
         if step.hook in self.world.hooks:
             return []  # a retry after a crash that came after the commit: it is there
         acct = self.world.accounts[step.acct]
+        cipher = secrets_cipher(self.system.context)
 
         def add(session: Session) -> tuple[int, list[str], str]:
-            endpoint, secret = add_endpoint(session, acct, hook_url(step.hook),
+            endpoint, secret = add_endpoint(session, acct, hook_url(step.hook), cipher=cipher,
                                             event_types=step.events, actor=OPERATOR, now=self.now)  # fmt: skip
             return endpoint.id, list(endpoint.event_types or []), secret
 

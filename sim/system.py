@@ -48,6 +48,8 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 PUBLIC_URL = "https://creditbot.sim"
+#: CREDITBOT_ENCRYPTION_KEYS of the simulated server (webhook signing secrets are encrypted).
+ENCRYPTION_KEY = "3q2qgYx1mPl7JQ4tR0g0lY3c6tqQ6c5sH0n9m8ZkWfE="
 _TEMPLATE = "template.db"
 
 
@@ -92,6 +94,7 @@ class System:
             stripe_secret_key=SECRET_KEY,
             stripe_webhook_secret=WEBHOOK_SECRET,
             public_url=PUBLIC_URL,
+            creditbot_encryption_keys=ENCRYPTION_KEY,
             run_scheduler=False,
         )
         self.restarts = 0

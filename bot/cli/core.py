@@ -62,11 +62,13 @@ def serve(host: str, port: int | None, workers: int) -> None:
     from bot.http.serving import serve as serve_http
     from bot.http.startup_report import report_when_serving
     from bot.logs import configure_logging
+    from bot.secrets_at_rest import link_key_problem
     from bot.slack.installations import encryption_key_problem
 
     ctx = context()
     configure_logging(ctx.settings.log_format, ctx.settings.log_level)
-    problem = encryption_key_problem(ctx)  # stored Slack tokens it could not use
+    # Stored Slack tokens or link key it could not use.
+    problem = encryption_key_problem(ctx) or link_key_problem(ctx)
     if problem:
         raise click.ClickException(problem)
     port = port or ctx.settings.port

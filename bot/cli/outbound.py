@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.cli.environment import console, context, operator, run
 from bot.cli.options import account_option
 from bot.cli.output import emit_json, json_option, local_time, table
+from bot.context import secrets_cipher
 from ledger import deliveries, destinations
 from ledger.accounts import get_account
 from ledger.models.destinations import AlertEmail, WebhookEndpoint
@@ -49,12 +50,14 @@ def webhooks() -> None:
 @click.option("--description", default="", help="What receives it (shown in the list).")
 def webhooks_add(account_ref: str, url: str, event_types: str, description: str) -> None:
     """Send the account's alerts to URL (https). The signing secret is printed once, on
-    stdout: give it to the receiver now, it is not shown again."""
+    stdout: give it to the receiver now, it is not shown again. It is kept encrypted with
+    CREDITBOT_ENCRYPTION_KEYS, without which no endpoint is added."""
     endpoint, secret = run(
         lambda s: destinations.add_endpoint(
             s,
             get_account(s, account_ref).id,
             url,
+            cipher=secrets_cipher(context()),
             event_types=event_types.split(","),
             description=description,
             actor=operator(),

@@ -142,28 +142,31 @@ def deliver_alerts() -> None:
 
 @slack.command("new-key")
 def new_key_command() -> None:
-    """Print a new key for CREDITBOT_ENCRYPTION_KEYS (it encrypts the Slack tokens of OAuth
-    installs). To rotate: put it first in the list, run `creditbot slack rotate-key`, then
-    drop the old key."""
-    from ledger.slack_tokens import new_key
+    """Print a new key for CREDITBOT_ENCRYPTION_KEYS (it encrypts the secrets kept in the
+    database: Slack tokens of OAuth installs, webhook signing secrets, the signed-link
+    key). To rotate: put it first in the list, run `creditbot slack rotate-key`, then drop
+    the old key."""
+    from ledger.secrets_at_rest import new_key
 
     click.echo(new_key())
 
 
 @slack.command("rotate-key")
 def rotate_key() -> None:
-    """Re-encrypt every stored Slack token with the first key of CREDITBOT_ENCRYPTION_KEYS
-    (the others only need to decrypt them; drop them afterwards)."""
-    from bot.slack.installations import token_cipher
-    from ledger.slack_tokens import ENV, EncryptionKeyError, rotate_tokens
+    """Re-encrypt every secret kept in the database (Slack tokens, webhook signing secrets,
+    the signed-link key) with the first key of CREDITBOT_ENCRYPTION_KEYS, encrypting any
+    still in plain text (the other keys only need to decrypt them; drop them afterwards)."""
+    from bot.context import secrets_cipher
+    from ledger.secrets_at_rest import ENV, EncryptionKeyError, rotate_secrets
 
     ctx = context()
     try:
-        cipher = token_cipher(ctx)
+        cipher = secrets_cipher(ctx)
         if cipher is None:
             raise EncryptionKeyError(f"{ENV} is not set: there is no key to encrypt with.")
         with ctx.engine.begin() as connection:
-            rotated = rotate_tokens(connection, cipher)
+            rotated = rotate_secrets(connection, cipher)
     except EncryptionKeyError as exc:
         raise click.ClickException(str(exc)) from exc
-    console.print(f"{rotated} Slack token(s) encrypted with the first key of {ENV}")
+    for what, count in rotated.items():
+        console.print(f"{count} {what}(s) encrypted with the first key of {ENV}")

@@ -9,6 +9,10 @@ the endpoint exists.
 
 Posted with the standard library (urllib), redirects not followed: the signed body goes to
 the URL the account registered and nowhere else.
+
+The secret is kept encrypted (CREDITBOT_ENCRYPTION_KEYS) and decrypted for each delivery;
+one the keys cannot open fails that delivery with the reason as its last error, and
+`creditbot doctor` names the endpoint.
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from standardwebhooks import Webhook
 
-from bot.context import AppContext
+from bot.context import AppContext, secrets_cipher
 from bot.outbound.delivering import DeliveryFailed, Send, deliver_due
 from bot.outbound.events import event_body
 from ledger.cycles import utcnow
 from ledger.deliveries import Due
+from ledger.secrets_at_rest import WEBHOOK_SECRETS, EncryptionKeyError, SecretCipher, reveal
 
 #: Seconds a receiver has to answer.
 TIMEOUT = 10
@@ -58,11 +63,19 @@ def webhook_id(row: Due) -> str:
     return f"msg_{row.message_id}_{row.event_type.replace('.', '_')}"
 
 
-def signed_request(row: Due, *, now: datetime | None = None) -> urllib.request.Request:
+def signing_secret(row: Due, cipher: SecretCipher | None) -> str:
+    """The endpoint's signing secret in clear; DeliveryFailed when the keys cannot open it."""
+    try:
+        return reveal(row.secret or "", cipher, WEBHOOK_SECRETS[0].what)
+    except EncryptionKeyError as exc:
+        raise DeliveryFailed(f"not signed: {exc}") from exc
+
+
+def signed_request(row: Due, secret: str, *, now: datetime | None = None) -> urllib.request.Request:
     """The POST for one delivery: the event's JSON and its Standard Webhooks headers."""
     body = json.dumps(event_body(row), separators=(",", ":"), ensure_ascii=False)
     msg_id, at = webhook_id(row), now or utcnow()
-    signature = Webhook(row.secret or "").sign(msg_id, at, body)
+    signature = Webhook(secret).sign(msg_id, at, body)
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -73,9 +86,10 @@ def signed_request(row: Due, *, now: datetime | None = None) -> urllib.request.R
     return urllib.request.Request(row.url or "", data=body.encode(), headers=headers, method="POST")
 
 
-def post(row: Due) -> None:
-    """Send one event; raises DeliveryFailed with what the endpoint answered."""
-    request = signed_request(row)
+def post(row: Due, secret: str) -> None:
+    """Send one event signed with `secret`; raises DeliveryFailed with what the endpoint
+    answered."""
+    request = signed_request(row, secret)
     try:
         with opener.open(request, timeout=TIMEOUT) as answer:
             status = answer.status
@@ -89,11 +103,21 @@ def post(row: Due) -> None:
         raise DeliveryFailed(f"HTTP {status}")
 
 
-@contextmanager
-def _sender() -> Iterator[Send]:
-    yield post
-
-
 def deliver_due_webhooks(context: AppContext, *, now: datetime | None = None) -> int:
     """Post every due webhook delivery; returns how many endpoints took theirs."""
-    return deliver_due(context, "webhook", _sender, now=now)
+
+    @contextmanager
+    def sender() -> Iterator[Send]:
+        try:
+            cipher, problem = secrets_cipher(context), None
+        except EncryptionKeyError as exc:  # a malformed key: each delivery says so
+            cipher, problem = None, str(exc)
+
+        def send(row: Due) -> None:
+            if problem is not None:
+                raise DeliveryFailed(f"not signed: {problem}")
+            post(row, signing_secret(row, cipher))
+
+        yield send
+
+    return deliver_due(context, "webhook", sender, now=now)

@@ -11,7 +11,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from sqlalchemy.orm import Session
 
-from bot.context import AppContext
+from bot.context import AppContext, secrets_cipher
 from ledger.db import transaction
 from ledger.models import Account
 from ledger.slack_tokens import (
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def token_cipher(context: AppContext) -> TokenCipher | None:
     """The cipher for CREDITBOT_ENCRYPTION_KEYS (None when it is not set)."""
-    return TokenCipher.from_setting(context.settings.creditbot_encryption_keys)
+    return secrets_cipher(context)
 
 
 class CreditbotInstallationStore(SQLAlchemyInstallationStore):

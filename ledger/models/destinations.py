@@ -32,8 +32,9 @@ class WebhookEndpoint(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
-    #: The signing secret, `whsec_` and base64 (Standard Webhooks); shown once when made.
-    secret: Mapped[str] = mapped_column(String(100))
+    #: The signing secret (`whsec_` and base64, Standard Webhooks), shown once when made and
+    #: kept encrypted with CREDITBOT_ENCRYPTION_KEYS (ledger/secrets_at_rest.py).
+    secret: Mapped[str] = mapped_column(Text)
     #: Event types it receives (`alert.plan_low`, `agent.stopped`, ...); empty: all of them.
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(String(200))

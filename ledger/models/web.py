@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.models.base import Base, UTCDateTime
@@ -49,10 +49,11 @@ class WebSession(Base):
 
 class ServerSecret(Base):
     """A secret the server made for itself (the key of signed links) when the environment
-    gives none; shared by every replica through the database."""
+    gives none; shared by every replica through the database, and kept encrypted with
+    CREDITBOT_ENCRYPTION_KEYS when they are set (ledger/secrets_at_rest.py)."""
 
     __tablename__ = "server_secrets"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

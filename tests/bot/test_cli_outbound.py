@@ -9,11 +9,12 @@ import getpass
 import pytest
 
 from tests.support.cli import creditbot  # noqa: F401  (fixture)
+from tests.support.encryption import ENCRYPTION_KEY
 
 
 @pytest.fixture
 def cli(creditbot, sqlite_url):  # noqa: F811
-    creditbot.env(DATABASE_URL=sqlite_url)
+    creditbot.env(DATABASE_URL=sqlite_url, CREDITBOT_ENCRYPTION_KEYS=ENCRYPTION_KEY)
     creditbot("accounts", "create", "--name", "Acme", "--plan-credits", "100")
     return creditbot
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import Settings
-from bot.context import AppContext
+from bot.context import AppContext, secrets_cipher
 from bot.http.app import create_app
 from bot.outbound.webhooks import deliver_due_webhooks
 from bot.scheduler.runner import Scheduler
@@ -20,6 +20,7 @@ from ledger import destinations
 from ledger.api_keys import create_key
 from ledger.db import make_engine, transaction
 from ledger.models import Account
+from tests.support.encryption import ENCRYPTION_KEY
 from tests.support.factories import story
 from tests.support.payments_support import WEBHOOK_SECRET, event, sign
 from tests.support.webhook_receiver import *  # noqa: F403  (the webhook_receiver fixture)
@@ -48,6 +49,7 @@ def served(db_url):
     settings = Settings(
         database_url=db_url, run_scheduler=False, metrics_token=TOKEN,
         stripe_webhook_secret=WEBHOOK_SECRET, slack_bot_token="",
+        creditbot_encryption_keys=ENCRYPTION_KEY,
     )  # fmt: skip
     context = AppContext(settings=settings, engine=make_engine(db_url))
     with TestClient(create_app(context)) as client:
@@ -73,7 +75,9 @@ def test_counters_match_a_scripted_story(served, webhook_receiver):
     secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
     _, hook_secret = transaction(
         context.sessions,
-        lambda s: destinations.add_endpoint(s, ids["account"], webhook_receiver.url),
+        lambda s: destinations.add_endpoint(
+            s, ids["account"], webhook_receiver.url, cipher=secrets_cipher(context)
+        ),
     )
     webhook_receiver.secret = hook_secret
     auth = {"Authorization": f"Bearer {secret}"}

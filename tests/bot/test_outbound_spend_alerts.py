@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.context import build_context
+from bot.context import build_context, secrets_cipher
 from bot.outbound.email import deliver_due_emails
 from bot.outbound.events import TITLES, alert_text, subject
 from bot.outbound.webhooks import deliver_due_webhooks
@@ -25,6 +25,7 @@ from ledger.models import Agent
 from ledger.outbox import Alert
 from ledger.units import credits
 from ledger.wallet import credit_wallet
+from tests.support.encryption import ENCRYPTION_KEY
 from tests.support.factories import story
 from tests.support.smtp_server import *  # noqa: F403  (the smtp_server fixture)
 from tests.support.webhook_receiver import *  # noqa: F403  (the webhook_receiver fixture)
@@ -38,7 +39,8 @@ def ctx(db_url, smtp_server):
     # Slack is not configured: its alerts wait in the outbox, where the test reads them.
     context = build_context(
         Settings(database_url=db_url, slack_bot_token="", smtp_host="127.0.0.1",
-                 smtp_port=port, smtp_from="creditbot@example.com", run_scheduler=False)
+                 smtp_port=port, smtp_from="creditbot@example.com", run_scheduler=False,
+                 creditbot_encryption_keys=ENCRYPTION_KEY)
     )  # fmt: skip
     yield context
     context.engine.dispose()
@@ -46,7 +48,9 @@ def ctx(db_url, smtp_server):
 
 def _destinations(ctx, ids, hook):
     def add(s):
-        _, secret = destinations.add_endpoint(s, ids["account"], hook.url)
+        _, secret = destinations.add_endpoint(
+            s, ids["account"], hook.url, cipher=secrets_cipher(ctx)
+        )
         destinations.add_email(s, ids["account"], "finance@example.com")
         return secret
 
@@ -121,7 +125,9 @@ def test_a_budget_set_under_the_spend_stops_agents_a_runtime_listens_for(ctx, we
     ids = story(ctx.sessions, now=utcnow())
     _, hook.secret = transaction(
         ctx.sessions,
-        lambda s: destinations.add_endpoint(s, ids["account"], hook.url, event_types=["agent.*"]),
+        lambda s: destinations.add_endpoint(
+            s, ids["account"], hook.url, cipher=secrets_cipher(ctx), event_types=["agent.*"]
+        ),
     )
     _charge(ctx, ids, "b", 30, "k1")
     transaction(ctx.sessions, lambda s: set_budget(s, ids["account"], credits(20), actor=ADMIN))

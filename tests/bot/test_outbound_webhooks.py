@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
-from bot.context import build_context
+from bot.context import build_context, secrets_cipher
 from bot.outbound.webhooks import deliver_due_webhooks
 from bot.slack.alerts import deliver_due_alerts
 from ledger import destinations, outbox
@@ -20,6 +20,7 @@ from ledger.db import transaction
 from ledger.errors import InvalidInput
 from ledger.models.destinations import OutboxDelivery
 from ledger.tracing import request_scope
+from tests.support.encryption import ENCRYPTION_KEY
 from tests.support.factories import story
 from tests.support.webhook_receiver import *  # noqa: F403  (the webhook_receiver fixture)
 
@@ -29,14 +30,20 @@ ALERTS = ["alert.plan_low", "alert.plan_exhausted", "alert.agent_stopped", "agen
 @pytest.fixture
 def ctx(db_url):
     # Slack is not configured at all: its alerts fail, the webhooks must not care.
-    context = build_context(Settings(database_url=db_url, slack_bot_token="", run_scheduler=False))
+    context = build_context(
+        Settings(database_url=db_url, slack_bot_token="", run_scheduler=False,
+                 creditbot_encryption_keys=ENCRYPTION_KEY)
+    )  # fmt: skip
     yield context
     context.engine.dispose()
 
 
 def _endpoint(ctx, account_id, url, events=()):
     return transaction(
-        ctx.sessions, lambda s: destinations.add_endpoint(s, account_id, url, event_types=events)
+        ctx.sessions,
+        lambda s: destinations.add_endpoint(
+            s, account_id, url, cipher=secrets_cipher(ctx), event_types=events
+        ),
     )
 
 

@@ -127,30 +127,35 @@ def _due(hook: int, secret: str, message_id: int = 42) -> Due:
                url=hook_url(hook), secret=secret)  # fmt: skip
 
 
+def _post(row: Due) -> None:
+    """Deliver `row`, signed with its secret (kept in clear in this fake row)."""
+    bot.outbound.webhooks.post(row, row.secret or "")
+
+
 def test_webhook_receivers_verify_signatures_and_fail_as_the_deliverer_sees_it():
     with SimClock(NOW) as clock:
         fake = FakeReceivers(now=lambda: clock.now)
         secret = new_secret()
         fake.open(1, secret)
         with mock.patch.object(bot.outbound.webhooks, "opener", sim_opener(fake)):
-            bot.outbound.webhooks.post(_due(1, secret))
+            _post(_due(1, secret))
             assert [event_of(r) for r in fake.receipts] == [(42, "agent.stopped")]
             assert fake.receipts[0].event["data"]["status"] == "stopped"
             fake.receiver(1).trouble.extend(["503", "timeout", "lost"])
             with pytest.raises(DeliveryFailed, match="HTTP 503"):
-                bot.outbound.webhooks.post(_due(1, secret, 43))
+                _post(_due(1, secret, 43))
             with pytest.raises(DeliveryFailed, match="not reached"):
-                bot.outbound.webhooks.post(_due(1, secret, 43))
+                _post(_due(1, secret, 43))
             assert len(fake.receipts) == 1  # neither reached the receiver
             with pytest.raises(DeliveryFailed, match="timed out"):
-                bot.outbound.webhooks.post(_due(1, secret, 43))
+                _post(_due(1, secret, 43))
             assert fake.receipts[-1].answer_lost and event_of(fake.receipts[-1])[0] == 43
             assert fake.findings == []
             with pytest.raises(DeliveryFailed, match="HTTP 400"):
-                bot.outbound.webhooks.post(_due(1, new_secret(), 44))  # signed with another
+                _post(_due(1, new_secret(), 44))  # signed with another
             fake.receiver(1).removed = True
             with pytest.raises(DeliveryFailed, match="HTTP 410"):
-                bot.outbound.webhooks.post(_due(1, secret, 45))
+                _post(_due(1, secret, 45))
         assert [f[0] for f in fake.findings] == [
             "webhooks signed with the endpoint's secret",
             "nothing delivered to a removed endpoint",

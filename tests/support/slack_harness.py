@@ -22,12 +22,13 @@ from bot.context import AppContext, build_context
 from bot.http.app import create_app
 from ledger.db import transaction
 from ledger.slack_workspaces import home_view
+from tests.support.encryption import ENCRYPTION_KEY
 from tests.support.factories import story
 from tests.support.fake_slack import FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 #: CREDITBOT_ENCRYPTION_KEYS of the tests: encrypts the tokens of OAuth installs.
-TOKEN_KEY = "VNwolPM7V8E_tSaTWC_cifLeR_Rg_BUIW6E6hzFw_ME="
+TOKEN_KEY = ENCRYPTION_KEY
 TEAM = "T0001"
 ADMIN, OWNER, MEMBER, BILLING = "UADMIN", "UOWNER", "UMEMBER", "UBILLING"
 
