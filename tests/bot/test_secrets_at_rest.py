@@ -261,7 +261,7 @@ PLAIN_LINK = "ab" * 32
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def before_0014(request, tmp_path):
-    """A database at 0012 holding one endpoint and the link key in plain text, as the
+    """A database at 0013 holding one endpoint and the link key in plain text, as the
     previous version wrote them."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
