@@ -33,6 +33,9 @@ Request ids (ledger/tracing.py): a request keeps the id current where it was mad
 with it, so the journal entries, outbox rows and log lines of each request in a shared
 transaction carry its own id, whichever loop or thread runs the batch. `on_batch` is told
 the size of every transaction the writer commits (a metric, bot/metrics.py).
+
+Why one module of ~500 lines: the SQLite and PostgreSQL runners share the batch, its
+answers and its rerun-alone path, and their differences are the point of this page.
 """
 
 from __future__ import annotations
