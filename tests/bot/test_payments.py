@@ -26,6 +26,7 @@ from tests.support.payments_support import (  # noqa: F401  (fixtures)
     checkout_fake,
     localstripe_url,
     new_card,
+    payments_app,
     payments_context,
     saved_card,
     stripe_http,
@@ -33,10 +34,8 @@ from tests.support.payments_support import (  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
-def context(sqlite_url, localstripe_url):  # noqa: F811
-    ctx = payments_context(sqlite_url, localstripe_url, "https://creditbot.example")
-    yield ctx
-    ctx.engine.dispose()
+def context(payments_app):  # noqa: F811
+    return payments_app
 
 
 def _alerts(context, kind):

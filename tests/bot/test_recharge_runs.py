@@ -21,16 +21,14 @@ from ledger.recharges import last_recharge
 from tests.support.factories import auto_recharge_without_card, story
 from tests.support.payments_support import (  # noqa: F401  (fixtures)
     localstripe_url,
-    payments_context,
+    payments_app,
     saved_card,
 )
 
 
 @pytest.fixture
-def context(sqlite_url, localstripe_url):  # noqa: F811
-    ctx = payments_context(sqlite_url, localstripe_url, "https://creditbot.example")
-    yield ctx
-    ctx.engine.dispose()
+def context(payments_app):  # noqa: F811
+    return payments_app
 
 
 def _sched(context):

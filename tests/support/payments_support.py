@@ -404,6 +404,14 @@ def payments_context(
     return build_context(settings)
 
 
+@pytest.fixture
+def payments_app(sqlite_url: str, localstripe_url: str) -> Iterator[AppContext]:
+    """The app's context on SQLite with localstripe, as the payment tests use it."""
+    ctx = payments_context(sqlite_url, localstripe_url, "https://creditbot.example")
+    yield ctx
+    ctx.engine.dispose()
+
+
 class Served:
     """creditbot's ASGI app under uvicorn on a loopback port."""
 
