@@ -249,13 +249,13 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
     return result
 
 
-def profile(name: str, url: str, charges: int, top: int = 30) -> None:
-    """The writer with 32 callers under cProfile: its top functions by own time."""
+def profile(name: str, url: str, charges: int, callers: int = 32, top: int = 30) -> None:
+    """The writer with `callers` callers under cProfile: its top functions by own time."""
     engine = make_engine(url)
     upgrade(engine)
     account_id, agent_id = ledger_account(engine)
     writer = JournalWriter(engine)
-    block = writer_block(writer, account_id, agent_id, 32, "prof")
+    block = writer_block(writer, account_id, agent_id, callers, "prof")
     block(range(-200, 0))  # warm up outside the profile
     profiler = cProfile.Profile()
     c0 = time.process_time()
@@ -265,7 +265,10 @@ def profile(name: str, url: str, charges: int, top: int = 30) -> None:
     cpu = (time.process_time() - c0) / charges * 1e6
     writer.close()
     engine.dispose()
-    print(f"{name}: writer, 32 callers, {charges} charges under cProfile: {cpu:.0f} us CPU/charge")
+    print(
+        f"{name}: writer, {callers} callers, {charges} charges under cProfile:"
+        f" {cpu:.0f} us CPU/charge"
+    )
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
@@ -276,10 +279,17 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="profile the writer with 32 callers only"
     )
+    parser.add_argument("--callers", type=int, default=32, help="callers of --profile")
     args = parser.parse_args()
     with open("/proc/loadavg") as loadavg:
         print(f"load average {' '.join(loadavg.read().split()[:3])}")
-    side = profile if args.profile else run
+
+    def side(name: str, url: str, charges: int) -> None:
+        if args.profile:
+            profile(name, url, charges, args.callers)
+        else:
+            run(name, url, charges)
+
     if not args.profile:
         print(f"{args.charges} charges per side, interleaved in blocks of 250")
     if args.only in (None, "sqlite"):

@@ -80,10 +80,14 @@ class DriverStatement:
         return cursor
 
     def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
-        """The statement once per row, in one executemany (PostgreSQL: pipelined)."""
+        """The statement once per row, in one executemany (PostgreSQL: pipelined), without
+        writing what a batch holds pending first (these are its pending writes)."""
         compiled = self._for(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()
-        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        if len(rows) == 1:  # executemany costs more than one execute
+            cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+        else:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         cursor.close()
 
     def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:

@@ -21,6 +21,7 @@ overdraft. A rolled-back batch takes its pending writes with it (they were never
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date
 from typing import Any
 
@@ -46,9 +47,12 @@ class Held:
 
 
 class Batch:
-    """The held accounts of one batch and the writes pending for them."""
+    """The held accounts of one batch and the writes pending for them. Only the accounts
+    of `several` are held: an account with one charge in the batch gains nothing from
+    holding (its one statement writes everything), and would pay for the writes at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, several: set[int]) -> None:
+        self.several = several
         self.accounts: dict[int, Held] = {}
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
@@ -63,6 +67,8 @@ class Batch:
     def hold(self, account_id: int, snapshot: Snapshot) -> None:
         """Keep a snapshot just read under the account lock. (An account held for another
         agent is written out and forgotten before that read: `read_for_charge`.)"""
+        if account_id not in self.several:
+            return
         held = self.accounts.get(account_id)
         if held is None:
             held = self.accounts[account_id] = Held()
@@ -127,27 +133,28 @@ class Batch:
                 spends.append(
                     {"agent_id": agent_id, "month": agent.month, "month_spend": agent.month_spend}
                 )
-        if balances:
-            _sql.SET_BALANCES.run_many(conn, balances)
-        if spends:
-            _sql.SPEND.run_many(conn, spends)
-        if usage:
-            rows = [
-                {"account_id": account_id, "day": day, "agent_id": agent_id, "unit": unit,
-                 "quantity": quantity, "from_plan": plan, "from_wallet": wallet}
-                for (account_id, day, agent_id, unit), (quantity, plan, wallet) in usage.items()
-            ]  # fmt: skip
-            _rollup.UPSERT[conn.dialect.name].run_many(conn, rows)
+        rows = [
+            {"account_id": account_id, "day": day, "agent_id": agent_id, "unit": unit,
+             "quantity": quantity, "from_plan": plan, "from_wallet": wallet}
+            for (account_id, day, agent_id, unit), (quantity, plan, wallet) in usage.items()
+        ]  # fmt: skip
+        writes = [(_sql.SET_BALANCES, balances), (_sql.SPEND, spends)]
+        writes.append((_rollup.UPSERT[conn.dialect.name], rows))
+        pipeline = getattr(raw, "pipeline", None)  # psycopg: one round trip for them all
+        with pipeline() if pipeline is not None else nullcontext():
+            for statement, params in writes:
+                if params:
+                    statement.run_many(conn, params)
         self.flushed += getattr(raw, "total_changes", 0) - before
 
     def __bool__(self) -> bool:
         return bool(self.accounts or self.usage)
 
 
-def begin(conn: Connection) -> Batch:
-    """Hold accounts on this connection until `end`."""
+def begin(conn: Connection, several: set[int]) -> Batch:
+    """Hold the accounts of `several` on this connection until `end`."""
     _watch(conn.engine)
-    batch = conn.info[PENDING] = Batch()
+    batch = conn.info[PENDING] = Batch(several)
     return batch
 
 
