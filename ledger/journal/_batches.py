@@ -30,6 +30,7 @@ class Batches:
         self, engine: Engine, max_batch: int, on_batch: Callable[[int], object] | None
     ) -> None:
         self.engine = engine
+        journal_batch.watch(engine)
         self.sessions: sessionmaker[Session] = make_session_factory(engine)
         self.max = max_batch
         self.ordered = engine.dialect.name != "sqlite"

@@ -152,8 +152,8 @@ class Batch:
 
 
 def begin(conn: Connection, several: set[int]) -> Batch:
-    """Hold the accounts of `several` on this connection until `end`."""
-    _watch(conn.engine)
+    """Hold the accounts of `several` on this connection until `end` (its engine must be
+    `watch`ed)."""
     batch = conn.info[PENDING] = Batch(several)
     return batch
 
@@ -178,6 +178,8 @@ def flush_pending(conn: Connection, *_: object) -> None:
         batch.flush(conn)
 
 
-def _watch(engine: Engine) -> None:
+def watch(engine: Engine) -> None:
+    """Write what a batch holds pending before any other statement on the engine's
+    connections (once per engine, before its writer connects)."""
     if not event.contains(engine, "before_cursor_execute", flush_pending):
         event.listen(engine, "before_cursor_execute", flush_pending)
