@@ -46,8 +46,14 @@ browser:
 	  else echo "chromium and chromium-driver are not installed: browser tests will be skipped"; fi; \
 	fi
 
+# The suite on both cores: one pytest-xdist worker per core of the 2-core CI machine (a
+# fixed count, not `auto`, which can count cores a container may not use). Each worker
+# starts its own PostgreSQL, localstripe and servers; `worksteal` keeps the workers busy
+# to the end. `make test WORKERS=4` on a bigger machine; one file on one core:
+# `.venv/bin/pytest tests/ledger/test_wallet.py`.
+WORKERS ?= 2
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 bench: install
 	$(BIN)/python bench/ledger_charge.py

@@ -19,9 +19,11 @@ from tests.support.raw_http import (
 )
 
 
-@pytest.fixture
-def migrated(tmp_path):
-    url = f"sqlite:///{tmp_path / 'creditbot.db'}"
+# Module-scoped: each server is a `creditbot serve` process (seconds to start on a busy
+# machine); every test opens its own connections, so the tests can share one.
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('edges') / 'creditbot.db'}"
     assert creditbot("db", "upgrade", database_url=url).returncode == 0
     return url
 
@@ -43,7 +45,7 @@ def test_healthz_answers_while_hundreds_of_slow_connections_are_open(migrated):
                 sock.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def impatient(migrated):
     """A server that waits 1 s for headers and between the chunks of a body."""
     env = {"HTTP_READ_TIMEOUT": "1", "STRIPE_WEBHOOK_SECRET": "whsec_edges"}

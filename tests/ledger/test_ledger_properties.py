@@ -423,6 +423,7 @@ class LedgerMachine(RuleBasedStateMachine):
 NEW_DATABASE: Callable[[], str]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_ledger_state_machine(database, request, tmp_path_factory):
     """Each example gets a fresh migrated database: a copied SQLite file, or a PostgreSQL

@@ -36,6 +36,7 @@ def test_every_invariant_holds_for_fixed_seeds(seed, tmp_path):
     assert outcome.counts["webhook events received"] > 0  # endpoints heard the alerts too
 
 
+@pytest.mark.slow
 def test_a_year_for_a_few_accounts(tmp_path):
     setup, inputs = generate(2026, days=365, mix=Mix(accounts=2, requests=2))
     outcome = run(setup, inputs, tmp_path)

@@ -42,6 +42,10 @@ def _cli() -> str:
     return str(candidate) if candidate.exists() else "creditbot"
 
 
+class _PortTaken(RuntimeError):
+    pass
+
+
 class Server:
     """`creditbot serve` as a child process. `kill()` sends SIGKILL: no clean shutdown."""
 
@@ -56,6 +60,7 @@ class Server:
     ) -> None:
         self.database_url = database_url
         self.port = port or free_port()
+        self._port_given = port is not None
         self.workers = workers
         self.env = env or {}  # more environment variables
         self.open_files = open_files  # a hard limit on the server's open files
@@ -67,6 +72,19 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Server:
+        # A port chosen here is free when chosen, not reserved: another test process may
+        # bind it first. Then the server exits saying so and starts again on another port.
+        for _ in range(4):
+            try:
+                return self._start(timeout)
+            except _PortTaken:
+                if self._port_given:
+                    raise
+                self.port = free_port()
+                self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> Server:
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -91,7 +109,10 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"creditbot serve exited: {self.log.read_text()[-2000:]}")
+                said = self.log.read_text()[-2000:]
+                if "address already in use" in said.lower():
+                    raise _PortTaken(said)
+                raise RuntimeError(f"creditbot serve exited: {said}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

@@ -50,6 +50,9 @@ class FakeSlack:
         self.oauth_team = ("T0NEW", "New Team")
         #: Seconds each method takes to answer (a slow Slack).
         self.delays: dict[str, float] = {}
+        #: Methods that answer only once their event is set (a Slack slow for as long as
+        #: the test wants, without timing anything); `calls` records them when answered.
+        self.holds: dict[str, threading.Event] = {}
         #: Tokens Slack no longer accepts (the app was uninstalled or the token revoked).
         self.revoked_tokens: set[str] = set()
         fake = self
@@ -98,6 +101,8 @@ class FakeSlack:
                     method = parsed.path.removeprefix("/api/")
                 if method in fake.delays:
                     time.sleep(fake.delays[method])
+                if method in fake.holds:
+                    fake.holds[method].wait(timeout=120)
                 status, payload, headers = fake._answer(method, args, token)
                 with fake._cond:
                     fake.calls.append(Call(method, args, token, status))

@@ -49,9 +49,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
+def wait_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
+    """Wait until something listens on `port` (and `process`, if given, still runs: one
+    that exited lost its port to someone else, who is what answers there)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before listening on {port}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -64,19 +68,25 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
-    """localstripe started as a subprocess on a loopback port, for the whole run."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.payments_localstripe", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_port(port)
-    except RuntimeError:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "") from None
+    """localstripe started as a subprocess on a loopback port, for the whole run (one per
+    xdist worker). The port is free when chosen, not reserved: a start that lost it to
+    another process is tried again on another port."""
+    for attempt in range(4):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.payments_localstripe", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_port(port, timeout=60, process=proc)
+            break
+        except RuntimeError:
+            proc.kill()
+            said = proc.stderr.read().decode() if proc.stderr else ""
+            if "address already in use" not in said.lower() or attempt == 3:
+                raise RuntimeError(said) from None
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

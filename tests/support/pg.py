@@ -78,37 +78,31 @@ def start_cluster(*, durable: bool = False) -> PostgresCluster:
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
-    port = _free_port()
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
-    if not durable:
-        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    start = subprocess.run(
-        _as_owner(
-            [
-                pg_ctl,
-                "-D",
-                str(datadir),
-                "-o",
-                options,
-                "-l",
-                str(root / "log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ]
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if start.returncode != 0:
+    # The port is free when chosen but not reserved: another test run (or xdist worker)
+    # may take it before the postmaster binds it, so a start that lost that race is
+    # retried on another port.
+    for attempt in range(5):
+        port = _free_port()
+        start = _pg_ctl_start(pg_ctl, datadir, root, port, durable)
+        if start.returncode == 0:
+            break
         log = (root / "log").read_text() if (root / "log").exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
-        raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()} {log[-500:]}")
+        if "could not bind" not in log or attempt == 4:
+            shutil.rmtree(root, ignore_errors=True)
+            raise PostgresUnavailable(f"pg_ctl start failed: {start.stderr.strip()} {log[-500:]}")
     cluster = PostgresCluster(datadir, port)
     _wait_ready(cluster)
     return cluster
+
+
+def _pg_ctl_start(
+    pg_ctl: str, datadir: Path, root: Path, port: int, durable: bool
+) -> subprocess.CompletedProcess[str]:
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    args = [pg_ctl, "-D", str(datadir), "-o", options, "-l", str(root / "log"), "-w", "-t", "60"]
+    return subprocess.run(_as_owner([*args, "start"]), capture_output=True, text=True, check=False)
 
 
 def _wait_ready(cluster: PostgresCluster, timeout: float = 30) -> None:
@@ -138,3 +132,17 @@ def create_database(cluster: PostgresCluster, name: str, template: str | None = 
         suffix = f' TEMPLATE "{template}"' if template else ""
         conn.execute(f'CREATE DATABASE "{name}"{suffix}')
     return cluster.url(name)
+
+
+def drop_database(cluster: PostgresCluster, name: str) -> None:
+    """Drop a test's database, closing whatever connections the test left open. Best
+    effort: a cluster that is gone already has nothing left to drop."""
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.OperationalError:
+        pass
