@@ -143,10 +143,15 @@ class ApiKeyAccount:
 async def authenticate(request: Request) -> ApiKeyAccount:
     """The account of the request's bearer key, or 401 (missing, malformed, unknown,
     revoked). A key this process has seen costs no query here."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return await account_of(request.app.state.api, request.headers.get("authorization", ""))
+
+
+async def account_of(access: ApiAccess, authorization: str) -> ApiKeyAccount:
+    """The account of the key in `authorization` (an Authorization header's value, "" when
+    there is none), or 401: `authenticate` for a caller holding the header, not a Request."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not well_formed(token.strip()):
         raise unauthorised()
-    access: ApiAccess = request.app.state.api
     secret_hash = hash_secret(token.strip())
     holder = access.keys.cached(secret_hash)
     if holder is None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from bot.http.api.authentication import ApiKeyRoute
+from bot.http.api.authentication import ApiKeyAccount, ApiKeyRoute
 from bot.http.api.charge_answers import charge_answer
 from bot.http.api.dependencies import CurrentAccount, IdempotencyKey
 from bot.http.api.errors import error_responses
@@ -43,6 +43,14 @@ def request_hash(path: str, body: BaseModel) -> str:
 async def charge_messages(
     body: MessageCharge, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> JSONResponse:
+    return await charge_message(account, body, idempotency_key)
+
+
+async def charge_message(
+    account: ApiKeyAccount, body: MessageCharge, idempotency_key: str
+) -> JSONResponse:
+    """The charge and its answer, once the key, the header and the body are known good: the
+    work of this route and of its fast path (fast_charges.py)."""
     result = await account.charge(
         charge,
         body.agent_id,
