@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 import ledger.agents
 import ledger.calls
@@ -24,7 +24,7 @@ from bot.http.api.schemas import (
 router = APIRouter(route_class=ApiKeyRoute)
 
 
-def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONResponse:
+def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> Response:
     return charge_answer(
         agent_id,
         minute.charge,
@@ -45,7 +45,7 @@ def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONRespon
 )
 async def start_call(
     body: CallStart, idempotency_key: IdempotencyKey, account: CurrentAccount
-) -> JSONResponse:
+) -> Response:
     minute = await account.run(
         ledger.calls.start_call, body.agent_id, idempotency_key=idempotency_key
     )
@@ -69,9 +69,7 @@ def _charge_next_minute(
     },
     summary="Authorise and charge the next minute of a call",
 )
-async def call_minute(
-    call_id: CallIdPath, body: CallMinute, account: CurrentAccount
-) -> JSONResponse:
+async def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAccount) -> Response:
     agent_id, minute = await account.charge(_charge_next_minute, call_id, body.minute)
     return _minute_answer(agent_id, minute)
 
