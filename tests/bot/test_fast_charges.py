@@ -27,6 +27,8 @@ from tests.support.api_helpers import Api, make_api
 from tests.support.factories import NOW, story
 
 PATH = "/v1/messages"
+CALLS = "/v1/calls"
+MINUTES = "/v1/calls/{call}/minutes"
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +50,8 @@ class Twin:
     def __init__(self, tmp_path) -> None:
         self.apis: list[Api] = []
         self.revoked: list[str] = []
+        self.calls: list[str] = ["", ""]
+        self.seen: list[set[bytes]] = [set(), set()]
         for name in ("fast", "fastapi"):
             url = f"sqlite:///{tmp_path}/{name}.db"
             from ledger.db import make_engine
@@ -82,13 +86,29 @@ class Twin:
             "empty": {"Authorization": ""},
         }[kind]
 
-    def post(self, body: bytes, headers: dict[str, str], auth: str = "good") -> tuple:
-        """Both answers, as (status, headers but the request id, body)."""
+    def post(
+        self, body: bytes, headers: dict[str, str], auth: str = "good", path: str = PATH
+    ) -> tuple:
+        """Both answers, as (status, headers but the request id, body). In `path`, "{call}"
+        is the first call this test started in each database (their ids differ), and every
+        call id is written "CALL" in the answers."""
         answers = []
         for n, api in enumerate(self.apis):
-            r = api.client.post(PATH, content=body, headers={**self.auth(n, auth), **headers})
+            r = api.client.post(
+                path.replace("{call}", self.calls[n] or "0"),
+                content=body,
+                headers={**self.auth(n, auth), **headers},
+            )
+            if path == CALLS and r.status_code in (200, 402):
+                call_id = r.json()["call_id"]
+                self.seen[n].add(call_id.encode())
+                if r.status_code == 200 and not self.calls[n]:
+                    self.calls[n] = call_id
             kept = [(k, v) for k, v in r.headers.multi_items() if k != "x-request-id"]
-            answers.append((r.status_code, kept, r.content))
+            content = r.content  # call ids are 32 characters: the lengths agree
+            for call_id in self.seen[n]:
+                content = content.replace(call_id, b"CALL")
+            answers.append((r.status_code, kept, content))
         return answers[0], answers[1]
 
     def close(self) -> None:
@@ -134,6 +154,38 @@ def test_the_story_answers_the_same_bytes_both_ways(twin):
         assert fast == slow
         statuses.append(fast[0])
     assert statuses == [200, 200, 409, 200, 402, 402, 402, 404, 401, 401, 400, 422, 422, 413]
+
+
+def test_a_call_answers_the_same_bytes_both_ways(twin):
+    b = twin.ids["b"]
+    start = json.dumps({"agent_id": b}).encode()
+    steps = [
+        (CALLS, start, {**JSON, "Idempotency-Key": "c1"}, "good"),  # started, minute 1
+        (CALLS, start, {**JSON, "Idempotency-Key": "c1"}, "good"),  # replayed
+        (CALLS, start, JSON, "good"),  # no Idempotency-Key: 422
+        (MINUTES, b'{"minute": 2}', JSON, "good"),  # paid
+        (MINUTES, b'{"minute": 2}', JSON, "good"),  # already paid: replayed
+        (MINUTES, b'{"minute": 3}', JSON, "revoked"),  # 401
+        (MINUTES, b'{"minute": 3}', {"Content-Type": "text/plain"}, "good"),  # 422
+        (MINUTES, b'{"minute": 1}', JSON, "good"),  # out of range: 422
+        (MINUTES, b'{"minute": 3, "x": 1}', JSON, "good"),  # unknown field: 422
+        ("/v1/calls/abc123/minutes", b'{"minute": 2}', JSON, "good"),  # no such call: 404
+        ("/v1/calls/ABC/minutes", b'{"minute": 2}', JSON, "good"),  # not a call id: 422
+        (MINUTES, b'{"minute": 3}', JSON, "good"),  # plan used up, wallet short: hang up
+        (MINUTES, b'{"minute": 4}', JSON, "good"),  # the call was cut
+        (
+            CALLS,
+            json.dumps({"agent_id": 999}).encode(),
+            {**JSON, "Idempotency-Key": "c2"},
+            "good",
+        ),  # fmt: skip
+    ]
+    statuses = []
+    for path, body, headers, auth in steps:
+        fast, slow = twin.post(body, headers, auth, path)
+        assert fast == slow, (path, body)
+        statuses.append(fast[0])
+    assert statuses == [200, 200, 422, 200, 200, 401, 422, 422, 422, 404, 422, 402, 422, 404]
 
 
 def test_a_bug_and_a_busy_database_answer_the_same_both_ways(twin, monkeypatch):
@@ -199,16 +251,21 @@ fields = st.fixed_dictionaries(
         "agent_id": st.one_of(agent_ids, values),
         "quantity": st.one_of(quantities, values),
         "direction": st.one_of(st.sampled_from(["inbound", "outbound"]), values),
+        "minute": st.one_of(st.integers(1, 3), values),
         "extra": values,
     },
 )
 
 
 @st.composite
-def bodies(draw) -> bytes:
+def bodies(draw, path: str) -> bytes:
     shapes = ["valid", "valid", "object", "object", "duplicate", "raw", "encoded"]
     shape = draw(st.sampled_from(shapes))
-    if shape == "valid":  # a charge as a runtime sends it, within or past the limits
+    if shape == "valid":  # what a runtime sends, within or past the limits
+        if path == CALLS:
+            return json.dumps({"agent_id": draw(agent_ids)}).encode()
+        if path != PATH:
+            return json.dumps({"minute": draw(st.integers(0, 4))}).encode()
         direction = draw(st.sampled_from(["inbound", "outbound"]))
         return charge(draw(agent_ids), draw(quantities), direction)
     if shape == "object":
@@ -280,23 +337,25 @@ def test_every_header_a_valid_charge_may_come_with_gets_the_same_answer_both_way
 
 
 @settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    body=bodies(),
+    data=st.data(),
+    path=st.sampled_from([PATH, PATH, CALLS, MINUTES, MINUTES, "/v1/calls/Z/minutes"]),
     content_type=content_types,
     key=idempotency_keys,
     auth=st.sampled_from(["good", "good", "good", "good", "revoked", "unknown", "none", "basic"]),
 )
-def test_any_request_gets_the_same_answer_both_ways(twin, body, content_type, key, auth):
+def test_any_request_gets_the_same_answer_both_ways(twin, data, path, content_type, key, auth):
+    body = data.draw(bodies(path))
     headers = {}
     if content_type is not None:
         headers["Content-Type"] = content_type
     if key is not None:
         headers["Idempotency-Key"] = key
-    fast, slow = twin.post(body, headers, auth)
+    fast, slow = twin.post(body, headers, auth, path)
     assert fast == slow
 
 

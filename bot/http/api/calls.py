@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 import ledger.agents
 import ledger.calls
-from bot.http.api.authentication import ApiKeyRoute
+from bot.http.api.authentication import ApiKeyAccount, ApiKeyRoute
 from bot.http.api.charge_answers import charge_answer
 from bot.http.api.dependencies import CallIdPath, CurrentAccount, IdempotencyKey
 from bot.http.api.errors import error_responses
@@ -46,6 +46,12 @@ def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> Response:
 async def start_call(
     body: CallStart, idempotency_key: IdempotencyKey, account: CurrentAccount
 ) -> Response:
+    return await call_started(account, body, idempotency_key)
+
+
+async def call_started(account: ApiKeyAccount, body: CallStart, idempotency_key: str) -> Response:
+    """The call's first minute and its answer, once the key, the header and the body are
+    known good: the work of this route and of its fast path (fast_charges.py)."""
     minute = await account.run(
         ledger.calls.start_call, body.agent_id, idempotency_key=idempotency_key
     )
@@ -70,6 +76,12 @@ def _charge_next_minute(
     summary="Authorise and charge the next minute of a call",
 )
 async def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAccount) -> Response:
+    return await minute_charged(account, body, call_id)
+
+
+async def minute_charged(account: ApiKeyAccount, body: CallMinute, call_id: str) -> Response:
+    """The minute's charge and its answer, once the key, the call id and the body are known
+    good: the work of this route and of its fast path (fast_charges.py)."""
     agent_id, minute = await account.charge(_charge_next_minute, call_id, body.minute)
     return _minute_answer(agent_id, minute)
 

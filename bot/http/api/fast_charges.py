@@ -1,49 +1,84 @@
-"""POST /v1/messages served below FastAPI's request machinery: the product's hot loop.
+"""The charge routes served below FastAPI's request machinery: the product's hot loop.
 
-Every message an agent sends waits for this answer, and FastAPI's routing, dependency
-injection and request validation cost more CPU than the charge itself
+POST /v1/messages, POST /v1/calls and POST /v1/calls/{call_id}/minutes: every message an
+agent sends and every call minute waits for one of these answers, and FastAPI's routing,
+dependency injection and request validation cost more CPU than the charge itself
 (docs/performance.md). `FastCharges`, a pure ASGI layer inside the request ids and the body
 limits, serves a well-formed request itself:
 
     the body (read within its limits, as on every route: 413, 408)
     -> the key (401 whatever the body; from the KeyCache, as ApiKeyRoute does)
-    -> Content-Type and Idempotency-Key, checked as FastAPI would accept them
-    -> MessageCharge.model_validate_json on the bytes (the route's own model)
-    -> charge_message (messages.py): the same ApiKeyAccount.charge, the same answer
+    -> Content-Type, and the Idempotency-Key or call id, checked as FastAPI accepts them
+    -> the route's own model: `model_validate_json` on the bytes
+    -> the route's own work (messages.charge_message, calls.call_started,
+       calls.minute_charged): the same ApiKeyAccount calls, the same answers
 
 Anything it does not accept there -- a body that does not validate, a header missing or
 malformed, another content type -- goes, body and all, to the FastAPI route, which answers
 it exactly as it always did (its error bodies, the revoked-key check before a 422), so the
-two can differ only in what they accept, never in what they answer. The FastAPI route also
-remains the route's OpenAPI description. An error the charge raises (a revoked key, an
-unknown agent, an idempotency conflict, a busy database) is answered by the app's own
-exception handlers, looked up as Starlette's ExceptionMiddleware looks them up; any other
-(a bug) goes on to Starlette's 500, as from any route.
+two can differ only in what they accept, never in what they answer
+(tests/bot/test_fast_charges.py). The FastAPI routes also remain the OpenAPI description.
+An error the work raises (a revoked key, an unknown agent, an idempotency conflict, a busy
+database) is answered by the app's own exception handlers, looked up as Starlette's
+ExceptionMiddleware looks them up; any other (a bug) goes on to Starlette's 500, as from
+any route.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.http.api.authentication import account_of
+from bot.http.api.authentication import ApiKeyAccount, account_of
+from bot.http.api.calls import call_started, minute_charged
 from bot.http.api.dependencies import MAX_KEY_LENGTH
 from bot.http.api.errors import PREFIX
 from bot.http.api.messages import charge_message
-from bot.http.api.schemas import MessageCharge
+from bot.http.api.schemas import CallMinute, CallStart, MessageCharge
 
-PATH = f"{PREFIX}/messages"
 #: An Idempotency-Key FastAPI accepts (dependencies.IdempotencyKey: 1 to 128 printable
 #: ASCII characters, no spaces); anything else is the FastAPI route's to refuse.
 _IDEMPOTENCY_KEY = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_KEY_LENGTH)
+#: A call id FastAPI accepts in the path (dependencies.CallIdPath).
+_CALL_ID = re.compile(r"[0-9a-f]{1,64}")
+
+
+class FastRoute(NamedTuple):
+    """A charge route: its body's model, whether it takes an Idempotency-Key, and its work,
+    `serve(account, body, idempotency key or call id)`."""
+
+    model: type[BaseModel]
+    keyed: bool
+    serve: Callable[[ApiKeyAccount, Any, str], Awaitable[Response]]
+
+
+MESSAGES = FastRoute(MessageCharge, True, charge_message)
+CALL_START = FastRoute(CallStart, True, call_started)
+CALL_MINUTE = FastRoute(CallMinute, False, minute_charged)
+_CALLS = f"{PREFIX}/calls"
+_MINUTES = "/minutes"
+
+
+def fast_route(path: str) -> tuple[FastRoute, str] | None:
+    """The charge route of a POST to `path`, with its call id ("" for none), or None."""
+    if path == f"{PREFIX}/messages":
+        return MESSAGES, ""
+    if path == _CALLS:
+        return CALL_START, ""
+    if path.startswith(_CALLS) and path.endswith(_MINUTES):
+        call_id = path[len(_CALLS) + 1 : -len(_MINUTES)]
+        if path[len(_CALLS)] == "/" and _CALL_ID.fullmatch(call_id):
+            return CALL_MINUTE, call_id
+    return None
 
 
 def is_json(content_type: bytes | None) -> bool:
@@ -55,20 +90,23 @@ def is_json(content_type: bytes | None) -> bool:
 
 
 class FastCharges:
-    """POST /v1/messages for the app's routes below (`inner`); every other request passes."""
+    """The charge routes for the app below (`app`); every other request passes through."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app, self.owner = app, owner
         self._handlers: tuple[dict[int, Any], dict[Any, Any]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        found = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = fast_route(scope["path"])
+        if found is None:
             await self.app(scope, receive, send)
             return
         body = b""
         try:
             body = await _body(receive)
-            response = await self._charge(scope, body)
+            response = await self._charge(scope, body, *found)
         except Exception as exc:
             response = await self._error_answer(scope, receive, exc)
         if response is None:
@@ -83,7 +121,9 @@ class FastCharges:
         )
         await send({"type": "http.response.body", "body": response.body})
 
-    async def _charge(self, scope: Scope, body: bytes) -> Response | None:
+    async def _charge(
+        self, scope: Scope, body: bytes, route: FastRoute, call_id: str
+    ) -> Response | None:
         """The answer, or None for the FastAPI route to give it."""
         authorization = key = content_type = None
         for name, value in scope["headers"]:
@@ -96,13 +136,15 @@ class FastCharges:
                 content_type = value if content_type is None else content_type
         authorization_text = "" if authorization is None else authorization.decode("latin-1")
         account = await account_of(self.owner.state.api, authorization_text)
-        if key is None or not _IDEMPOTENCY_KEY.fullmatch(key) or not is_json(content_type):
+        if not is_json(content_type):
+            return None
+        if route.keyed and (key is None or not _IDEMPOTENCY_KEY.fullmatch(key)):
             return None
         try:
-            charge = MessageCharge.model_validate_json(body)
+            valid = route.model.model_validate_json(body)
         except ValidationError:
             return None
-        return await charge_message(account, charge, key.decode("ascii"))
+        return await route.serve(account, valid, key.decode("ascii") if route.keyed else call_id)
 
     async def _error_answer(self, scope: Scope, receive: Receive, exc: Exception) -> Response:
         """The app's answer to `exc` (its exception handlers), or `exc` raised again."""
