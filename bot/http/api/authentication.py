@@ -1,6 +1,7 @@
 """Who is asking: the API key of a /v1 request, checked before anything else about it.
 
-Every /v1 route is an `ApiKeyRoute`. Once the body has arrived (within its route's size
+Every /v1 route is an `ApiKeyRoute` (the charge routes are also served below FastAPI by
+fast_charges.py, which checks the key first with `account_of`, as here). Once the body has arrived (within its route's size
 and time limits, bot/http/body_limit.py) and before FastAPI parses or validates it, the key
 is looked up -- in memory when this process has seen it (`ledger.api_keys.KeyCache`), else
 in the database through the journal's writer -- and a missing, unknown or revoked key is
