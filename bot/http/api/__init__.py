@@ -8,7 +8,7 @@ service for the account of the request's API key, run by the journal's writer in
 transaction of a batch (ledger/journal/writer.py), and maps the view the ledger answers
 onto a schema (schemas.py). Errors: errors.py. Amounts are integer milli-credits. The
 charge routes (messages, call start, call minutes) are also served below FastAPI by
-fast_charges.py, which the app installs as a middleware (bot/http/app.py).
+fast_routes.py, which the app installs as a middleware (bot/http/app.py).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ async def start_call(
 
 async def call_started(account: ApiKeyAccount, body: CallStart, idempotency_key: str) -> Response:
     """The call's first minute and its answer, once the key, the header and the body are
-    known good: the work of this route and of its fast path (fast_charges.py)."""
+    known good: the work of this route and of its fast path (fast_routes.py)."""
     minute = await account.run(
         ledger.calls.start_call, body.agent_id, idempotency_key=idempotency_key
     )
@@ -81,7 +81,7 @@ async def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAcc
 
 async def minute_charged(account: ApiKeyAccount, body: CallMinute, call_id: str) -> Response:
     """The minute's charge and its answer, once the key, the call id and the body are known
-    good: the work of this route and of its fast path (fast_charges.py)."""
+    good: the work of this route and of its fast path (fast_routes.py)."""
     agent_id, minute = await account.charge(_charge_next_minute, call_id, body.minute)
     return _minute_answer(agent_id, minute)
 

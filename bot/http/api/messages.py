@@ -34,7 +34,7 @@ def request_hash(path: str, body: BaseModel) -> str:
 def message_request_hash(body: MessageCharge) -> str:
     """`request_hash("/v1/messages", body)`, written out: the same canonical JSON (keys
     sorted, `direction` one of two ASCII words), without building and sorting dicts on the
-    hot path (tests/bot/test_fast_charges.py checks they agree)."""
+    hot path (tests/bot/test_fast_routes.py checks they agree)."""
     canonical = b'{"body":{"agent_id":%d,"direction":"%s","quantity":%d},"path":"/v1/messages"}'
     return hashlib.sha256(
         canonical % (body.agent_id, body.direction.encode(), body.quantity)
@@ -60,7 +60,7 @@ async def charge_message(
     account: ApiKeyAccount, body: MessageCharge, idempotency_key: str
 ) -> Response:
     """The charge and its answer, once the key, the header and the body are known good: the
-    work of this route and of its fast path (fast_charges.py)."""
+    work of this route and of its fast path (fast_routes.py)."""
     result = await account.charge(
         charge,
         body.agent_id,

@@ -1,9 +1,10 @@
-"""The charge routes served below FastAPI's request machinery: the product's hot loop.
+"""The hot /v1 routes served below FastAPI's request machinery.
 
-POST /v1/messages, POST /v1/calls and POST /v1/calls/{call_id}/minutes: every message an
-agent sends and every call minute waits for one of these answers, and FastAPI's routing,
-dependency injection and request validation cost more CPU than the charge itself
-(docs/performance.md). `FastCharges`, a pure ASGI layer inside the request ids and the body
+POST /v1/messages, POST /v1/calls and POST /v1/calls/{call_id}/minutes are the product's
+hot loop: every message an agent sends and every call minute waits for one of these
+answers, and FastAPI's routing, dependency injection and request validation cost more CPU
+than the charge itself (docs/performance.md). GET /v1/balance, which runtimes poll, comes
+along at no extra cost. `FastRoutes`, a pure ASGI layer inside the request ids and the body
 limits, serves a well-formed request itself:
 
     the body (read within its limits, as on every route: 413, 408)
@@ -11,13 +12,14 @@ limits, serves a well-formed request itself:
     -> Content-Type, and the Idempotency-Key or call id, checked as FastAPI accepts them
     -> the route's own model: `model_validate_json` on the bytes
     -> the route's own work (messages.charge_message, calls.call_started,
-       calls.minute_charged): the same ApiKeyAccount calls, the same answers
+       calls.minute_charged, balance.balance_answer): the same ApiKeyAccount calls, the
+       same answers
 
 Anything it does not accept there -- a body that does not validate, a header missing or
 malformed, another content type -- goes, body and all, to the FastAPI route, which answers
 it exactly as it always did (its error bodies, the revoked-key check before a 422), so the
 two can differ only in what they accept, never in what they answer
-(tests/bot/test_fast_charges.py). The FastAPI routes also remain the OpenAPI description.
+(tests/bot/test_fast_routes.py). The FastAPI routes also remain the OpenAPI description.
 An error the work raises (a revoked key, an unknown agent, an idempotency conflict, a busy
 database) is answered by the app's own exception handlers, looked up as Starlette's
 ExceptionMiddleware looks them up; any other (a bug) goes on to Starlette's 500, as from
@@ -39,6 +41,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.http.api.authentication import ApiKeyAccount, account_of
+from bot.http.api.balance import balance_answer
 from bot.http.api.calls import call_started, minute_charged
 from bot.http.api.dependencies import MAX_KEY_LENGTH
 from bot.http.api.errors import PREFIX
@@ -53,10 +56,10 @@ _CALL_ID = re.compile(r"[0-9a-f]{1,64}")
 
 
 class FastRoute(NamedTuple):
-    """A charge route: its body's model, whether it takes an Idempotency-Key, and its work,
-    `serve(account, body, idempotency key or call id)`."""
+    """A hot route: its body's model (None: it reads no body), whether it takes an
+    Idempotency-Key, and its work, `serve(account, body, idempotency key or call id)`."""
 
-    model: type[BaseModel]
+    model: type[BaseModel] | None
     keyed: bool
     serve: Callable[[ApiKeyAccount, Any, str], Awaitable[Response]]
 
@@ -64,12 +67,17 @@ class FastRoute(NamedTuple):
 MESSAGES = FastRoute(MessageCharge, True, charge_message)
 CALL_START = FastRoute(CallStart, True, call_started)
 CALL_MINUTE = FastRoute(CallMinute, False, minute_charged)
+BALANCE = FastRoute(None, False, balance_answer)
 _CALLS = f"{PREFIX}/calls"
 _MINUTES = "/minutes"
 
 
-def fast_route(path: str) -> tuple[FastRoute, str] | None:
-    """The charge route of a POST to `path`, with its call id ("" for none), or None."""
+def fast_route(method: str, path: str) -> tuple[FastRoute, str] | None:
+    """The hot route of a request, with its call id ("" for none), or None."""
+    if method == "GET":
+        return (BALANCE, "") if path == f"{PREFIX}/balance" else None
+    if method != "POST":
+        return None
     if path == f"{PREFIX}/messages":
         return MESSAGES, ""
     if path == _CALLS:
@@ -89,8 +97,8 @@ def is_json(content_type: bytes | None) -> bool:
     return content_type.partition(b";")[0].strip().lower() == b"application/json"
 
 
-class FastCharges:
-    """The charge routes for the app below (`app`); every other request passes through."""
+class FastRoutes:
+    """The hot routes for the app below (`app`); every other request passes through."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app, self.owner = app, owner
@@ -98,8 +106,8 @@ class FastCharges:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            found = fast_route(scope["path"])
+        if scope["type"] == "http":
+            found = fast_route(scope["method"], scope["path"])
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -136,6 +144,8 @@ class FastCharges:
                 content_type = value if content_type is None else content_type
         authorization_text = "" if authorization is None else authorization.decode("latin-1")
         account = await account_of(self.owner.state.api, authorization_text)
+        if route.model is None:
+            return await route.serve(account, None, call_id)
         if not is_json(content_type):
             return None
         if route.keyed and (key is None or not _IDEMPOTENCY_KEY.fullmatch(key)):

@@ -1,5 +1,5 @@
-"""POST /v1/messages below FastAPI (bot/http/api/fast_charges.py) answers exactly what the
-FastAPI route answers: the same request, sent to an app with the fast route and to one
+"""The hot routes below FastAPI (bot/http/api/fast_routes.py) answer exactly what the
+FastAPI routes answer: the same request, sent to an app with the fast route and to one
 without it (each over its own database holding the same story), gets the same status,
 headers and body bytes -- charges, replays, refusals and every error."""
 
@@ -14,15 +14,17 @@ import time_machine
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 from sqlalchemy.exc import OperationalError
 
 import bot.http.api.messages
-from bot.http.api.fast_charges import FastCharges, is_json
+from bot.http.api.fast_routes import FastRoutes, is_json
 from bot.http.api.messages import message_request_hash, request_hash
-from bot.http.api.schemas import MAX_ID, MessageCharge
+from bot.http.api.schemas import MAX_ID, BalanceOut, MessageCharge
 from ledger.api_keys import create_key, revoke_key
 from ledger.charges import MAX_QUANTITY
 from ledger.db import make_session_factory, transaction
+from ledger.units import credits
 from tests.support.api_helpers import Api, make_api
 from tests.support.factories import NOW, story
 
@@ -37,9 +39,9 @@ def _clock():
         yield
 
 
-def without_fast_charges(api: Api) -> Api:
+def without_fast_routes(api: Api) -> Api:
     """The same app with POST /v1/messages left to FastAPI (built before its first request)."""
-    api.app.user_middleware = [m for m in api.app.user_middleware if m.cls is not FastCharges]
+    api.app.user_middleware = [m for m in api.app.user_middleware if m.cls is not FastRoutes]
     return api
 
 
@@ -65,7 +67,7 @@ class Twin:
             api.client = TestClient(api.app, raise_server_exceptions=False)
             self.revoked.append(self._revoked_key(api))
             self.apis.append(api)
-        without_fast_charges(self.apis[1])
+        without_fast_routes(self.apis[1])
 
     def _revoked_key(self, api: Api) -> str:
         def work(s):
@@ -109,6 +111,15 @@ class Twin:
             for call_id in self.seen[n]:
                 content = content.replace(call_id, b"CALL")
             answers.append((r.status_code, kept, content))
+        return answers[0], answers[1]
+
+    def get(self, path: str, auth: str = "good") -> tuple:
+        """Both answers to a GET, as `post` gives them."""
+        answers = []
+        for n, api in enumerate(self.apis):
+            r = api.client.get(path, headers=self.auth(n, auth))
+            kept = [(k, v) for k, v in r.headers.multi_items() if k != "x-request-id"]
+            answers.append((r.status_code, kept, r.content))
         return answers[0], answers[1]
 
     def close(self) -> None:
@@ -188,6 +199,19 @@ def test_a_call_answers_the_same_bytes_both_ways(twin):
     assert statuses == [200, 200, 422, 200, 200, 401, 422, 422, 422, 404, 422, 402, 422, 404]
 
 
+def test_the_balance_answers_the_same_bytes_both_ways_as_fastapi_serializes_it(twin):
+    twin.post(charge(twin.ids["b"], 3), {**JSON, "Idempotency-Key": "before-balance"})
+    for auth in ("good", "revoked", "none", "basic"):
+        fast, slow = twin.get("/v1/balance", auth)
+        assert fast == slow, auth
+        assert fast[0] == (200 if auth == "good" else 401)
+    fast, _ = twin.get("/v1/balance")
+    # What FastAPI's response-model serialization wrote before the route answered bytes.
+    model = BalanceOut.model_validate_json(fast[2])
+    assert fast[2] == TypeAdapter(BalanceOut).dump_json(model, by_alias=True)
+    assert model.plan_balance_millicredits == credits(17)
+
+
 def test_a_bug_and_a_busy_database_answer_the_same_both_ways(twin, monkeypatch):
     a = twin.ids["a"]
 
@@ -211,7 +235,7 @@ def test_a_well_formed_charge_never_reaches_fastapi_and_anything_else_does(twin)
     app = twin.apis[0].app
     app.middleware_stack = app.build_middleware_stack()
     layer = app.middleware_stack
-    while not isinstance(layer, FastCharges):
+    while not isinstance(layer, FastRoutes):
         layer = layer.app
     inner = layer.app
 
