@@ -15,7 +15,9 @@ measures; wall time and requests/s are printed for reference only.
                                 [--only sqlite|postgres] [--profile]
 
 `--profile` runs one more round of the charge at the largest concurrency under cProfile
-and prints its functions sorted by own time (tottime).
+and prints its functions sorted by own time (tottime). `--http-only` answers every charge
+with the same allowed `Charge` instead of queueing it to the journal's writer: what the
+HTTP side alone costs (keys, validation, answer, middlewares), next to the floor.
 """
 
 from __future__ import annotations
@@ -197,6 +199,19 @@ async def measure(name: str, url: str, args: argparse.Namespace) -> None:
         print(f"{name:8} ledger verify FAILED: {problems}", flush=True)
 
 
+def skip_the_ledger() -> None:
+    """Every charge answered at once with one allowed Charge (--http-only)."""
+    from bot.http.api.authentication import ApiKeyAccount
+    from ledger.charges import Charge
+
+    answer = Charge(1, True, None, 1000, 1000, 0, 10**12, 0, "active")
+
+    async def charged(self: ApiKeyAccount, service: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return answer
+
+    ApiKeyAccount.charge = charged  # type: ignore[method-assign]
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -209,7 +224,12 @@ def main() -> int:
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile one charge round")
     parser.add_argument("--profile-lines", type=int, default=40)
+    parser.add_argument(
+        "--http-only", action="store_true", help="no ledger: every charge answers at once"
+    )
     args = parser.parse_args()
+    if args.http_only:
+        skip_the_ledger()
     print(
         f"{args.rounds} alternating rounds of {args.requests} requests per side, best round;"
         f" {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
