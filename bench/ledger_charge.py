@@ -14,13 +14,19 @@ blocks so machine noise hits all alike:
 
 Targets: the ledger at >= 0.5x the raw DB-API floor, and the batched writer beyond it.
 
-    python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres]
+    python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres] [--profile]
+
+Each side also prints its CPU time per charge (`time.process_time`): on a shared machine
+that is the figure to trust. `--profile` runs only the writer with 32 callers, under
+cProfile, and prints its top functions by own time (tottime).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -205,12 +211,14 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
         fn(range(-200, 0))
     times: dict[str, list[float]] = {label: [] for label in sides}
     elapsed: dict[str, float] = dict.fromkeys(sides, 0.0)
+    cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
     n = 0
     while n < charges:
         for label, fn in sides.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             times[label] += fn(range(n, n + block))
             elapsed[label] += time.perf_counter() - t0
+            cpu[label] += time.process_time() - c0
         n += block
     writer.close()
     problems = transaction(make_session_factory(engine), verify)
@@ -223,12 +231,14 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
         result[f"{label}_rate"] = len(samples) / elapsed[label]
         result[f"{label}_p50_ms"] = statistics.median(samples) * 1000
         result[f"{label}_p99_ms"] = samples[int(len(samples) * 0.99)] * 1000
+        result[f"{label}_cpu_us"] = cpu[label] / len(samples) * 1e6
     floor = result["floor_rate"]
     for label, title in TITLES.items():
         rate = result[f"{label}_rate"]
         print(
             f"{name:<9} {title:<24} {rate:8.0f} charges/s  {rate / floor:5.2f}x floor"
-            f"  p50 {result[f'{label}_p50_ms']:6.2f} ms  p99 {result[f'{label}_p99_ms']:6.2f} ms",
+            f"  p50 {result[f'{label}_p50_ms']:6.2f} ms  p99 {result[f'{label}_p99_ms']:6.2f} ms"
+            f"  cpu {result[f'{label}_cpu_us']:6.0f} us/charge",
             flush=True,
         )
     for label in ("ledger", "writer_1", "writer_32"):
@@ -239,15 +249,52 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
     return result
 
 
+def profile(name: str, url: str, charges: int, callers: int = 32, top: int = 30) -> None:
+    """The writer with `callers` callers under cProfile: its top functions by own time."""
+    engine = make_engine(url)
+    upgrade(engine)
+    account_id, agent_id = ledger_account(engine)
+    writer = JournalWriter(engine)
+    block = writer_block(writer, account_id, agent_id, callers, "prof")
+    block(range(-200, 0))  # warm up outside the profile
+    profiler = cProfile.Profile()
+    c0 = time.process_time()
+    profiler.enable()
+    block(range(charges))
+    profiler.disable()
+    cpu = (time.process_time() - c0) / charges * 1e6
+    writer.close()
+    engine.dispose()
+    print(
+        f"{name}: writer, {callers} callers, {charges} charges under cProfile:"
+        f" {cpu:.0f} us CPU/charge"
+    )
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--charges", type=int, default=4000, help="charges per side per database")
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the writer with 32 callers only"
+    )
+    parser.add_argument("--callers", type=int, default=32, help="callers of --profile")
     args = parser.parse_args()
-    print(f"{args.charges} charges per side, interleaved in blocks of 250")
+    with open("/proc/loadavg") as loadavg:
+        print(f"load average {' '.join(loadavg.read().split()[:3])}")
+
+    def side(name: str, url: str, charges: int) -> None:
+        if args.profile:
+            profile(name, url, charges, args.callers)
+        else:
+            run(name, url, charges)
+
+    if not args.profile:
+        print(f"{args.charges} charges per side, interleaved in blocks of 250")
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            run("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)
+            side("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)
     if args.only in (None, "postgres"):
         from tests.support.pg import PostgresUnavailable, create_database, start_cluster
 
@@ -257,7 +304,7 @@ def main() -> None:
             print(f"postgres   skipped: {exc}")
             return
         try:
-            run("postgres", create_database(cluster, "bench"), args.charges)
+            side("postgres", create_database(cluster, "bench"), args.charges)
         finally:
             cluster.stop()
 

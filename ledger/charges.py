@@ -20,8 +20,10 @@ from ledger.agent_status import resume_agents, stop_for_budget
 from ledger.cycles import local_date, month_key, month_of, utcnow
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
 from ledger.journal import (
+    KeyTaken,
     Posting,
     UsageKey,
+    find_entry,
     lock_account,
     post,
     read_for_charge,
@@ -89,17 +91,19 @@ def charge(
     account_spend = (
         None if decision.account_spend is None else (decision.month, decision.account_spend)
     )
-    posted = post(
-        session,
-        Posting(
-            account_id, "usage",
-            (("plan", "usage", decision.from_plan), ("wallet", "usage", decision.from_wallet)),
-            now, agent_id=agent_id, idempotency_key=idempotency_key, request_hash=request_hash,
-            unit=unit, quantity=quantity, amount=price, refused_reason=decision.refused,
-            call_id=call_id, spend=spend, account_spend=account_spend,
-            usage=UsageKey(day, unit),
-        ),
+    posting = Posting(
+        account_id, "usage",
+        (("plan", "usage", decision.from_plan), ("wallet", "usage", decision.from_wallet)),
+        now, agent_id=agent_id, idempotency_key=idempotency_key, request_hash=request_hash,
+        unit=unit, quantity=quantity, amount=price, refused_reason=decision.refused,
+        call_id=call_id, spend=spend, account_spend=account_spend, usage=UsageKey(day, unit),
     )  # fmt: skip
+    try:
+        posted = post(session, posting)
+    except KeyTaken:  # in a writer's batch the key is checked as the entry is written
+        taken = find_entry(session, account_id, idempotency_key)
+        assert taken is not None
+        return replay(session, account_id, taken.id, request_hash)
     _apply(session, account_id, agent_id, decision, now)
     return Charge(
         posted.entry_id,

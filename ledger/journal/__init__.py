@@ -15,6 +15,7 @@ from ledger.journal._rollup import KINDS as USAGE_KINDS
 from ledger.journal._rollup import UsageKey
 from ledger.journal.gate import (
     CACHED,
+    KeyTaken,
     Move,
     Overdraft,
     Posted,
@@ -27,6 +28,7 @@ from ledger.journal.reads import find_entry, lock_account, read_for_charge
 __all__ = [
     "CACHED",
     "DriverStatement",
+    "KeyTaken",
     "Move",
     "Overdraft",
     "Posted",

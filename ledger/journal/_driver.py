@@ -17,6 +17,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable
 
 _REQUIRED = object()
+#: The key of a writer's batch (ledger/journal/batch.py) in its connection's `info`.
+PENDING = "journal.batch"
 
 
 class _Compiled:
@@ -49,10 +51,16 @@ class _Compiled:
 
 
 class DriverStatement:
-    """A prebuilt statement; `execute` returns the DB-API cursor it ran on."""
+    """A prebuilt statement; `execute` returns the DB-API cursor it ran on.
 
-    def __init__(self, statement: Executable) -> None:
+    In a writer's batch, a statement first writes what the batch holds pending
+    (ledger/journal/batch.py), unless it is one of the batch's own (`batched=True`: a
+    charge's entry and transfers, and the pending writes themselves).
+    """
+
+    def __init__(self, statement: Executable, *, batched: bool = False) -> None:
         self.statement = statement
+        self.batched = batched
         self._compiled: dict[str, _Compiled] = {}
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -63,9 +71,24 @@ class DriverStatement:
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         compiled = self._for(conn.dialect)
+        if not self.batched:
+            pending = conn.info.get(PENDING)
+            if pending:
+                pending.flush(conn)
         cursor = conn.connection.dbapi_connection.cursor()
         cursor.execute(compiled.sql, compiled.parameters(params))
         return cursor
+
+    def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+        """The statement once per row, in one executemany (PostgreSQL: pipelined), without
+        writing what a batch holds pending first (these are its pending writes)."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()
+        if len(rows) == 1:  # executemany costs more than one execute
+            cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+        else:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+        cursor.close()
 
     def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row as the driver's plain tuple, or None."""

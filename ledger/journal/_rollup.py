@@ -105,7 +105,7 @@ def upsert_params(key: UsageKey, quantity: int, moves: Sequence[tuple[str, str, 
 
 
 # The UPSERT is spelled per database (both say ON CONFLICT ... DO UPDATE).
-_UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
+UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
 _c = usage_days.c
 _GIVE_BACK = DriverStatement(
     update(usage_days)
@@ -146,7 +146,7 @@ def record(
     params = {"account_id": account_id, "day": key.day, "agent_id": agent_id, "unit": key.unit}
     if from_plan >= 0 and from_wallet >= 0:
         params.update(quantity=quantity, from_plan=from_plan, from_wallet=from_wallet)
-        _UPSERT[conn.dialect.name].rowcount(conn, params)
+        UPSERT[conn.dialect.name].rowcount(conn, params)
         return
     params.update(back_plan=-from_plan, back_wallet=-from_wallet)
     if _GIVE_BACK.rowcount(conn, params) != 1:

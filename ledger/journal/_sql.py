@@ -24,6 +24,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningUpdate
 from sqlalchemy.sql.elements import Label
 
@@ -68,7 +69,10 @@ READ_FOR_CHARGE = DriverStatement(
     )
     .select_from(agents.join(accounts, accounts.c.id == agents.c.account_id))
     .where(agents.c.id == bindparam("agent_id"), agents.c.account_id == bindparam("account_id"))
-    .with_for_update(of=accounts)
+    .with_for_update(of=accounts),
+    # It reads one account's rows, which a batch holding that account writes out first
+    # (ledger/journal/reads.py): what the batch holds for other accounts does not matter.
+    batched=True,
 )
 
 
@@ -113,6 +117,32 @@ INSERT_TRANSFER = DriverStatement(
         {name: bindparam(name, type_=transfers.c[name].type) for name in _TRANSFER_COLUMNS}
     )
 )
+INSERT_TRANSFER_HELD = DriverStatement(INSERT_TRANSFER.statement, batched=True)
+#: A held account's balances and month spend as its batch's last charge left them.
+SET_BALANCES = DriverStatement(
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(
+        plan_balance=bindparam("plan_balance"),
+        wallet_balance=bindparam("wallet_balance"),
+        account_month=bindparam("account_month"),
+        account_month_spend=bindparam("account_month_spend"),
+    )
+)
+
+
+def _new_entry(insert: Any) -> Any:
+    """The entry, unless its idempotency key is taken (then nothing, and no row back)."""
+    return (
+        insert(entries)
+        .values(account_id=bindparam("account_id", type_=Integer), **_entry_binds())
+        .on_conflict_do_nothing(index_elements=[entries.c.account_id, entries.c.idempotency_key])
+        .returning(entries.c.id)
+    )
+
+
+#: SQLite: a held account's entry (its transfers follow, `INSERT_TRANSFER_HELD`).
+INSERT_NEW_ENTRY = DriverStatement(_new_entry(sqlite.insert), batched=True)
 SPEND = DriverStatement(
     update(agents)
     .where(agents.c.id == bindparam("agent_id"))
@@ -121,8 +151,21 @@ SPEND = DriverStatement(
 
 
 @cache
+def held_statement(moves: int) -> DriverStatement:
+    """PostgreSQL: a held account's entry and its transfers in one statement, unless the
+    entry's idempotency key is taken (then nothing is written and no row comes back)."""
+    return one_statement(moves, False, False, new_key=True)
+
+
+@cache
 def one_statement(
-    moves: int, moves_balances: bool, spend: bool, account_spend: bool = False, usage: bool = False
+    moves: int,
+    moves_balances: bool,
+    spend: bool,
+    account_spend: bool = False,
+    usage: bool = False,
+    *,
+    new_key: bool = False,
 ) -> DriverStatement:
     """PostgreSQL: a whole posting in one statement (data-modifying CTEs), so a charge is
     one round trip after its locked read. Built once per shape: how many transfers,
@@ -139,12 +182,17 @@ def one_statement(
         move = _guarded_move(account_spend).cte("move")
         values = select(move.c.id, *_entry_binds().values())
         entry = insert(entries).from_select(["account_id", *ENTRY_FIELDS], values)
+    elif new_key:
+        move = None
+        entry = _new_entry(postgresql.insert)
     else:
         move = None
         entry = insert(entries).values(
             account_id=bindparam("account_id", type_=Integer), **_entry_binds()
         )
-    entry = entry.returning(entries.c.id).cte("entry")
+    if not new_key:
+        entry = entry.returning(entries.c.id)
+    entry = entry.cte("entry")
     if moves:
         rows = union_all(
             *(
@@ -183,4 +231,4 @@ def one_statement(
         )
     else:
         result = select(entry.c.id)
-    return DriverStatement(result.add_cte(*ctes) if ctes else result)
+    return DriverStatement(result.add_cte(*ctes) if ctes else result, batched=new_key)

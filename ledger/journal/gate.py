@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ledger.journal import _rollup, _sql
+from ledger.journal import _rollup, _sql, batch
 from ledger.journal._rollup import UsageKey
 from ledger.models import Account, Agent
 from ledger.tracing import current_request_id
@@ -41,6 +41,11 @@ class Overdraft(RuntimeError):
     Not an answer to a request: writers decide under the account lock, so this means one
     did not, and the transaction must roll back.
     """
+
+
+class KeyTaken(Exception):
+    """A held account's charge found its idempotency key taken when writing its entry
+    (ledger/journal/batch.py): nothing was written; the charge replays the first answer."""
 
 
 class Posting(NamedTuple):
@@ -128,7 +133,22 @@ def post(session: Session, posting: Posting) -> Posted:
     if account_spend:
         params["account_month"], params["account_month_spend"] = posting.account_spend
     quantity = (posting.quantity or 0) if posting.kind == "usage" else 0
-    if conn.dialect.name == "postgresql":
+    held = batch.current(conn)
+    if held is not None and posting.kind == "usage" and posting.agent_id is not None:
+        snapshot = held.snapshot(posting.account_id, posting.agent_id)
+    else:
+        snapshot = None
+    if snapshot is not None:
+        assert held is not None and posting.agent_id is not None
+        posted = _post_held(conn, held, snapshot, posting, moves, params, touches)
+        if counts_as_usage:
+            assert posting.usage is not None  # checked above
+            held.add_usage(
+                posting.account_id, posting.agent_id, posting.usage, quantity,
+                *_rollup.used(moves),
+            )  # fmt: skip
+            counts_as_usage = False
+    elif conn.dialect.name == "postgresql":
         for n, (debit, credit, amount) in enumerate(moves):
             params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
                 debit, credit, amount
@@ -185,6 +205,48 @@ def post(session: Session, posting: Posting) -> Posted:
             {"month": posting.spend[0], "month_spend": posting.spend[1]},
         )
     return posted
+
+
+def _post_held(
+    conn: Any,
+    held: batch.Batch,
+    snapshot: Any,
+    posting: Posting,
+    moves: list[Move],
+    params: dict[str, Any],
+    touches: bool,
+) -> Posted:
+    """A charge of an account its batch holds: the entry and its transfers now, the rows it
+    moves once at the end of the batch (ledger/journal/batch.py). The guard is the same:
+    nothing is written when a cached balance would go below zero."""
+    balances = None
+    if touches:
+        balances = (
+            snapshot.plan_balance + params["plan"],
+            snapshot.wallet_balance + params["wallet"],
+        )
+        if balances[0] < 0 or balances[1] < 0:
+            raise Overdraft(f"Posting {posting.kind} would overdraw account {posting.account_id}.")
+    if conn.dialect.name == "postgresql":
+        for n, (debit, credit, amount) in enumerate(moves):
+            params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
+                debit, credit, amount
+            )  # fmt: skip
+        entry_id = _sql.held_statement(len(moves)).scalar(conn, params)
+    else:
+        entry_id = _sql.INSERT_NEW_ENTRY.scalar(conn, params)
+        if entry_id is not None:
+            for debit, credit, amount in moves:
+                _sql.INSERT_TRANSFER_HELD.run(
+                    conn,
+                    {"entry_id": entry_id, "account_id": posting.account_id,
+                     "debit_book": debit, "credit_book": credit, "amount": amount},
+                )  # fmt: skip
+    if entry_id is None:
+        raise KeyTaken(posting.idempotency_key)
+    account_spend = posting.account_spend if touches else None
+    held.move(posting.account_id, posting.agent_id, balances, account_spend, posting.spend)
+    return Posted(entry_id, *balances) if balances else Posted(entry_id, None, None)
 
 
 def refresh_loaded(session: Session, model: type, ident: Any, values: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.errors import UnknownAccount
-from ledger.journal import _sql
+from ledger.journal import _sql, batch
 from ledger.models import Account, Entry
 from ledger.policy import Snapshot
 
@@ -39,11 +39,26 @@ def read_for_charge(
 ) -> tuple[Snapshot, int | None] | None:
     """The agent and its account as a charge decides on them, with the account locked until
     the transaction ends (like `lock_account`), and the id of the entry that already holds
-    `idempotency_key`. None when the account has no such agent."""
+    `idempotency_key`. None when the account has no such agent.
+
+    In a writer's batch (ledger/journal/batch.py) the account stays held once read: the
+    next charges of its agent decide on the snapshot the one before left, without a read,
+    and their key is checked when the gate writes their entry (`KeyTaken`).
+    """
+    conn = session.connection()
+    held = batch.current(conn)
+    if held is not None:
+        snapshot = held.snapshot(account_id, agent_id)
+        if snapshot is not None:
+            return snapshot, None
+        if account_id in held.accounts:  # held for another agent: read it as written
+            held.flush(conn)
     row = _sql.READ_FOR_CHARGE.one_or_none(
-        session.connection(),
-        {"account_id": account_id, "agent_id": agent_id, "key": idempotency_key},
+        conn, {"account_id": account_id, "agent_id": agent_id, "key": idempotency_key}
     )
     if row is None:
         return None
-    return Snapshot._make(row[:-1]), row[-1]
+    snapshot = Snapshot._make(row[:-1])
+    if held is not None and row[-1] is None:
+        held.hold(account_id, snapshot)
+    return snapshot, row[-1]

@@ -34,27 +34,26 @@ with it, so the journal entries, outbox rows and log lines of each request in a 
 transaction carry its own id, whichever loop or thread runs the batch. `on_batch` is told
 the size of every transaction the writer commits (a metric, bot/metrics.py).
 
-Why one module of ~500 lines: the SQLite and PostgreSQL runners share the batch, its
-answers and its rerun-alone path, and their differences are the point of this page.
+Modules: this one holds the writer and its requests; the batch, its answers and its
+rerun-alone path are ledger/journal/_batches.py (what a batch keeps in memory across its
+charges, ledger/journal/batch.py); the runners are ledger/journal/_sqlite_runner.py and
+ledger/journal/_stripes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from ledger.db import make_session_factory, transaction
-from ledger.errors import LedgerError
-from ledger.journal.checkpoints import Checkpointer
+from ledger.journal._batches import Batches, Busy
+from ledger.journal._sqlite_runner import OnLoop, SqliteConnection
+from ledger.journal._stripes import Stripe
 from ledger.tracing import current_request_id, request_id_var
 
 #: Most requests one transaction takes: a bound on the time one batch holds its locks.
@@ -121,12 +120,12 @@ class JournalWriter:
     ) -> None:
         """`on_batch(n)`: called with the number of requests of each transaction committed
         (a batch rerun request by request: 1 for each)."""
-        batches = _Batches(engine, max_batch, on_batch)
+        batches = Batches(engine, max_batch, on_batch)
         self.on_loop = engine.dialect.name == "sqlite"
-        self._sqlite = _SqliteConnection(batches, idle) if self.on_loop else None
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop]
+        self._sqlite = SqliteConnection(batches, idle) if self.on_loop else None
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OnLoop]
         self._loops = weakref.WeakKeyDictionary()
-        self._stripes = [] if self.on_loop else [_Stripe(batches, idle) for _ in range(stripes)]
+        self._stripes = [] if self.on_loop else [Stripe(batches, idle) for _ in range(stripes)]
         self._own_loop: asyncio.AbstractEventLoop | None = None
         self._starting = threading.Lock()
 
@@ -137,7 +136,7 @@ class JournalWriter:
         if self._sqlite is not None:
             on_loop = self._loops.get(loop)
             if on_loop is None:
-                on_loop = self._loops[loop] = _OnLoop(self._sqlite)
+                on_loop = self._loops[loop] = OnLoop(self._sqlite)
             on_loop.add(loop, request)
         else:
             self._stripes[request.order % len(self._stripes)].put(request)
@@ -184,313 +183,4 @@ class JournalWriter:
             return self._own_loop
 
 
-class _Batches:
-    """Runs a batch of requests in one transaction on a given connection."""
-
-    def __init__(
-        self, engine: Engine, max_batch: int, on_batch: Callable[[int], object] | None
-    ) -> None:
-        self.engine = engine
-        self.sessions: sessionmaker[Session] = make_session_factory(engine)
-        self.max = max_batch
-        self.ordered = engine.dialect.name != "sqlite"
-        self.on_batch = on_batch
-
-    def run(self, conn: Connection, batch: list[Request]) -> bool:
-        """Run the batch; True when its outcome stands. False: the connection failed (the
-        batch has been answered one by one and the connection must be dropped). Raises
-        `Busy` without running anything when SQLite's write lock is taken."""
-        if self.ordered:
-            batch.sort(key=_order)  # stable: one account's requests keep their order
-        try:
-            if self._in_one_transaction(conn, batch):
-                if self.on_batch is not None:
-                    self.on_batch(len(batch))
-                return True
-            broken = False
-        except Busy:
-            raise
-        except Exception:  # noqa: BLE001 - the batch is rolled back; each runs again alone
-            broken = True
-        self.alone(batch)
-        return not broken
-
-    def alone(self, batch: list[Request]) -> None:
-        """Run each request in a transaction of its own (`ledger.db.transaction`, with its
-        retries): each gets the answer or the error it would have got on its own."""
-        for request in batch:
-            request.result = request.error = None
-            try:
-                request.result = transaction(self.sessions, request)
-            except BaseException as exc:  # noqa: BLE001 - the request's own answer
-                request.error = exc
-            else:
-                if self.on_batch is not None:
-                    self.on_batch(1)
-
-    def _in_one_transaction(self, conn: Connection, batch: list[Request]) -> bool:
-        """Run the batch and commit it. False (rolled back) when a request that promised to
-        raise only before writing wrote and then raised."""
-        session = Session(bind=conn, expire_on_commit=False)
-        try:
-            with session.begin():
-                try:
-                    session.connection()  # BEGIN (IMMEDIATE on SQLite: the write lock)
-                except OperationalError as exc:
-                    if _busy(exc):
-                        raise Busy from exc
-                    raise
-                # SQLite counts the rows each request changed, so a broken promise (an
-                # error after writing, without a savepoint) is caught there; elsewhere 0.
-                raw = conn.connection.dbapi_connection
-                counted = hasattr(raw, "total_changes")
-                changes = raw.total_changes if counted else 0  # type: ignore[union-attr]
-                for request in batch:
-                    try:
-                        if request.savepoint:
-                            with session.begin_nested():
-                                request.result = request(session)
-                        else:
-                            request.result = request(session)
-                    except LedgerError as exc:
-                        if counted and raw.total_changes != changes:  # type: ignore[union-attr]
-                            if not request.savepoint:
-                                raise _BrokenPromise from exc
-                        request.error = exc
-                    if counted:
-                        changes = raw.total_changes  # type: ignore[union-attr]
-            return True
-        except _BrokenPromise:
-            return False
-        finally:
-            session.close()
-
-
-class Busy(Exception):
-    """SQLite's write lock is held by another connection: try the batch again shortly."""
-
-
-class _BrokenPromise(Exception):
-    """A request run without a savepoint raised after writing: roll the batch back."""
-
-
-class _OnLoop:
-    """SQLite: the requests of one event loop, run in a batch between two of its turns."""
-
-    def __init__(self, sqlite: _SqliteConnection) -> None:
-        self._sqlite = sqlite
-        self.pending: list[Request] = []
-        self._scheduled = False
-        self._busy_for = 0
-
-    def add(self, loop: asyncio.AbstractEventLoop, request: Request) -> None:
-        self.pending.append(request)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush, loop)
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._scheduled = False
-        batch = self.pending[: self._sqlite.batches.max]
-        del self.pending[: len(batch)]
-        try:
-            self._sqlite.run(batch)
-        except Busy:
-            # Another connection holds SQLite's write lock (another process, the
-            # scheduler, another loop): try again shortly, without blocking this loop.
-            self.pending[:0] = batch
-            self._busy_for = min(self._busy_for + 1, 7)
-            self._scheduled = True
-            loop.call_later(0.0002 * 2**self._busy_for, self._flush, loop)
-            return
-        self._busy_for = 0
-        _settle(batch)
-        if self.pending:
-            self._scheduled = True
-            loop.call_soon(self._flush, loop)
-
-
-class _SqliteConnection:
-    """SQLite: the one connection the batches of every event loop run on, taken without
-    waiting (`Busy` when another batch, or another connection, holds the write lock)."""
-
-    def __init__(self, batches: _Batches, idle: float) -> None:
-        self.batches = batches
-        self._idle = idle
-        self._lock = threading.Lock()
-        self._conn: Connection | None = None
-        self._last = 0.0
-        database = batches.engine.url.database
-        on_disk = database not in (None, "", ":memory:")
-        self._checkpointer = Checkpointer(batches.engine, self._close_if_idle) if on_disk else None
-
-    def run(self, batch: list[Request]) -> None:
-        if not self._lock.acquire(blocking=False):
-            raise Busy
-        try:
-            try:
-                conn = self._connection()
-            except Exception:  # noqa: BLE001 - no database to talk to
-                self.batches.alone(batch)  # each request gets the error it would alone
-                return
-            if not self.batches.run(conn, batch):
-                self._disconnect()
-        finally:
-            self._last = time.monotonic()
-            self._lock.release()
-
-    def _connection(self) -> Connection:
-        if self._conn is None:
-            conn = self.batches.engine.connect()
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
-            # Never wait for the lock on the loop (Busy instead), and leave checkpoints to
-            # the checkpointer: a commit here never writes the database file or fsyncs.
-            raw.execute("PRAGMA busy_timeout=0")
-            if self._checkpointer is not None:
-                raw.execute("PRAGMA wal_autocheckpoint=0")
-                self._checkpointer.start()
-            self._conn = conn
-        return self._conn
-
-    def _close_if_idle(self) -> bool:
-        """Let go of the connection after `idle` seconds without a batch (True if so)."""
-        if time.monotonic() - self._last < self._idle or not self._lock.acquire(blocking=False):
-            return False
-        try:
-            self._disconnect()
-            return True
-        finally:
-            self._lock.release()
-
-    def close(self) -> None:
-        with self._lock:
-            self._disconnect()
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            # Its settings are the writer's own: it never goes back to the pool.
-            conn.invalidate()
-            conn.close()
-
-
-class _Stripe:
-    """PostgreSQL: one writer thread, its queue and its connection."""
-
-    def __init__(self, batches: _Batches, idle: float) -> None:
-        self._batches = batches
-        self._idle = idle
-        self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._starting = threading.Lock()
-        self._conn: Connection | None = None
-
-    def put(self, request: Request) -> None:
-        self._queue.put(request)
-        # Under the lock the thread also takes to decide it is idle: either it sees this
-        # request, or this sees that it ended and starts another.
-        with self._starting:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name="journal-writer", daemon=True
-                )
-                self._thread.start()
-
-    def waiting(self) -> int:
-        return self._queue.qsize()
-
-    def close(self) -> None:
-        with self._starting:
-            thread = self._thread
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
-            thread.join(timeout=30)
-
-    def _serve(self) -> None:
-        try:
-            while True:
-                try:
-                    first = self._queue.get(timeout=self._idle)
-                except queue.Empty:
-                    with self._starting:
-                        if self._queue.empty():
-                            self._thread = None
-                            return
-                    continue
-                if first is None:
-                    with self._starting:
-                        self._thread = None
-                    return
-                batch = [first]
-                while len(batch) < self._batches.max:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._queue.put(None)  # stop after this batch
-                        break
-                    batch.append(more)
-                self._run(batch)
-                _answer(batch)
-        finally:
-            self._disconnect()
-
-    def _run(self, batch: list[Request]) -> None:
-        if self._conn is None:
-            try:
-                self._conn = self._batches.engine.connect()
-            except Exception:  # noqa: BLE001 - no database to talk to
-                # Each request gets the error it would alone (a 503 at the edge); the
-                # next batch tries to connect again.
-                self._batches.alone(batch)
-                return
-        if not self._batches.run(self._conn, batch):
-            self._disconnect()
-
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool
-                pass
-
-
-def _order(request: Request) -> int:
-    return request.order
-
-
-def _busy(exc: BaseException) -> bool:
-    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
-
-
-def _answer(batch: list[Request]) -> None:
-    """From a writer thread: answer blocking callers at once, and each event loop with one
-    wake-up for all of its requests."""
-    loops: dict[asyncio.AbstractEventLoop, list[Request]] = {}
-    for request in batch:
-        if request.loop is not None:
-            loops.setdefault(request.loop, []).append(request)
-        elif request.done is not None:
-            request.done.release()
-    for loop, requests in loops.items():
-        try:
-            loop.call_soon_threadsafe(_settle, requests)
-        except RuntimeError:  # the loop closed: nobody is waiting any more
-            pass
-
-
-def _settle(requests: list[Request]) -> None:
-    for request in requests:
-        future = request.future
-        if future is None or future.done():
-            continue
-        if request.error is not None:
-            future.set_exception(request.error)
-        else:
-            future.set_result(request.result)
+__all__ = ["Busy", "JournalWriter", "Request"]

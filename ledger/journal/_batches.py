@@ -1,0 +1,147 @@
+"""The journal writer's batch: its requests in one transaction and one commit, each
+answered as if it had run alone (ledger/journal/writer.py says how and why).
+
+Split from the writer: the runners (ledger/journal/_sqlite_runner.py on the event loop,
+ledger/journal/_stripes.py on PostgreSQL's writer threads) decide where a batch runs; this
+is what runs it, and its rerun-alone path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.db import make_session_factory, transaction
+from ledger.errors import LedgerError
+from ledger.journal import batch as journal_batch
+
+if TYPE_CHECKING:
+    from ledger.journal.writer import Request
+
+
+class Batches:
+    """Runs a batch of requests in one transaction on a given connection."""
+
+    def __init__(
+        self, engine: Engine, max_batch: int, on_batch: Callable[[int], object] | None
+    ) -> None:
+        self.engine = engine
+        journal_batch.watch(engine)
+        self.sessions: sessionmaker[Session] = make_session_factory(engine)
+        self.max = max_batch
+        self.ordered = engine.dialect.name != "sqlite"
+        self.on_batch = on_batch
+
+    def run(self, conn: Connection, batch: list[Request]) -> bool:
+        """Run the batch; True when its outcome stands. False: the connection failed (the
+        batch has been answered one by one and the connection must be dropped). Raises
+        `Busy` without running anything when SQLite's write lock is taken."""
+        if self.ordered:
+            batch.sort(key=order)  # stable: one account's requests keep their order
+        try:
+            if self._in_one_transaction(conn, batch):
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
+                return True
+            broken = False
+        except Busy:
+            raise
+        except Exception:  # noqa: BLE001 - the batch is rolled back; each runs again alone
+            broken = True
+        self.alone(batch)
+        return not broken
+
+    def alone(self, batch: list[Request]) -> None:
+        """Run each request in a transaction of its own (`ledger.db.transaction`, with its
+        retries): each gets the answer or the error it would have got on its own."""
+        for request in batch:
+            request.result = request.error = None
+            try:
+                request.result = transaction(self.sessions, request)
+            except BaseException as exc:  # noqa: BLE001 - the request's own answer
+                request.error = exc
+            else:
+                if self.on_batch is not None:
+                    self.on_batch(1)
+
+    def _in_one_transaction(self, conn: Connection, batch: list[Request]) -> bool:
+        """Run the batch and commit it. False (rolled back) when a request that promised to
+        raise only before writing wrote and then raised."""
+        session = Session(bind=conn, expire_on_commit=False)
+        try:
+            with session.begin():
+                try:
+                    session.connection()  # BEGIN (IMMEDIATE on SQLite: the write lock)
+                except OperationalError as exc:
+                    if busy(exc):
+                        raise Busy from exc
+                    raise
+                # The charges of an account it holds write its rows once, at the end.
+                held = journal_batch.begin(conn, _several(batch))
+                # SQLite counts the rows each request changed (less what the batch wrote
+                # out for the requests before it), so a broken promise (an error after
+                # writing, without a savepoint) is caught there; elsewhere 0.
+                raw = conn.connection.dbapi_connection
+                counted = hasattr(raw, "total_changes")
+                changes = raw.total_changes if counted else 0  # type: ignore[union-attr]
+                for request in batch:
+                    try:
+                        if request.savepoint:
+                            with session.begin_nested():
+                                request.result = request(session)
+                        else:
+                            request.result = request(session)
+                    except LedgerError as exc:
+                        if counted and raw.total_changes - held.flushed != changes:  # type: ignore[union-attr]
+                            if not request.savepoint:
+                                raise _BrokenPromise from exc
+                        request.error = exc
+                    if counted:
+                        changes = raw.total_changes - held.flushed  # type: ignore[union-attr]
+                journal_batch.end(conn, commit=True)
+            return True
+        except _BrokenPromise:
+            return False
+        finally:
+            journal_batch.end(conn, commit=False)
+            session.close()
+
+
+class Busy(Exception):
+    """SQLite's write lock is held by another connection: try the batch again shortly."""
+
+
+class _BrokenPromise(Exception):
+    """A request run without a savepoint raised after writing: roll the batch back."""
+
+
+def _several(batch: list[Request]) -> set[int]:
+    """The accounts (`Request.order`) of more than one request of the batch."""
+    seen: set[int] = set()
+    several: set[int] = set()
+    for request in batch:
+        (several if request.order in seen else seen).add(request.order)
+    return several
+
+
+def order(request: Request) -> int:
+    return request.order
+
+
+def busy(exc: BaseException) -> bool:
+    return "locked" in str(exc).lower() or "busy" in str(exc).lower()
+
+
+def settle(requests: list[Request]) -> None:
+    for request in requests:
+        future = request.future
+        if future is None or future.done():
+            continue
+        if request.error is not None:
+            future.set_exception(request.error)
+        else:
+            future.set_result(request.result)

@@ -1,0 +1,185 @@
+"""What a writer's batch keeps in memory across its charges, and writes once at its end.
+
+The batch holds its accounts locked (SQLite's write lock, or PostgreSQL's row lock taken by
+the first locked read) until it commits, so nothing else can change them: the first charge
+of an account in the batch reads its state (`read_for_charge`), and the next ones decide on
+that state as the charges before them left it. Their postings still go through the gate
+(`post`) one by one -- each its own entry, transfers, idempotency key and request id, in
+arrival order -- but the rows a charge only moves (the account's balances and month spend,
+the agent's month spend, the usage rollup) are written once per batch: one UPDATE per
+account and agent, one UPSERT per rollup row (account, agent, day, unit).
+
+Equivalence: nobody can observe the rows between two charges of the batch but the batch
+itself, and every statement of the batch that is not one of the charges' own (anything
+through SQLAlchemy, a savepoint, a prebuilt statement such as a usage report) first writes
+what is pending and forgets what is held (`flush_pending`, on the connection's
+`before_cursor_execute` and in `DriverStatement.execute`), then reads the database as one
+charge after another would have left it. The commit writes what is pending first; an error
+there rolls the batch back like any other, and the database's CHECKs still refuse an
+overdraft. A rolled-back batch takes its pending writes with it (they were never sent).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+from ledger.journal import _rollup, _sql
+from ledger.journal._driver import PENDING
+from ledger.policy import Snapshot
+
+
+class Held:
+    """One account held by the batch: each of its agents' snapshots as the batch's last
+    charge left them."""
+
+    __slots__ = ("snapshots", "moved", "spent")
+
+    def __init__(self) -> None:
+        self.snapshots: dict[int, Snapshot] = {}
+        #: The account's balances or month spend changed since the batch read them.
+        self.moved = False
+        #: Agents whose month spend changed since the batch read them.
+        self.spent: set[int] = set()
+
+
+class Batch:
+    """The held accounts of one batch and the writes pending for them. Only the accounts
+    of `several` are held: an account with one charge in the batch gains nothing from
+    holding (its one statement writes everything), and would pay for the writes at the end."""
+
+    def __init__(self, several: set[int]) -> None:
+        self.several = several
+        self.accounts: dict[int, Held] = {}
+        #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
+        self.usage: dict[tuple[int, date, int, str], list[int]] = {}
+        #: SQLite: the rows the pending writes changed, which no request changed itself
+        #: (the writer counts each request's changes: ledger/journal/writer.py).
+        self.flushed = 0
+
+    def snapshot(self, account_id: int, agent_id: int) -> Snapshot | None:
+        held = self.accounts.get(account_id)
+        return None if held is None else held.snapshots.get(agent_id)
+
+    def hold(self, account_id: int, snapshot: Snapshot) -> None:
+        """Keep a snapshot just read under the account lock. (An account held for another
+        agent is written out and forgotten before that read: `read_for_charge`.)"""
+        if account_id not in self.several:
+            return
+        held = self.accounts.get(account_id)
+        if held is None:
+            held = self.accounts[account_id] = Held()
+        held.snapshots[snapshot.agent_id] = snapshot
+
+    def move(
+        self,
+        account_id: int,
+        agent_id: int,
+        balances: tuple[int, int] | None,
+        account_spend: tuple[str, int] | None,
+        spend: tuple[str, int] | None,
+    ) -> None:
+        """Record what a posting moved on held rows: the balances after it, the account's
+        and the agent's (month, month spend)."""
+        held = self.accounts[account_id]
+        if balances is not None or account_spend is not None:
+            held.moved = True
+            changes: dict[str, Any] = {}
+            if balances is not None:
+                changes["plan_balance"], changes["wallet_balance"] = balances
+            if account_spend is not None:
+                changes["account_month"], changes["account_month_spend"] = account_spend
+            for agent, snapshot in held.snapshots.items():
+                held.snapshots[agent] = snapshot._replace(**changes)
+        if spend is not None:
+            held.spent.add(agent_id)
+            snapshot = held.snapshots[agent_id]
+            held.snapshots[agent_id] = snapshot._replace(month=spend[0], month_spend=spend[1])
+
+    def add_usage(
+        self, account_id: int, agent_id: int, key: _rollup.UsageKey, quantity: int, plan: int,
+        wallet: int,
+    ) -> None:  # fmt: skip
+        row = self.usage.get((account_id, key.day, agent_id, key.unit))
+        if row is None:
+            self.usage[(account_id, key.day, agent_id, key.unit)] = [quantity, plan, wallet]
+        else:
+            row[0] += quantity
+            row[1] += plan
+            row[2] += wallet
+
+    def flush(self, conn: Connection) -> None:
+        """Write what is pending and forget what is held: one statement per row, run as
+        one executemany per kind of row (on PostgreSQL, pipelined: a few round trips)."""
+        accounts, self.accounts = self.accounts, {}
+        usage, self.usage = self.usage, {}
+        raw = conn.connection.dbapi_connection
+        before = getattr(raw, "total_changes", 0)
+        balances, spends = [], []
+        for account_id, held in accounts.items():
+            snapshot = next(iter(held.snapshots.values()))
+            if held.moved:
+                balances.append(
+                    {"account_id": account_id, "plan_balance": snapshot.plan_balance,
+                     "wallet_balance": snapshot.wallet_balance,
+                     "account_month": snapshot.account_month,
+                     "account_month_spend": snapshot.account_month_spend}
+                )  # fmt: skip
+            for agent_id in held.spent:
+                agent = held.snapshots[agent_id]
+                spends.append(
+                    {"agent_id": agent_id, "month": agent.month, "month_spend": agent.month_spend}
+                )
+        rows = [
+            {"account_id": account_id, "day": day, "agent_id": agent_id, "unit": unit,
+             "quantity": quantity, "from_plan": plan, "from_wallet": wallet}
+            for (account_id, day, agent_id, unit), (quantity, plan, wallet) in usage.items()
+        ]  # fmt: skip
+        writes = [(_sql.SET_BALANCES, balances), (_sql.SPEND, spends)]
+        writes.append((_rollup.UPSERT[conn.dialect.name], rows))
+        pipeline = getattr(raw, "pipeline", None)  # psycopg: one round trip for them all
+        with pipeline() if pipeline is not None else nullcontext():
+            for statement, params in writes:
+                if params:
+                    statement.run_many(conn, params)
+        self.flushed += getattr(raw, "total_changes", 0) - before
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.usage)
+
+
+def begin(conn: Connection, several: set[int]) -> Batch:
+    """Hold the accounts of `several` on this connection until `end` (its engine must be
+    `watch`ed)."""
+    batch = conn.info[PENDING] = Batch(several)
+    return batch
+
+
+def end(conn: Connection, *, commit: bool) -> None:
+    """Before the commit: write what is pending. After a rollback: drop it."""
+    batch = conn.info.pop(PENDING, None)
+    if commit and batch:
+        batch.flush(conn)
+
+
+def current(conn: Connection) -> Batch | None:
+    return conn.info.get(PENDING)
+
+
+def flush_pending(conn: Connection, *_: object) -> None:
+    """Before a statement that is not one of the batch's charges: write what is pending and
+    forget what is held, so that the statement sees (and changes) the database as it
+    would after those charges one by one."""
+    batch = conn.info.get(PENDING)
+    if batch:
+        batch.flush(conn)
+
+
+def watch(engine: Engine) -> None:
+    """Write what a batch holds pending before any other statement on the engine's
+    connections (once per engine, before its writer connects)."""
+    if not event.contains(engine, "before_cursor_execute", flush_pending):
+        event.listen(engine, "before_cursor_execute", flush_pending)
