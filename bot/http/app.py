@@ -20,6 +20,7 @@ from bot.http import (
     stripe_routes,
     usage_routes,
 )
+from bot.http.api.fast_routes import FastRoutes
 from bot.http.body_limit import BodyLimits
 from bot.http.errors import error_response, install_error_handlers
 from bot.http.request_ids import RequestIds
@@ -77,6 +78,9 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     web.register(app, context)
     metrics_route.register(app, context)
     install_error_handlers(app)  # after the API's: these are the app-wide ones
+    # Innermost, inside the body limits and request ids: the hot charge route, served
+    # below FastAPI's request machinery (bot/http/api/fast_routes.py).
+    app.add_middleware(FastRoutes, owner=app)
     # Outermost (inside Starlette's error middleware): no route reads a body it refuses.
     app.add_middleware(BodyLimits, read_timeout=context.settings.http_read_timeout)
     # Around that: every answer, refusals included, carries its request id.

@@ -6,7 +6,9 @@ One module per resource, each with its module-level `router` of `ApiKeyRoute`s (
 checked first: authentication.py); every handler is an `async def` that awaits one ledger
 service for the account of the request's API key, run by the journal's writer in the
 transaction of a batch (ledger/journal/writer.py), and maps the view the ledger answers
-onto a schema (schemas.py). Errors: errors.py. Amounts are integer milli-credits.
+onto a schema (schemas.py). Errors: errors.py. Amounts are integer milli-credits. The
+charge routes (messages, call start, call minutes) are also served below FastAPI by
+fast_routes.py, which the app installs as a middleware (bot/http/app.py).
 """
 
 from __future__ import annotations

@@ -1,17 +1,18 @@
 """Who is asking: the API key of a /v1 request, checked before anything else about it.
 
-Every /v1 route is an `ApiKeyRoute`. Once the body has arrived (within its route's size
-and time limits, bot/http/body_limit.py) and before FastAPI parses or validates it, the key
-is looked up -- in memory when this process has seen it (`ledger.api_keys.KeyCache`), else
-in the database through the journal's writer -- and a missing, unknown or revoked key is
-answered 401, whatever the body (docs/api.md). The handler then gets an `ApiKeyAccount`,
-whose `run` queues a ledger service to the writer (ledger/journal/writer.py); there the key
-is checked again in the service's own transaction, so a revocation in any process takes
-effect at once, at the cost of one query per batch rather than one per request. The key's
-scope is cached with it (it never changes) and checked in that same transaction: `admin`
-work with a runtime key is answered 403 (a revoked key 401 first), and `change` and `admin`
-pass the key to the ledger as the audit trail's actor.
-"""
+Every /v1 route is an `ApiKeyRoute` (the hot routes are also served below FastAPI by
+fast_routes.py, which checks the key first with `account_of`, as here). Once the body has
+arrived (within its route's size and time limits, bot/http/body_limit.py) and before
+FastAPI parses or validates it, the key is looked up -- in memory when this process has
+seen it (`ledger.api_keys.KeyCache`), else in the database through the journal's writer --
+and a missing, unknown or revoked key is answered 401, whatever the body (docs/api.md). The
+handler then gets an `ApiKeyAccount`, whose `run` queues a ledger service to the writer
+(ledger/journal/writer.py); there the key is checked again in the service's own
+transaction, so a revocation in any process takes effect at once, at the cost of one query
+per batch rather than one per request. The key's scope is cached with it (it never changes)
+and checked in that same transaction: `admin` work with a runtime key is answered 403 (a
+revoked key 401 first), and `change` and `admin` pass the key to the ledger as the audit
+trail's actor."""
 
 from __future__ import annotations
 
@@ -143,10 +144,15 @@ class ApiKeyAccount:
 async def authenticate(request: Request) -> ApiKeyAccount:
     """The account of the request's bearer key, or 401 (missing, malformed, unknown,
     revoked). A key this process has seen costs no query here."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return await account_of(request.app.state.api, request.headers.get("authorization", ""))
+
+
+async def account_of(access: ApiAccess, authorization: str) -> ApiKeyAccount:
+    """The account of the key in `authorization` (an Authorization header's value, "" when
+    there is none), or 401: `authenticate` for a caller holding the header, not a Request."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not well_formed(token.strip()):
         raise unauthorised()
-    access: ApiAccess = request.app.state.api
     secret_hash = hash_secret(token.strip())
     holder = access.keys.cached(secret_hash)
     if holder is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
-from bot.http.api.authentication import ApiKeyRoute
+from bot.http.api.authentication import ApiKeyAccount, ApiKeyRoute
 from bot.http.api.dependencies import CurrentAccount
 from bot.http.api.errors import error_responses
 from bot.http.api.schemas import BalanceOut
@@ -19,5 +20,12 @@ router = APIRouter(route_class=ApiKeyRoute)
     responses=error_responses(401),
     summary="Plan credits left, wallet, next renewal and each agent's month spend",
 )
-async def read_balance(account: CurrentAccount) -> BalanceOut:
-    return BalanceOut.of(await account.read(balance))
+async def read_balance(account: CurrentAccount) -> Response:
+    return await balance_answer(account)
+
+
+async def balance_answer(account: ApiKeyAccount, *_: object) -> Response:
+    """The account's balance as JSON bytes, serialized as FastAPI serializes a response
+    model: the work of this route and of its fast path (fast_routes.py)."""
+    out = BalanceOut.of(await account.read(balance))
+    return Response(out.model_dump_json(), media_type="application/json")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 import ledger.agents
 import ledger.calls
-from bot.http.api.authentication import ApiKeyRoute
+from bot.http.api.authentication import ApiKeyAccount, ApiKeyRoute
 from bot.http.api.charge_answers import charge_answer
 from bot.http.api.dependencies import CallIdPath, CurrentAccount, IdempotencyKey
 from bot.http.api.errors import error_responses
@@ -24,7 +24,7 @@ from bot.http.api.schemas import (
 router = APIRouter(route_class=ApiKeyRoute)
 
 
-def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONResponse:
+def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> Response:
     return charge_answer(
         agent_id,
         minute.charge,
@@ -45,7 +45,13 @@ def _minute_answer(agent_id: int, minute: ledger.calls.CallMinute) -> JSONRespon
 )
 async def start_call(
     body: CallStart, idempotency_key: IdempotencyKey, account: CurrentAccount
-) -> JSONResponse:
+) -> Response:
+    return await call_started(account, body, idempotency_key)
+
+
+async def call_started(account: ApiKeyAccount, body: CallStart, idempotency_key: str) -> Response:
+    """The call's first minute and its answer, once the key, the header and the body are
+    known good: the work of this route and of its fast path (fast_routes.py)."""
     minute = await account.run(
         ledger.calls.start_call, body.agent_id, idempotency_key=idempotency_key
     )
@@ -69,9 +75,13 @@ def _charge_next_minute(
     },
     summary="Authorise and charge the next minute of a call",
 )
-async def call_minute(
-    call_id: CallIdPath, body: CallMinute, account: CurrentAccount
-) -> JSONResponse:
+async def call_minute(call_id: CallIdPath, body: CallMinute, account: CurrentAccount) -> Response:
+    return await minute_charged(account, body, call_id)
+
+
+async def minute_charged(account: ApiKeyAccount, body: CallMinute, call_id: str) -> Response:
+    """The minute's charge and its answer, once the key, the call id and the body are known
+    good: the work of this route and of its fast path (fast_routes.py)."""
     agent_id, minute = await account.charge(_charge_next_minute, call_id, body.minute)
     return _minute_answer(agent_id, minute)
 

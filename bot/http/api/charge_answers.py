@@ -1,15 +1,17 @@
 """The answer to "may the agent do this work?": 200 with what it cost, or 402 with why not
 (the runtime must not do the work; for a call, it hangs up).
 
-Built as a plain JSONResponse: a charge is the hot path, and its fields are all integers,
+Built as JSON bytes by one shared encoder (what Starlette's JSONResponse writes, without
+making an encoder per answer): a charge is the hot path, and its fields are all integers,
 booleans and short strings the ledger already checked.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from starlette.responses import Response
 
 from bot import metrics
 from ledger.charges import Charge
@@ -23,12 +25,17 @@ _REFUSALS = {
 }
 
 
+#: JSONResponse's rendering (no spaces, UTF-8 as it is, no NaN), made once.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_REPLAYED = {"Idempotent-Replayed": "true"}
+
+
 def _refusal(reason: str | None) -> dict[str, str]:
     reason = reason or "refused"
     return {"code": reason, "message": _REFUSALS.get(reason, "This work is refused.")}
 
 
-def charge_answer(agent_id: int, result: Charge, **work: Any) -> JSONResponse:
+def charge_answer(agent_id: int, result: Charge, **work: Any) -> Response:
     """The answer for `result`, the agent's charge; `work` says what was charged (the
     messages' quantity and direction, or the call and its minute)."""
     payload: dict[str, Any] = {
@@ -49,5 +56,9 @@ def charge_answer(agent_id: int, result: Charge, **work: Any) -> JSONResponse:
     # A call's answers name its minute; a message charge's do not.
     unit = "call_minute" if "minute" in work else "message"
     metrics.count_charge(unit, result.allowed, result.reason, result.replayed)
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(payload, status_code=200 if result.allowed else 402, headers=headers)
+    return Response(
+        _encode(payload).encode(),
+        200 if result.allowed else 402,
+        _REPLAYED if result.replayed else None,
+        "application/json",
+    )
