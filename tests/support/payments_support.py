@@ -108,6 +108,10 @@ def register_localstripe_webhook(localstripe: str, url: str, secret: str = WEBHO
     r.raise_for_status()
 
 
+#: localstripe waits this long (1 s) before it sends an event, plus a margin for a busy core.
+LOCALSTRIPE_WEBHOOK_DELAY = 1.2
+
+
 def disable_localstripe_webhook(localstripe: str) -> None:
     register_localstripe_webhook(localstripe, "http://127.0.0.1:9/nowhere")
 
@@ -450,6 +454,11 @@ class Served:
 def served(sqlite_url: str, checkout_fake: CheckoutFake, localstripe_url: str) -> Iterator[Served]:
     """creditbot on SQLite, talking to Stripe through the Checkout fake (and so to
     localstripe), with localstripe's and the fake's webhooks pointed at /stripe/webhook."""
+    # localstripe sends each event 1 s after it happened, to the webhook registered *then*:
+    # an event of an earlier test, scheduled in the last second, would reach this server.
+    # Point it nowhere and let that second pass before this server's URL is registered.
+    disable_localstripe_webhook(localstripe_url)
+    time.sleep(LOCALSTRIPE_WEBHOOK_DELAY)
     port = free_port()
     context = payments_context(sqlite_url, checkout_fake.url, f"http://127.0.0.1:{port}")
     server = Served(context, port).start()
