@@ -28,6 +28,7 @@ from ledger import audit
 from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, LedgerError, NotFound
+from ledger.journal import connection
 from ledger.models import Account
 from ledger.models.api import ApiKey, ApiKeyRevocations
 from ledger.names import check_text
@@ -239,7 +240,7 @@ class KeyCache:
             session.info[self] = True
             # Straight to the driver: this runs in every batch, and SQLAlchemy's own
             # execution costs ten times the query.
-            cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             cursor.execute(_REVOCATIONS)
             row = cursor.fetchone()
             cursor.close()

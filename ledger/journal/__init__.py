@@ -10,7 +10,7 @@ shared with the usage reports, whose many rows cost the same bookkeeping.
 """
 
 from ledger.agent_status import resume_agents
-from ledger.journal._driver import DriverStatement
+from ledger.journal._driver import DriverStatement, connection
 from ledger.journal._rollup import KINDS as USAGE_KINDS
 from ledger.journal._rollup import UsageKey
 from ledger.journal.gate import (
@@ -35,6 +35,7 @@ __all__ = [
     "Posting",
     "USAGE_KINDS",
     "UsageKey",
+    "connection",
     "find_entry",
     "lock_account",
     "post",

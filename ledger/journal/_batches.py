@@ -8,8 +8,9 @@ is what runs it, and its rerun-alone path.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.db import make_session_factory, transaction
 from ledger.errors import LedgerError
 from ledger.journal import batch as journal_batch
+from ledger.journal._driver import CONNECTION
 
 if TYPE_CHECKING:
     from ledger.journal.writer import Request
@@ -36,14 +38,22 @@ class Batches:
         self.ordered = engine.dialect.name != "sqlite"
         self.on_batch = on_batch
 
-    def run(self, conn: Connection, batch: list[Request]) -> bool:
-        """Run the batch; True when its outcome stands. False: the connection failed (the
-        batch has been answered one by one and the connection must be dropped). Raises
+    def session(self, conn: Connection) -> Session:
+        """The session every batch on `conn` runs in, made once per connection: building a
+        session and its transaction for each batch cost more than a charge's statements.
+        Each batch begins and commits on the connection itself; the session joins that
+        transaction only when a request uses it (ORM work, a savepoint)."""
+        return Session(bind=conn, expire_on_commit=False)
+
+    def run(self, session: Session, batch: list[Request]) -> bool:
+        """Run the batch in the connection's session (`session`); True when its outcome
+        stands. False: the connection failed (the batch has been answered one by one and
+        the connection must be dropped). Raises
         `Busy` without running anything when SQLite's write lock is taken."""
         if self.ordered:
             batch.sort(key=order)  # stable: one account's requests keep their order
         try:
-            if self._in_one_transaction(conn, batch):
+            if self._in_one_transaction(session, batch):
                 if self.on_batch is not None:
                     self.on_batch(len(batch))
                 return True
@@ -68,47 +78,57 @@ class Batches:
                 if self.on_batch is not None:
                     self.on_batch(1)
 
-    def _in_one_transaction(self, conn: Connection, batch: list[Request]) -> bool:
+    def _in_one_transaction(self, session: Session, batch: list[Request]) -> bool:
         """Run the batch and commit it. False (rolled back) when a request that promised to
         raise only before writing wrote and then raised."""
-        session = Session(bind=conn, expire_on_commit=False)
+        conn = session.info[CONNECTION] = cast(Connection, session.bind)
         try:
-            with session.begin():
+            transaction = conn.begin()  # BEGIN (IMMEDIATE on SQLite: the write lock)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            session.info.clear()
+            if busy(exc):
+                raise Busy from exc
+            raise
+        try:
+            # The charges of an account it holds write its rows once, at the end.
+            held = journal_batch.begin(conn, _several(batch))
+            # SQLite counts the rows each request changed (less what the batch wrote out
+            # for the requests before it), so a broken promise (an error after writing,
+            # without a savepoint) is caught there; elsewhere 0.
+            raw = conn.connection.dbapi_connection
+            counted = hasattr(raw, "total_changes")
+            changes = raw.total_changes if counted else 0  # type: ignore[union-attr]
+            for request in batch:
                 try:
-                    session.connection()  # BEGIN (IMMEDIATE on SQLite: the write lock)
-                except OperationalError as exc:
-                    if busy(exc):
-                        raise Busy from exc
-                    raise
-                # The charges of an account it holds write its rows once, at the end.
-                held = journal_batch.begin(conn, _several(batch))
-                # SQLite counts the rows each request changed (less what the batch wrote
-                # out for the requests before it), so a broken promise (an error after
-                # writing, without a savepoint) is caught there; elsewhere 0.
-                raw = conn.connection.dbapi_connection
-                counted = hasattr(raw, "total_changes")
-                changes = raw.total_changes if counted else 0  # type: ignore[union-attr]
-                for request in batch:
-                    try:
-                        if request.savepoint:
-                            with session.begin_nested():
-                                request.result = request(session)
-                        else:
+                    if request.savepoint:
+                        with session.begin_nested():
+                            # SAVEPOINT now: the session would send it only when asked
+                            # for its connection, which a charge does not do.
+                            session.connection()
                             request.result = request(session)
-                    except LedgerError as exc:
-                        if counted and raw.total_changes - held.flushed != changes:  # type: ignore[union-attr]
-                            if not request.savepoint:
-                                raise _BrokenPromise from exc
-                        request.error = exc
-                    if counted:
-                        changes = raw.total_changes - held.flushed  # type: ignore[union-attr]
-                journal_batch.end(conn, commit=True)
+                    else:
+                        request.result = request(session)
+                except LedgerError as exc:
+                    if counted and raw.total_changes - held.flushed != changes:  # type: ignore[union-attr]
+                        if not request.savepoint:
+                            raise _BrokenPromise from exc
+                    request.error = exc
+                if counted:
+                    changes = raw.total_changes - held.flushed  # type: ignore[union-attr]
+            journal_batch.end(conn, commit=True)
+            session.flush()  # what the requests added to the session (outbox rows, ...)
+            transaction.commit()
             return True
         except _BrokenPromise:
             return False
         finally:
             journal_batch.end(conn, commit=False)
+            # Forget what the batch loaded and noted (a key cache's revocation count is
+            # read again by the next batch): the session is the connection's, reused.
             session.close()
+            session.info.clear()
+            if transaction.is_active:
+                transaction.rollback()
 
 
 class Busy(Exception):

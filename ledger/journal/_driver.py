@@ -14,11 +14,23 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 _REQUIRED = object()
 #: The key of a writer's batch (ledger/journal/batch.py) in its connection's `info`.
 PENDING = "journal.batch"
+#: The key of the writer's connection in its session's `info`, while a batch runs.
+CONNECTION = "journal.connection"
+
+
+def connection(session: Session) -> Connection:
+    """The session's connection: in a writer's batch, the writer's own, without asking the
+    session (which would begin its own transaction bookkeeping for a charge that needs
+    none); elsewhere `session.connection()`. (A savepoint the session begins is sent when
+    the session is asked for its connection: whoever begins one asks, as the writer does.)"""
+    conn = session.info.get(CONNECTION)
+    return session.connection() if conn is None else conn
 
 
 class _Compiled:

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from ledger.journal._batches import Batches, Busy, settle
 from ledger.journal.checkpoints import Checkpointer
@@ -63,6 +64,7 @@ class SqliteConnection:
         self._idle = idle
         self._lock = threading.Lock()
         self._conn: Connection | None = None
+        self._session: Session | None = None
         self._last = 0.0
         database = batches.engine.url.database
         on_disk = database not in (None, "", ":memory:")
@@ -73,18 +75,19 @@ class SqliteConnection:
             raise Busy
         try:
             try:
-                conn = self._connection()
+                session = self._connection()
             except Exception:  # noqa: BLE001 - no database to talk to
                 self.batches.alone(batch)  # each request gets the error it would alone
                 return
-            if not self.batches.run(conn, batch):
+            if not self.batches.run(session, batch):
                 self._disconnect()
         finally:
             self._last = time.monotonic()
             self._lock.release()
 
-    def _connection(self) -> Connection:
-        if self._conn is None:
+    def _connection(self) -> Session:
+        """The writer's connection's session (connecting first if need be)."""
+        if self._session is None:
             conn = self.batches.engine.connect()
             raw = conn.connection.dbapi_connection
             assert raw is not None
@@ -94,8 +97,8 @@ class SqliteConnection:
             if self._checkpointer is not None:
                 raw.execute("PRAGMA wal_autocheckpoint=0")
                 self._checkpointer.start()
-            self._conn = conn
-        return self._conn
+            self._conn, self._session = conn, self.batches.session(conn)
+        return self._session
 
     def _close_if_idle(self) -> bool:
         """Let go of the connection after `idle` seconds without a batch (True if so)."""
@@ -114,7 +117,7 @@ class SqliteConnection:
             self._checkpointer.stop()
 
     def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._session = self._conn, None, None
         if conn is not None:
             # Its settings are the writer's own: it never goes back to the pool.
             conn.invalidate()

@@ -9,6 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from ledger.journal._batches import Batches, settle
 
@@ -26,6 +27,7 @@ class Stripe:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
         self._conn: Connection | None = None
+        self._session: Session | None = None
 
     def put(self, request: Request) -> None:
         self._queue.put(request)
@@ -80,7 +82,7 @@ class Stripe:
             self._disconnect()
 
     def _run(self, batch: list[Request]) -> None:
-        if self._conn is None:
+        if self._session is None:
             try:
                 self._conn = self._batches.engine.connect()
             except Exception:  # noqa: BLE001 - no database to talk to
@@ -88,11 +90,12 @@ class Stripe:
                 # next batch tries to connect again.
                 self._batches.alone(batch)
                 return
-        if not self._batches.run(self._conn, batch):
+            self._session = self._batches.session(self._conn)
+        if not self._batches.run(self._session, batch):
             self._disconnect()
 
     def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._session = self._conn, None, None
         if conn is not None:
             try:
                 conn.close()

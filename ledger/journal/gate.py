@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ledger.journal import _rollup, _sql, batch
+from ledger.journal._driver import connection
 from ledger.journal._rollup import UsageKey
 from ledger.models import Account, Agent
 from ledger.tracing import current_request_id
@@ -90,7 +91,7 @@ def post(session: Session, posting: Posting) -> Posted:
     balance would go below zero.
     """
     session.flush()  # rows the entry refers to (a call just opened) exist first
-    conn = session.connection()
+    conn = connection(session)
     plan = wallet = total = 0
     touches = False
     moves: list[Move] = []

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ledger.errors import UnknownAccount
 from ledger.journal import _sql, batch
+from ledger.journal._driver import connection
 from ledger.models import Account, Entry
 from ledger.policy import Snapshot
 
@@ -45,7 +46,7 @@ def read_for_charge(
     next charges of its agent decide on the snapshot the one before left, without a read,
     and their key is checked when the gate writes their entry (`KeyTaken`).
     """
-    conn = session.connection()
+    conn = connection(session)
     held = batch.current(conn)
     if held is not None:
         snapshot = held.snapshot(account_id, agent_id)
