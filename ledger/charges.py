@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ledger import outbox, policy
 from ledger.agent_status import resume_agents, stop_for_budget
-from ledger.cycles import local_date, month_key, month_of, utcnow
+from ledger.cycles import day_and_month, local_date, month_key, utcnow
 from ledger.errors import IdempotencyConflict, InvalidInput, UnknownAgent
 from ledger.journal import (
     KeyTaken,
@@ -85,8 +85,8 @@ def charge(
     now = now or utcnow()
     rate = snapshot.message_rate if unit == "message" else snapshot.call_minute_rate
     price = (rate if unit_price is None else unit_price) * quantity
-    day = local_date(now, snapshot.timezone)
-    decision = policy.decide(snapshot, price, month_of(day))
+    day, month = day_and_month(now, snapshot.timezone)
+    decision = policy.decide(snapshot, price, month)
     spend = None if decision.month_spend is None else (decision.month, decision.month_spend)
     account_spend = (
         None if decision.account_spend is None else (decision.month, decision.account_spend)

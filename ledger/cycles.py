@@ -7,7 +7,7 @@ of shorter months. Renewal happens at local midnight of the cycle's first day.
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import InvalidInput
@@ -78,6 +78,28 @@ def month_key(now: datetime, tz_name: str) -> str:
 
 #: Time zone -> (start, end, key) of the month last asked for, in POSIX seconds.
 _month_spans: dict[str, tuple[float, float, str]] = {}
+
+
+def day_and_month(now: datetime, tz_name: str) -> tuple[date, str]:
+    """`local_date(now, tz_name)` and its month ('2026-11'), as every charge asks them."""
+    # Remember each zone's current local day as the span of UTC instants it covers (as
+    # `month_key` does its month): a time zone conversion per charge cost more than the rest
+    # of deciding it.
+    stamp = now.timestamp()
+    span = _day_spans.get(tz_name)
+    if span is not None and span[0] <= stamp < span[1]:
+        return span[2]
+    day = local_date(now, tz_name)
+    start = local_midnight(day, tz_name).timestamp()
+    end = local_midnight(day + timedelta(days=1), tz_name).timestamp()
+    found = (day, month_of(day))
+    if start <= stamp < end:
+        _day_spans[tz_name] = (start, end, found)
+    return found
+
+
+#: Time zone -> (start, end, (day, month)) of the local day last asked for, in POSIX seconds.
+_day_spans: dict[str, tuple[float, float, tuple[date, str]]] = {}
 
 
 def month_of(day: date) -> str:

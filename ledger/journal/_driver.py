@@ -53,13 +53,48 @@ class _Compiled:
             fixed = _REQUIRED if bind.required else bind.effective_value
             proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
             self.binds.append((bind.key, escaped.get(name, name), fixed, proc))
+        # Every charge runs this for each of its statements: when each value is the
+        # caller's (no constant) and the driver takes them in order, pick them straight from
+        # the caller's values and run only the processors there are.
+        self._picked: Callable[[Mapping[str, Any]], Any] | None = None
+        if order and all(fixed is _REQUIRED for _, _, fixed, _ in self.binds):
+            by_name = {name: (key, proc) for key, name, _, proc in self.binds}
+            picked = [by_name[name] for name in order]
+            pick_keys = itemgetter(*(key for key, _ in picked))
+            procs = [(n, proc) for n, (_, proc) in enumerate(picked) if proc is not None]
+            single = len(picked) == 1
+            self._picked = _picker(pick_keys, procs, single)
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
+        if self._picked is not None:
+            return self._picked(params)
         values = {}
         for key, name, fixed, proc in self.binds:
             value = params[key] if fixed is _REQUIRED else fixed
             values[name] = value if proc is None else proc(value)
         return values if self.ordered is None else self.ordered(values)
+
+
+def _picker(
+    pick: Callable[[Mapping[str, Any]], Any],
+    procs: list[tuple[int, Callable[[Any], Any]]],
+    single: bool,
+) -> Callable[[Mapping[str, Any]], Any]:
+    """The driver's positional parameters from the caller's values: `pick` in order, then
+    each processor on its position."""
+    if single:
+        proc = procs[0][1] if procs else None
+        return lambda params: (pick(params) if proc is None else proc(pick(params)),)
+    if not procs:
+        return pick
+
+    def parameters(params: Mapping[str, Any]) -> list[Any]:
+        values = list(pick(params))
+        for n, proc in procs:
+            values[n] = proc(values[n])
+        return values
+
+    return parameters
 
 
 class DriverStatement:
