@@ -50,7 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
                 raise ValueError("naive datetime given to a UTC column")
             if value.tzinfo is not UTC:
                 value = value.astimezone(UTC)
-            # 'YYYY-MM-DD HH:MM:SS.ffffff', SQLAlchemy's SQLite storage format, then '+00:00'.
+            # SQLAlchemy's SQLite storage format, 'YYYY-MM-DD HH:MM:SS.ffffff': isoformat's first
+            # 26 characters (the '+00:00' after them is cut).
             return value.isoformat(" ", "microseconds")[:26]
 
         return process
