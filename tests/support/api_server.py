@@ -65,7 +65,14 @@ class Server:
         self.env = env or {}  # more environment variables
         self.open_files = open_files  # a hard limit on the server's open files
         self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
+        self.log = self._new_log()
+
+    def _new_log(self) -> Path:
+        # A file of its own, never one named for the port alone: ports come round again, and
+        # a server that appended to an earlier run's log would show a test that run's lines.
+        fd, path = tempfile.mkstemp(prefix=f"creditbot-serve-{self.port}-", suffix=".log")
+        os.close(fd)
+        return Path(path)
 
     @property
     def url(self) -> str:
@@ -81,7 +88,7 @@ class Server:
                 if self._port_given:
                     raise
                 self.port = free_port()
-                self.log = Path(tempfile.gettempdir()) / f"creditbot-serve-{self.port}.log"
+                self.log = self._new_log()
         return self._start(timeout)
 
     def _start(self, timeout: float) -> Server:
