@@ -20,7 +20,7 @@ from bot.http import (
     stripe_routes,
     usage_routes,
 )
-from bot.http.api.fast_routes import FastRoutes
+from bot.http.api import fast_routes
 from bot.http.body_limit import BodyLimits
 from bot.http.errors import error_response, install_error_handlers
 from bot.http.request_ids import RequestIds
@@ -78,11 +78,11 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     web.register(app, context)
     metrics_route.register(app, context)
     install_error_handlers(app)  # after the API's: these are the app-wide ones
-    # Innermost, inside the body limits and request ids: the hot charge route, served
-    # below FastAPI's request machinery (bot/http/api/fast_routes.py).
-    app.add_middleware(FastRoutes, owner=app)
     # Outermost (inside Starlette's error middleware): no route reads a body it refuses.
     app.add_middleware(BodyLimits, read_timeout=context.settings.http_read_timeout)
     # Around that: every answer, refusals included, carries its request id.
     app.add_middleware(RequestIds)
+    # In front of all of it: the hot charge routes, which do what the layers above do for
+    # them in one place, below FastAPI's request machinery (bot/http/api/fast_routes.py).
+    fast_routes.install(app, context.settings.http_read_timeout)
     return app

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Generator
+from typing import Any, NamedTuple
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,8 +26,9 @@ KIB = 1024
 #: Largest request body per path prefix (first match wins). Slack's largest payloads are
 #: modal submissions (a view of up to 100 blocks, URL-encoded); Stripe's events are a few
 #: KiB; every valid /v1 request is far smaller than its limit.
+V1_LIMIT = 64 * KIB
 LIMITS: tuple[tuple[str, int], ...] = (
-    ("/v1", 64 * KIB),
+    ("/v1", V1_LIMIT),
     ("/slack/events", 1024 * KIB),
     ("/stripe/webhook", 1024 * KIB),
 )
@@ -35,7 +38,76 @@ _CLOSE = {"Connection": "close"}  # the rest of a refused body is not read
 
 
 def limit_for(path: str) -> int:
-    return next((limit for prefix, limit in LIMITS if path.startswith(prefix)), DEFAULT_LIMIT)
+    for prefix, limit in LIMITS:
+        if path.startswith(prefix):
+            return limit
+    return DEFAULT_LIMIT
+
+
+def declared_refusal(headers: list[tuple[bytes, bytes]], limit: int) -> Refusal | None:
+    """The refusal of a request whose Content-Length is not a number or is over `limit`."""
+    for name, value in headers:
+        if name == b"content-length":
+            declared = int(value) if value.isdigit() else -1
+            if declared < 0:
+                return Refusal(400, "bad_request", "Content-Length is not a number.")
+            if declared > limit:
+                return Refusal(413, "body_too_large", _too_large(limit))
+    return None
+
+
+async def receive_within(receive: Receive, seconds: float) -> Message:
+    """The next message of a request, or 408 when its bytes stop arriving for `seconds`.
+
+    Nearly always the message is there already (a small body comes in the packet that
+    carried the headers): then it is taken at once, and no timer is set for it."""
+    steps = receive().__await__()
+    try:
+        waiting_on = steps.send(None)
+    except StopIteration as there:
+        return there.value
+    try:
+        async with asyncio.timeout(seconds):
+            return await _Resumed(steps, waiting_on)
+    except TimeoutError:
+        raise StarletteHTTPException(
+            408, f"The request body stopped arriving for {seconds:g} s.", _CLOSE
+        ) from None
+
+
+class _Resumed:
+    """An await already stepped once, to be finished by its task (what `await` would have
+    done had it not been stepped): `waiting_on` is what its first step yielded."""
+
+    def __init__(self, steps: Generator[Any, Any, Message], waiting_on: Any) -> None:
+        self.steps, self.waiting_on = steps, waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        steps, yielded = self.steps, self.waiting_on
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as exc:  # a cancellation (the timeout's) goes to it
+                try:
+                    yielded = steps.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    yielded = steps.send(sent)
+                except StopIteration as done:
+                    return done.value
+
+
+def counted(message: Message, seen: int, limit: int) -> int:
+    """The body bytes seen once `message` is read, or 413 when that passes `limit`."""
+    seen += len(message.get("body", b""))
+    if seen > limit:
+        raise StarletteHTTPException(413, _too_large(limit), _CLOSE)
+    return seen
 
 
 class BodyLimits:
@@ -49,15 +121,10 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = limit_for(scope["path"])
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = int(value) if value.isdigit() else -1
-                if declared < 0:
-                    await _refuse(send, 400, "bad_request", "Content-Length is not a number.")
-                    return
-                if declared > limit:
-                    await _refuse(send, 413, "body_too_large", _too_large(limit))
-                    return
+        refusal = declared_refusal(scope["headers"], limit)
+        if refusal is not None:
+            await refuse(send, refusal)
+            return
         seen = 0
         complete = False
 
@@ -65,17 +132,9 @@ class BodyLimits:
             nonlocal seen, complete
             if complete:  # after the body: waiting for a disconnect, which may take long
                 return await receive()
-            try:
-                async with asyncio.timeout(self.read_timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise StarletteHTTPException(
-                    408, f"The request body stopped arriving for {self.read_timeout:g} s.", _CLOSE
-                ) from None
+            message = await receive_within(receive, self.read_timeout)
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise StarletteHTTPException(413, _too_large(limit), _CLOSE)
+                seen = counted(message, seen, limit)
                 complete = not message.get("more_body", False)
             else:
                 complete = True
@@ -88,12 +147,19 @@ def _too_large(limit: int) -> str:
     return f"The request body is larger than {limit} bytes, this route's limit."
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps(error_body(code, message)).encode()
+class Refusal(NamedTuple):
+    status: int
+    code: str
+    message: str
+
+
+async def refuse(send: Send, refusal: Refusal) -> None:
+    """Answer `refusal` and close the connection: the rest of the body is not read."""
+    body = json.dumps(error_body(refusal.code, refusal.message)).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": refusal.status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

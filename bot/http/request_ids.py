@@ -7,6 +7,10 @@ line says it) and returned in the response's `X-Request-Id`. When the response i
 logs `method path status duration_ms` (uvicorn's access log is off: this line replaces it)
 and, for a charge route, observes the charge latency (bot/metrics.py).
 
+The hot /v1 routes (bot/http/api/fast_routes.py) are served in front of this middleware and
+do the same with `request_id_of` and `request_done`; a request they hand on to the app says
+so in its scope (`FRONT_ID`), and this middleware then leaves the id and the line to them.
+
 Charges are the hot path: their line is logged at DEBUG (INFO when the answer is a 5xx), as
 a JSON line costs a tenth of a charge and the charge metrics already count every answer by
 outcome and latency; LOG_LEVEL=debug shows them. Every other request logs at INFO.
@@ -26,6 +30,9 @@ from ledger.tracing import accepted, request_id_var
 
 log = logging.getLogger("creditbot.http")
 HEADER = b"x-request-id"
+#: Scope key of the request id the hot routes' front took (and will log) for a request it
+#: hands on to the app.
+FRONT_ID = "creditbot.request_id"
 
 
 class _Ids:
@@ -61,43 +68,54 @@ def charge_route(method: str, path: str) -> str | None:
     return None
 
 
+def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
+    """The request's id: the client's X-Request-Id when it is a safe token, else a new one."""
+    for name, value in headers:
+        if name == HEADER:
+            return accepted(value.decode("latin-1")) or new_request_id()
+    return new_request_id()
+
+
+class AnswerWithId:
+    """`send` for a request: adds its X-Request-Id to the answer's headers and keeps the
+    answer's status (500, what the client gets, until an answer starts)."""
+
+    def __init__(self, send: Send, raw_id: bytes) -> None:
+        self.send, self.raw_id, self.status = send, raw_id, 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), (HEADER, self.raw_id)]
+        await self.send(message)
+
+
 class RequestIds:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or FRONT_ID in scope:
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == HEADER:
-                incoming = accepted(value.decode("latin-1"))
-                break
-        request_id = incoming or new_request_id()
-        raw_id = request_id.encode()
-        status = 500  # what the client gets if the app fails before answering
+        request_id = request_id_of(scope["headers"])
+        answer = AnswerWithId(send, request_id.encode())
         start = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER, raw_id)]
-            await send(message)
 
         # Set and reset directly (not `request_scope`): this runs for every request.
         token = request_id_var.set(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, answer)
         finally:
             try:
-                _done(scope["method"], scope["path"], status, time.perf_counter() - start)
+                request_done(
+                    scope["method"], scope["path"], answer.status, time.perf_counter() - start
+                )
             finally:
                 request_id_var.reset(token)
 
 
-def _done(method: str, path: str, status: int, seconds: float) -> None:
+def request_done(method: str, path: str, status: int, seconds: float) -> None:
     """The charge latency, and the request's log line (while its id is current)."""
     route = charge_route(method, path)
     level = logging.INFO

@@ -206,6 +206,39 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
     assert access[0]["logger"] == "creditbot.http" and "duration_ms" in access[0]
 
 
+def test_a_charge_the_fast_route_hands_to_fastapi_keeps_its_one_request_id_and_line(served):
+    """A charge the hot route does not accept (here a body that does not validate) is
+    answered by the FastAPI route under the same request id, with one log line."""
+    from io import StringIO
+
+    from bot.logs import configure_logging
+
+    context, client = served
+    ids = story(context.sessions, plan=10, wallet=0)
+    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    stream = StringIO()
+    handler = configure_logging("json", stream=stream)
+    http_log = logging.getLogger("creditbot.http")
+    http_log.setLevel(logging.DEBUG)  # a charge route's line is at DEBUG below a 5xx
+    try:
+        refused = client.post(
+            "/v1/messages",
+            json={"agent_id": ids["a"], "quantity": -1, "direction": "inbound"},
+            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1",
+                     "X-Request-Id": "trace-43"},
+        )  # fmt: skip
+    finally:
+        http_log.setLevel(logging.NOTSET)
+        logging.getLogger().removeHandler(handler)
+    assert refused.status_code == 422
+    assert refused.headers.get_list("X-Request-Id") == ["trace-43"]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [x for x in lines if x.get("logger") == "creditbot.http"]
+    assert [(x["path"], x["status"], x["request_id"]) for x in access] == [
+        ("/v1/messages", 422, "trace-43")
+    ]
+
+
 def test_at_info_a_charge_logs_no_line_of_its_own_and_other_requests_do(served):
     """The charge path's lines are DEBUG (the charge metrics count every answer); every
     other request keeps its INFO line."""

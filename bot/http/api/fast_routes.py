@@ -4,10 +4,14 @@ POST /v1/messages, POST /v1/calls and POST /v1/calls/{call_id}/minutes are the p
 hot loop: every message an agent sends and every call minute waits for one of these
 answers, and FastAPI's routing, dependency injection and request validation cost more CPU
 than the charge itself (docs/performance.md). GET /v1/balance, which runtimes poll, comes
-along at no extra cost. `FastRoutes`, a pure ASGI layer inside the request ids and the body
-limits, serves a well-formed request itself:
+along at no extra cost. `FastRoutes`, a pure ASGI layer in front of the app's whole
+middleware stack (`install`), serves a well-formed request itself, doing in one place what
+the layers it stands in front of do for every other route:
 
-    the body (read within its limits, as on every route: 413, 408)
+    the request id (bot/http/request_ids.py: the client's or a new one, current while the
+       request runs, in the answer's X-Request-Id, one log line and the charge latency)
+    -> the body (read within its limits, as on every route: 400, 413, 408;
+       bot/http/body_limit.py)
     -> the key (401 whatever the body; from the KeyCache, as ApiKeyRoute does)
     -> Content-Type, and the Idempotency-Key or call id, checked as FastAPI accepts them
     -> the route's own model: `model_validate_json` on the bytes
@@ -16,20 +20,22 @@ limits, serves a well-formed request itself:
        same answers
 
 Anything it does not accept there -- a body that does not validate, a header missing or
-malformed, another content type -- goes, body and all, to the FastAPI route, which answers
+malformed, another content type -- goes, body and all, through the app's middleware stack to
+the FastAPI route (under the same request id), which answers
 it exactly as it always did (its error bodies, the revoked-key check before a 422), so the
 two can differ only in what they accept, never in what they answer
 (tests/bot/test_fast_routes.py). The FastAPI routes also remain the OpenAPI description.
 An error the work raises (a revoked key, an unknown agent, an idempotency conflict, a busy
 database) is answered by the app's own exception handlers, looked up as Starlette's
-ExceptionMiddleware looks them up; any other (a bug) goes on to Starlette's 500, as from
-any route.
+ExceptionMiddleware looks them up; any other (a bug) is answered by the app's 500 handler
+and raised on for uvicorn to log, as Starlette's ServerErrorMiddleware does for any route.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -47,6 +53,15 @@ from bot.http.api.dependencies import MAX_KEY_LENGTH
 from bot.http.api.errors import PREFIX
 from bot.http.api.messages import charge_message
 from bot.http.api.schemas import CallMinute, CallStart, MessageCharge
+from bot.http.body_limit import V1_LIMIT, counted, declared_refusal, receive_within, refuse
+from bot.http.request_ids import (
+    FRONT_ID,
+    HEADER,
+    AnswerWithId,
+    request_done,
+    request_id_of,
+)
+from ledger.tracing import request_id_var
 
 #: An Idempotency-Key FastAPI accepts (dependencies.IdempotencyKey: 1 to 128 printable
 #: ASCII characters, no spaces); anything else is the FastAPI route's to refuse.
@@ -97,11 +112,18 @@ def is_json(content_type: bytes | None) -> bool:
     return content_type.partition(b";")[0].strip().lower() == b"application/json"
 
 
-class FastRoutes:
-    """The hot routes for the app below (`app`); every other request passes through."""
+def install(app: FastAPI, read_timeout: float) -> None:
+    """Put the hot routes in front of `app`'s middleware stack, built now: after this the
+    app takes no more middleware or exception handlers."""
+    app.middleware_stack = FastRoutes(app.build_middleware_stack(), app, read_timeout)
 
-    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
-        self.app, self.owner = app, owner
+
+class FastRoutes:
+    """The hot routes in front of `app`, the whole middleware stack of `owner`; every other
+    request passes through."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI, read_timeout: float) -> None:
+        self.app, self.owner, self.read_timeout = app, owner, read_timeout
         self._handlers: tuple[dict[int, Any], dict[Any, Any]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,23 +133,77 @@ class FastRoutes:
         if found is None:
             await self.app(scope, receive, send)
             return
-        body = b""
+        request_id = request_id_of(scope["headers"])
+        token = request_id_var.set(request_id)
+        status = 500  # what the client gets if answering fails before it starts
+        start = time.perf_counter()
         try:
-            body = await _body(receive)
-            response = await self._charge(scope, body, *found)
+            status = await self._answer(scope, receive, send, request_id.encode(), found)
+        finally:
+            try:
+                request_done(scope["method"], scope["path"], status, time.perf_counter() - start)
+            finally:
+                request_id_var.reset(token)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        raw_id: bytes,
+        found: tuple[FastRoute, str],
+    ) -> int:
+        """Answer the request; its status."""
+        refusal = declared_refusal(scope["headers"], V1_LIMIT)
+        if refusal is not None:
+            await refuse(AnswerWithId(send, raw_id), refusal)
+            return refusal.status
+        body = b""
+        response: Response | None
+        try:
+            try:
+                body = await self._body(receive)
+                response = await self._charge(scope, body, *found)
+            except Exception as exc:
+                response = await self._error_answer(scope, receive, exc)
         except Exception as exc:
-            response = await self._error_answer(scope, receive, exc)
+            # A bug: the app's 500 answer, then raised on for uvicorn to log.
+            await self._answer_crash(scope, receive, AnswerWithId(send, raw_id), exc)
+            raise
         if response is None:
-            await self.app(scope, _replay(body, receive), send)
-            return
+            return await self._hand_on(scope, body, receive, send, raw_id)
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": response.raw_headers,
+                "headers": [*response.raw_headers, (HEADER, raw_id)],
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+        return response.status_code
+
+    async def _body(self, receive: Receive) -> bytes:
+        """The whole request body, as Starlette's `Request.body()` reads it, within the
+        /v1 routes' limits (bot/http/body_limit.py): 413 past them, 408 when it stalls."""
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive_within(receive, self.read_timeout)
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            seen = counted(message, seen, V1_LIMIT)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _hand_on(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, raw_id: bytes
+    ) -> int:
+        """Hand the request, body and all, to the app's middleware stack and its FastAPI
+        route, under this request id; the status it answered."""
+        answer = AnswerWithId(send, raw_id)
+        await self.app({**scope, FRONT_ID: raw_id.decode()}, _replay(body, receive), answer)
+        return answer.status
 
     async def _charge(
         self, scope: Scope, body: bytes, route: FastRoute, call_id: str
@@ -173,7 +249,7 @@ class FastRoutes:
 
     def _exception_handlers(self) -> tuple[dict[int, Any], dict[Any, Any]]:
         """The handlers ExceptionMiddleware holds: the app's, but for the 500 one
-        (Starlette's ServerErrorMiddleware, outside this layer, runs that)."""
+        (`_answer_crash` runs that, as Starlette's ServerErrorMiddleware would)."""
         if self._handlers is None:
             own = self.owner.exception_handlers
             status = {k: v for k, v in own.items() if isinstance(k, int) and k != 500}
@@ -183,17 +259,18 @@ class FastRoutes:
             self._handlers = (status, handlers)
         return self._handlers
 
-
-async def _body(receive: Receive) -> bytes:
-    """The whole request body, as Starlette's `Request.body()` reads it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    async def _answer_crash(
+        self, scope: Scope, receive: Receive, send: Send, exc: Exception
+    ) -> None:
+        """The app's 500 answer to a bug, as Starlette's ServerErrorMiddleware gives it."""
+        own = self.owner.exception_handlers
+        handler = own.get(500) or own.get(Exception)
+        if handler is None:
+            return  # uvicorn answers 500 itself
+        answer = handler(Request(scope, receive), exc)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        await answer(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
