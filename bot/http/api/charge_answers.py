@@ -1,16 +1,17 @@
 """The answer to "may the agent do this work?": 200 with what it cost, or 402 with why not
 (the runtime must not do the work; for a call, it hangs up).
 
-Built as JSON bytes by one shared encoder (what Starlette's JSONResponse writes, without
-making an encoder per answer): a charge is the hot path, and its fields are all integers,
-booleans and short strings the ledger already checked.
+Built as JSON bytes by orjson: the same bytes Starlette's JSONResponse writes (no spaces,
+UTF-8 as it is) at a tenth of the cost, and a charge is the hot path. Its fields are all
+integers, booleans and short strings the ledger already checked (orjson would write a NaN
+as null where JSONResponse refuses it: there are no floats here).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from bot import metrics
@@ -25,8 +26,6 @@ _REFUSALS = {
 }
 
 
-#: JSONResponse's rendering (no spaces, UTF-8 as it is, no NaN), made once.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _REPLAYED = {"Idempotent-Replayed": "true"}
 
 
@@ -57,7 +56,7 @@ def charge_answer(agent_id: int, result: Charge, **work: Any) -> Response:
     unit = "call_minute" if "minute" in work else "message"
     metrics.count_charge(unit, result.allowed, result.reason, result.replayed)
     return Response(
-        _encode(payload).encode(),
+        orjson.dumps(payload),
         200 if result.allowed else 402,
         _REPLAYED if result.replayed else None,
         "application/json",
