@@ -76,6 +76,24 @@ READ_FOR_CHARGE = DriverStatement(
 )
 
 
+@cache
+def read_accounts(count: int) -> DriverStatement:
+    """A writer's batch: every agent of `count` accounts (`account_<n>`) as a `Snapshot`,
+    followed by its account's id, the accounts locked in ascending id order in this one
+    statement (PostgreSQL locks the rows as the sorted result yields them), so that two
+    batches locking overlapping accounts cannot deadlock. Built once per count."""
+    ids = [bindparam(f"account_{n}", type_=Integer) for n in range(count)]
+    return DriverStatement(
+        select(*(_snapshot_column(name) for name in Snapshot._fields), accounts.c.id)
+        .select_from(agents.join(accounts, accounts.c.id == agents.c.account_id))
+        .where(accounts.c.id.in_(ids))
+        .order_by(accounts.c.id, agents.c.id)
+        .with_for_update(of=accounts),
+        # The batch reads these before it holds them: nothing of theirs is pending.
+        batched=True,
+    )
+
+
 def _guarded_move(account_spend: bool = False) -> ReturningUpdate[Any]:
     """Move the cached balances by (plan, wallet) unless either would go below zero; with
     `account_spend`, record the account's month spend in the same statement."""
@@ -132,13 +150,26 @@ SET_BALANCES = DriverStatement(
 
 
 def _new_entry(insert: Any) -> Any:
-    """The entry, unless its idempotency key is taken (then nothing, and no row back)."""
-    return (
-        insert(entries)
-        .values(account_id=bindparam("account_id", type_=Integer), **_entry_binds())
-        .on_conflict_do_nothing(index_elements=[entries.c.account_id, entries.c.idempotency_key])
-        .returning(entries.c.id)
-    )
+    """The entry, unless its idempotency key is taken (then nothing, and no row back).
+
+    PostgreSQL takes the entry's id from its sequence before it looks for a conflict, so a
+    replayed key would leave a gap one charge at a time does not: the entry is inserted
+    only where its key is not found (a race-free check, as the account is locked by whoever
+    writes its entries), and ON CONFLICT stays the guarantee."""
+    account = bindparam("account_id", type_=Integer)
+    binds = _entry_binds()
+    if insert is sqlite.insert:  # a taken key costs SQLite's rowid nothing
+        new = insert(entries).values(account_id=account, **binds)
+    else:
+        taken = exists().where(
+            entries.c.account_id == account, entries.c.idempotency_key == binds["idempotency_key"]
+        )
+        new = insert(entries).from_select(
+            ["account_id", *ENTRY_FIELDS], select(account, *binds.values()).where(~taken)
+        )
+    return new.on_conflict_do_nothing(
+        index_elements=[entries.c.account_id, entries.c.idempotency_key]
+    ).returning(entries.c.id)
 
 
 #: SQLite: a held account's entry (its transfers follow, `INSERT_TRANSFER_HELD`).

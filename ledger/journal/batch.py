@@ -1,22 +1,26 @@
 """What a writer's batch keeps in memory across its charges, and writes once at its end.
 
-The batch holds its accounts locked (SQLite's write lock, or PostgreSQL's row lock taken by
-the first locked read) until it commits, so nothing else can change them: the first charge
-of an account in the batch reads its state (`read_for_charge`), and the next ones decide on
-that state as the charges before them left it. Their postings still go through the gate
-(`post`) one by one -- each its own entry, transfers, idempotency key and request id, in
-arrival order -- but the rows a charge only moves (the account's balances and month spend,
-the agent's month spend, the usage rollup) are written once per batch: one UPDATE per
-account and agent, one UPSERT per rollup row (account, agent, day, unit).
+The batch holds every account its requests name (`Request.order`) locked until it commits
+(SQLite's write lock; on PostgreSQL the row locks its first charge takes for all of them,
+in one statement in ascending id order), so nothing else can change them. Its first charge
+reads the state of all of them and of all their agents at once (`read_ahead`); every charge
+then decides on that state as the charges before it left it, from memory. Their postings
+still go through the gate (`post`) one by one -- each its own entry, transfers, idempotency
+key and request id, in arrival order -- but the rows a charge only moves (the account's
+balances and month spend, the agent's month spend, the usage rollup) are written once per
+batch: one UPDATE per account and agent, one UPSERT per rollup row (account, agent, day,
+unit). A batch of charges of many accounts therefore costs what one of a single account
+costs.
 
 Equivalence: nobody can observe the rows between two charges of the batch but the batch
 itself, and every statement of the batch that is not one of the charges' own (anything
 through SQLAlchemy, a savepoint, a prebuilt statement such as a usage report) first writes
 what is pending and forgets what is held (`flush_pending`, on the connection's
 `before_cursor_execute` and in `DriverStatement.execute`), then reads the database as one
-charge after another would have left it. The commit writes what is pending first; an error
-there rolls the batch back like any other, and the database's CHECKs still refuse an
-overdraft. A rolled-back batch takes its pending writes with it (they were never sent).
+charge after another would have left it; the next charge reads again. The commit writes
+what is pending first; an error there rolls the batch back like any other, and the
+database's CHECKs still refuse an overdraft. A rolled-back batch takes its pending writes
+with it (they were never sent).
 """
 
 from __future__ import annotations
@@ -36,10 +40,13 @@ class Held:
     """One account held by the batch: each of its agents' snapshots as the batch's last
     charge left them."""
 
-    __slots__ = ("snapshots", "moved", "spent")
+    __slots__ = ("snapshots", "complete", "moved", "spent")
 
-    def __init__(self) -> None:
+    def __init__(self, complete: bool) -> None:
         self.snapshots: dict[int, Snapshot] = {}
+        #: Every agent of the account is in `snapshots` (read by `read_ahead`): an agent
+        #: that is not is none of the account's.
+        self.complete = complete
         #: The account's balances or month spend changed since the batch read them.
         self.moved = False
         #: Agents whose month spend changed since the batch read them.
@@ -47,12 +54,14 @@ class Held:
 
 
 class Batch:
-    """The held accounts of one batch and the writes pending for them. Only the accounts
-    of `several` are held: an account with one charge in the batch gains nothing from
-    holding (its one statement writes everything), and would pay for the writes at the end."""
+    """The held accounts of one batch and the writes pending for them. `orders`: the
+    account of each request of the batch (`Request.order`, 0 for none), in the order they
+    run."""
 
-    def __init__(self, several: set[int]) -> None:
-        self.several = several
+    def __init__(self, orders: list[int]) -> None:
+        self.orders = orders
+        #: `read_ahead` ran since the batch last forgot what it held.
+        self.read = False
         self.accounts: dict[int, Held] = {}
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
@@ -67,12 +76,33 @@ class Batch:
     def hold(self, account_id: int, snapshot: Snapshot) -> None:
         """Keep a snapshot just read under the account lock. (An account held for another
         agent is written out and forgotten before that read: `read_for_charge`.)"""
-        if account_id not in self.several:
-            return
         held = self.accounts.get(account_id)
         if held is None:
-            held = self.accounts[account_id] = Held()
+            held = self.accounts[account_id] = Held(complete=False)
         held.snapshots[snapshot.agent_id] = snapshot
+
+    def read_ahead(self, conn: Connection, account_id: int) -> None:
+        """Read and hold, in one statement, every agent of `account_id` and of the accounts
+        of the batch's requests still to run -- on PostgreSQL, whose batches run in account
+        order, those from `account_id` up, so that this batch takes its row locks in
+        ascending id order like every other -- once until the batch next forgets what it
+        holds."""
+        self.read = True
+        ahead = self.orders
+        if conn.dialect.name == "postgresql":
+            ahead = [order for order in ahead if order >= account_id]
+        ids = sorted({order for order in ahead if order} - self.accounts.keys() | {account_id})
+        cursor = _sql.read_accounts(len(ids)).execute(
+            conn, {f"account_{n}": ident for n, ident in enumerate(ids)}
+        )
+        rows = cursor.fetchall()
+        cursor.close()
+        accounts = self.accounts
+        for row in rows:
+            held = accounts.get(row[-1])
+            if held is None:
+                held = accounts[row[-1]] = Held(complete=True)
+            held.snapshots[row[0]] = Snapshot._make(row[:-1])
 
     def move(
         self,
@@ -118,10 +148,13 @@ class Batch:
         one executemany per kind of row (on PostgreSQL, pipelined: a few round trips)."""
         accounts, self.accounts = self.accounts, {}
         usage, self.usage = self.usage, {}
+        self.read = False
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
         balances, spends = [], []
         for account_id, held in accounts.items():
+            if not held.moved and not held.spent:
+                continue
             snapshot = next(iter(held.snapshots.values()))
             if held.moved:
                 balances.append(
@@ -166,10 +199,10 @@ def _changed(snapshot: Snapshot, changes: dict[str, Any]) -> Snapshot:
     return Snapshot._make(values)
 
 
-def begin(conn: Connection, several: set[int]) -> Batch:
-    """Hold the accounts of `several` on this connection until `end` (its engine must be
-    `watch`ed)."""
-    batch = conn.info[PENDING] = Batch(several)
+def begin(conn: Connection, orders: list[int]) -> Batch:
+    """Hold the accounts of `orders` (each request's) on this connection until `end` (its
+    engine must be `watch`ed)."""
+    batch = conn.info[PENDING] = Batch(orders)
     return batch
 
 
