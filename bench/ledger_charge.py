@@ -42,7 +42,7 @@ from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
 from ledger.charges import charge  # noqa: E402
 from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
-from ledger.journal.writer import JournalWriter, Request  # noqa: E402
+from ledger.journal.writer import STRIPES, JournalWriter, Request  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.units import credits  # noqa: E402
 from ledger.verify import verify  # noqa: E402
@@ -207,13 +207,15 @@ TITLES = {
 }
 
 
-def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]:
+def run(
+    name: str, url: str, charges: int, block: int = 250, stripes: int = STRIPES
+) -> dict[str, float]:
     engine = make_engine(url)
     upgrade(engine)
     dialect = engine.dialect.name
     account_id, agent_id = ledger_account(engine)
     spread = spread_accounts(engine, 32)
-    writer = JournalWriter(engine)
+    writer = JournalWriter(engine, stripes=stripes)
     one = [(account_id, agent_id)]
     sides = {
         "floor": timed(floor_charger(engine, dialect)),
@@ -266,14 +268,20 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
 
 
 def profile(
-    name: str, url: str, charges: int, callers: int = 32, spread: bool = False, top: int = 30
+    name: str,
+    url: str,
+    charges: int,
+    callers: int = 32,
+    spread: bool = False,
+    top: int = 30,
+    stripes: int = STRIPES,
 ) -> None:
     """The writer with `callers` callers (with `spread`, each on an account of its own)
     under cProfile: its top functions by own time."""
     engine = make_engine(url)
     upgrade(engine)
     accounts = spread_accounts(engine, callers) if spread else [ledger_account(engine)]
-    writer = JournalWriter(engine)
+    writer = JournalWriter(engine, stripes=stripes)
     block = writer_block(writer, accounts, callers, "prof")
     block(range(-200, 0))  # warm up outside the profile
     profiler = cProfile.Profile()
@@ -306,15 +314,20 @@ def main() -> None:
         default="one",
         help="--profile: all callers on one account, or each on its own",
     )
+    parser.add_argument(
+        "--stripes", type=int, default=STRIPES, help="PostgreSQL writer threads (stripes)"
+    )
     args = parser.parse_args()
     with open("/proc/loadavg") as loadavg:
         print(f"load average {' '.join(loadavg.read().split()[:3])}")
 
     def side(name: str, url: str, charges: int) -> None:
         if args.profile:
-            profile(name, url, charges, args.callers, spread=args.accounts == "spread")
+            profile(
+                name, url, charges, args.callers, args.accounts == "spread", stripes=args.stripes
+            )
         else:
-            run(name, url, charges)
+            run(name, url, charges, stripes=args.stripes)
 
     if not args.profile:
         print(f"{args.charges} charges per side, interleaved in blocks of 250")

@@ -91,7 +91,11 @@ class Batches:
             raise
         try:
             # The batch holds its accounts: their charges write their rows once, at the end.
-            held = journal_batch.begin(conn, [request.order for request in batch])
+            held = journal_batch.begin(
+                conn,
+                [request.order for request in batch],
+                [request.kwargs.get("idempotency_key") for request in batch],
+            )
             # SQLite counts the rows each request changed (less what the batch wrote out
             # for the requests before it), so a broken promise (an error after writing,
             # without a savepoint) is caught there; elsewhere 0.

@@ -30,9 +30,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session
 
 from ledger.journal import _rollup, _sql
-from ledger.journal._driver import PENDING
+from ledger.journal._driver import PENDING, connection
 from ledger.policy import Snapshot
 
 
@@ -53,16 +54,31 @@ class Held:
         self.spent: set[int] = set()
 
 
+#: A key a charge of this batch is writing (its entry is pending: `Batch.later`).
+CLAIMED = -1
+
+
 class Batch:
     """The held accounts of one batch and the writes pending for them. `orders`: the
     account of each request of the batch (`Request.order`, 0 for none), in the order they
-    run."""
+    run; `keys`: each one's idempotency key, when it names one (None)."""
 
-    def __init__(self, orders: list[int]) -> None:
+    def __init__(self, orders: list[int], keys: list[str | None]) -> None:
         self.orders = orders
+        self.request_keys = keys
+        #: A batch of one request holds nothing: its charge's own statements write all it
+        #: moves (on PostgreSQL, one), cheaper than a read ahead and writes at the end.
+        self.holds = len(orders) > 1
         #: `read_ahead` ran since the batch last forgot what it held.
         self.read = False
         self.accounts: dict[int, Held] = {}
+        #: PostgreSQL: the (account, idempotency key) pairs `read_ahead` looked up, each
+        #: with the id of the entry holding it, None (free) or CLAIMED.
+        self.keys: dict[tuple[int, str], int | None] = {}
+        #: PostgreSQL: the entries of charges whose key was free, written at the end
+        #: (`LATER_ENTRY`), and the answers waiting for their ids (`answer_later`).
+        self.later: list[dict[str, Any]] = []
+        self.answers: list[Any] = []
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
         #: SQLite: the rows the pending writes changed, which no request changed itself
@@ -89,20 +105,78 @@ class Batch:
         holds."""
         self.read = True
         ahead = self.orders
-        if conn.dialect.name == "postgresql":
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
             ahead = [order for order in ahead if order >= account_id]
         ids = sorted({order for order in ahead if order} - self.accounts.keys() | {account_id})
-        cursor = _sql.read_accounts(len(ids)).execute(
-            conn, {f"account_{n}": ident for n, ident in enumerate(ids)}
-        )
-        rows = cursor.fetchall()
-        cursor.close()
+        params = {f"account_{n}": ident for n, ident in enumerate(ids)}
+        if not postgresql:
+            cursor = _sql.read_accounts(len(ids)).execute(conn, params)
+            rows = cursor.fetchall()
+            cursor.close()
+        else:
+            rows = self._read_with_keys(conn, ids, params)
         accounts = self.accounts
         for row in rows:
             held = accounts.get(row[-1])
             if held is None:
                 held = accounts[row[-1]] = Held(complete=True)
             held.snapshots[row[0]] = Snapshot._make(row[:-1])
+
+    def _read_with_keys(
+        self, conn: Connection, ids: list[int], params: dict[str, int]
+    ) -> list[Any]:
+        """PostgreSQL: the accounts' locked read and, after it (under their locks), which
+        idempotency keys of the batch's requests on them are taken: one round trip. A
+        charge whose key is free then writes its entry at the batch's end."""
+        locked = set(ids)
+        pairs = {
+            (order, key)
+            for order, key in zip(self.orders, self.request_keys, strict=True)
+            if isinstance(key, str) and order in locked
+        }
+        raw = conn.connection.dbapi_connection
+        with raw.pipeline():  # type: ignore[union-attr]
+            read = _sql.read_accounts(len(ids)).execute(conn, params)
+            if pairs:
+                found = raw.cursor()  # type: ignore[union-attr]
+                found.execute(_sql.KEYS_TAKEN, ([a for a, _ in pairs], [k for _, k in pairs]))
+        rows = read.fetchall()
+        read.close()
+        if pairs:
+            self.keys.update(dict.fromkeys(pairs))
+            self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
+            found.close()
+        return rows
+
+    def key_state(self, account_id: int, key: str) -> tuple[str, int | None]:
+        """PostgreSQL, for a charge of a held account, what the batch knows of its key:
+        ("taken", the id of the entry holding it) -- a replay; ("free", None) -- the charge
+        now claims it and its entry is written at the end; ("claimed", None) -- a charge
+        before it in the batch claimed it; ("unknown", None) -- not looked up: its entry is
+        written now, which checks it."""
+        state = self.keys.get((account_id, key), False)
+        if state is False:
+            return "unknown", None
+        if state is None:
+            self.keys[(account_id, key)] = CLAIMED
+            return "free", None
+        return ("claimed", None) if state == CLAIMED else ("taken", state)
+
+    def write_later(self, params: dict[str, Any]) -> bool:
+        """Keep the entry of a charge whose key it claimed, to write at the end; False when
+        the charge did not claim it (write it now)."""
+        if self.keys.get((params["account_id"], params["idempotency_key"])) != CLAIMED:
+            return False
+        self.later.append(params)
+        self.answers.append(None)
+        return True
+
+    def answer_later(self, answer: Any) -> None:
+        """The answer of the charge whose entry `write_later` just kept: its `entry_id` is
+        set when the entry is written, before the batch commits (and so before anybody is
+        answered)."""
+        self.answers[-1] = answer
 
     def move(
         self,
@@ -148,7 +222,10 @@ class Batch:
         one executemany per kind of row (on PostgreSQL, pipelined: a few round trips)."""
         accounts, self.accounts = self.accounts, {}
         usage, self.usage = self.usage, {}
+        later, self.later = self.later, []
+        answers, self.answers = self.answers, []
         self.read = False
+        self.keys = {}
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
         balances, spends = [], []
@@ -177,13 +254,36 @@ class Batch:
         writes.append((_rollup.UPSERT[conn.dialect.name], rows))
         pipeline = getattr(raw, "pipeline", None)  # psycopg: one round trip for them all
         with pipeline() if pipeline is not None else nullcontext():
+            entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
             for statement, params in writes:
                 if params:
                     statement.run_many(conn, params)
+        if entries is not None:
+            _answer(entries, answers)
         self.flushed += getattr(raw, "total_changes", 0) - before
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.usage)
+        return bool(self.accounts or self.usage or self.later)
+
+
+class KeyRaced(RuntimeError):
+    """An entry a batch wrote at its end found its idempotency key taken, although the
+    batch found it free under the account's lock: something wrote the account's entries
+    without its lock. The batch rolls back and each request runs again alone."""
+
+
+def _answer(cursor: Any, answers: list[Any]) -> None:
+    """Give each answer waiting for it the id of its entry, in order (one result set per
+    entry of the executemany)."""
+    for answer in answers:
+        row = cursor.fetchone()
+        if row is None:
+            raise KeyRaced("An idempotency key was taken while its account was locked.")
+        if answer is not None:
+            # Frozen for its readers; nobody has seen it yet: the batch has not committed.
+            object.__setattr__(answer, "entry_id", row[0])
+        cursor.nextset()
+    cursor.close()
 
 
 #: Each field's place in a Snapshot.
@@ -199,10 +299,10 @@ def _changed(snapshot: Snapshot, changes: dict[str, Any]) -> Snapshot:
     return Snapshot._make(values)
 
 
-def begin(conn: Connection, orders: list[int]) -> Batch:
+def begin(conn: Connection, orders: list[int], keys: list[str | None]) -> Batch:
     """Hold the accounts of `orders` (each request's) on this connection until `end` (its
-    engine must be `watch`ed)."""
-    batch = conn.info[PENDING] = Batch(orders)
+    engine must be `watch`ed); `keys`, each request's idempotency key or None."""
+    batch = conn.info[PENDING] = Batch(orders, keys)
     return batch
 
 
@@ -231,3 +331,11 @@ def watch(engine: Engine) -> None:
     connections (once per engine, before its writer connects)."""
     if not event.contains(engine, "before_cursor_execute", flush_pending):
         event.listen(engine, "before_cursor_execute", flush_pending)
+
+
+def answer_later(session: Session, answer: Any) -> None:
+    """Hand the answer of a charge whose entry the batch writes at its end (`Posted`'s
+    entry id None) to the batch, which sets its `entry_id` then."""
+    batch = current(connection(session))
+    assert batch is not None, "only a writer's batch writes an entry later"
+    batch.answer_later(answer)

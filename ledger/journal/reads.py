@@ -43,19 +43,25 @@ def read_for_charge(
     `idempotency_key`. None when the account has no such agent.
 
     In a writer's batch (ledger/journal/batch.py) the batch's first charge reads and holds
-    all its accounts at once (`Batch.read_ahead`): the next charges decide on the snapshot
-    the ones before left, without a read, and their key is checked when the gate writes
-    their entry (`KeyTaken`).
+    all its accounts at once (`Batch.read_ahead`; on PostgreSQL with the batch's
+    idempotency keys): the next charges decide on the snapshot the ones before left,
+    without a read. A key the batch looked up is answered from memory; any other is checked
+    when the gate writes its entry (`KeyTaken`).
     """
     conn = connection(session)
     held = batch.current(conn)
+    if held is not None and not held.holds:
+        held = None
     if held is not None:
         snapshot = held.snapshot(account_id, agent_id)
         if snapshot is None and not held.read:
             held.read_ahead(conn, account_id)
             snapshot = held.snapshot(account_id, agent_id)
         if snapshot is not None:
-            return snapshot, None
+            state, entry_id = held.key_state(account_id, idempotency_key)
+            if state != "claimed":
+                return snapshot, entry_id
+            held.flush(conn)  # claimed by a charge before: write its entry, then read it
         account = held.accounts.get(account_id)
         if account is not None:
             if account.complete:  # every agent of the account was read: not one of them

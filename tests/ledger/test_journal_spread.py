@@ -6,6 +6,8 @@ credits run out, stops, alerts, replays, conflicting keys, unknown agents and en
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
@@ -14,6 +16,7 @@ from ledger.agents import update_agent
 from ledger.charges import Charge, charge
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.errors import IdempotencyConflict, UnknownAgent
+from ledger.journal import _sql, connection
 from ledger.journal.writer import JournalWriter, Request
 from ledger.models import Agent, Entry, OutboxMessage, UsageDay
 from ledger.units import credits
@@ -146,3 +149,59 @@ def test_a_batch_of_many_accounts_refuses_exactly_what_one_at_a_time_refuses(
     assert sum(isinstance(a, UnknownAgent) for a in batched) == 1
     assert _state(sessions, accounts) == _state(fresh, accounts)
     assert transaction(sessions, verify) == [] and transaction(fresh, verify) == []
+
+
+def _sneak_entry(session, account_id: int, agent_id: int, key: str) -> None:
+    """Write a usage entry holding `key` behind the batch's back: straight on the driver,
+    past the batch's hooks (nothing in the ledger writes entries so)."""
+    conn = connection(session)
+    statement = _sql.INSERT_ENTRY._for(conn.dialect)
+    params = dict.fromkeys(_sql.ENTRY_FIELDS)
+    params.update(account_id=account_id, agent_id=agent_id, kind="usage", idempotency_key=key,
+                  unit="message", quantity=1, amount=0, created_at=NOW)  # fmt: skip
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(statement.sql, statement.parameters(params))
+    cursor.close()
+
+
+def test_a_key_taken_behind_the_batch_s_back_reruns_the_batch_one_at_a_time(
+    engine, sessions, db_url, twin
+):
+    """The batch looks its keys up once, under its accounts' locks; an entry written with
+    one of them anyway is found when the batch writes its entries, and the batch runs again
+    one request at a time: every answer is the one it would have had alone."""
+    accounts = _setup(sessions)[:2]
+
+    def requests() -> list[Request]:
+        first, second = accounts
+        return [
+            _charge(first, first["b"], "x-1", 1),
+            Request(
+                _sneak_entry,
+                (second["account"], second["b"], "x-2"),
+                savepoint=False,
+                order=second["account"],
+            ),  # fmt: skip
+            _charge(second, second["b"], "x-2", 1),
+        ]
+
+    sizes: list[int] = []
+    writer = JournalWriter(engine, stripes=1, on_batch=sizes.append)
+    batched = in_one_batch(writer, requests())
+    writer.close()
+    fresh = make_session_factory(make_engine(twin))
+    _setup(fresh)
+    alone = [transaction(fresh, request) for request in requests()]
+
+    # A rolled-back batch leaves a gap in the entry ids (PostgreSQL's sequence): the rest
+    # of each answer is the same.
+    charges = [0, 2]
+    assert [replace(batched[n], entry_id=0) for n in charges] == [
+        replace(alone[n], entry_id=0) for n in charges
+    ]
+    assert isinstance(batched[2], Charge) and batched[2].replayed
+    # After the batch that held the writer: on PostgreSQL, where the batch wrote the key's
+    # entry at its end, three transactions of one request; on SQLite (which writes each
+    # entry as its charge runs and finds the key taken then) the batch as it came.
+    assert sizes[1:] == ([1, 1, 1] if engine.dialect.name == "postgresql" else [3])
+    assert _state(sessions, accounts)[:3] == _state(fresh, accounts)[:3]
