@@ -290,3 +290,28 @@ def one_statement(
 #: out), written at its batch's end (`Batch.flush`): one shape for every charge, so that
 #: all of a batch's run as one executemany.
 LATER_ENTRY = one_statement(2, False, False, new_key=True, skip_zero=True, looked_up=True)
+
+
+#: The columns of the batch's writes at its end (ledger/journal/batch.py), in the order
+#: of its rows.
+ROWS = {
+    SET_BALANCES: ("account_id", "plan_balance", "wallet_balance", "account_month",
+                   "account_month_spend"),
+    SPEND: ("agent_id", "month", "month_spend"),
+    _rollup.UPSERT["sqlite"]: ("account_id", "day", "agent_id", "unit", "quantity",
+                               "from_plan", "from_wallet"),
+}  # fmt: skip
+#: PostgreSQL: the same writes, each for all of a batch's rows in one statement over
+#: arrays (one per column, in the order of ROWS).
+SET_BALANCES_ARRAYS = (
+    "UPDATE accounts SET plan_balance = v.plan_balance, wallet_balance = v.wallet_balance,"
+    " account_month = v.account_month, account_month_spend = v.account_month_spend"
+    " FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::varchar[], %s::bigint[])"
+    " AS v(id, plan_balance, wallet_balance, account_month, account_month_spend)"
+    " WHERE accounts.id = v.id"
+)
+SPEND_ARRAYS = (
+    "UPDATE agents SET month = v.month, month_spend = v.month_spend"
+    " FROM unnest(%s::integer[], %s::varchar[], %s::bigint[]) AS v(id, month, month_spend)"
+    " WHERE agents.id = v.id"
+)

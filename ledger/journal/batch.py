@@ -25,7 +25,6 @@ with it (they were never sent).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import date
 from typing import Any
 
@@ -228,6 +227,7 @@ class Batch:
         self.keys = {}
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
+        # Each kind of row as tuples in the order of its statement's columns (_sql.ROWS).
         balances, spends = [], []
         for account_id, held in accounts.items():
             if not held.moved and not held.spent:
@@ -235,32 +235,34 @@ class Batch:
             snapshot = next(iter(held.snapshots.values()))
             if held.moved:
                 balances.append(
-                    {"account_id": account_id, "plan_balance": snapshot.plan_balance,
-                     "wallet_balance": snapshot.wallet_balance,
-                     "account_month": snapshot.account_month,
-                     "account_month_spend": snapshot.account_month_spend}
+                    (account_id, snapshot.plan_balance, snapshot.wallet_balance,
+                     snapshot.account_month, snapshot.account_month_spend)
                 )  # fmt: skip
             for agent_id in held.spent:
                 agent = held.snapshots[agent_id]
-                spends.append(
-                    {"agent_id": agent_id, "month": agent.month, "month_spend": agent.month_spend}
-                )
-        rows = [
-            {"account_id": account_id, "day": day, "agent_id": agent_id, "unit": unit,
-             "quantity": quantity, "from_plan": plan, "from_wallet": wallet}
-            for (account_id, day, agent_id, unit), (quantity, plan, wallet) in usage.items()
-        ]  # fmt: skip
-        writes = [(_sql.SET_BALANCES, balances), (_sql.SPEND, spends)]
-        writes.append((_rollup.UPSERT[conn.dialect.name], rows))
-        pipeline = getattr(raw, "pipeline", None)  # psycopg: one round trip for them all
-        with pipeline() if pipeline is not None else nullcontext():
+                spends.append((agent_id, agent.month, agent.month_spend))
+        rows = [(*key, *moved) for key, moved in usage.items()]
+        if conn.dialect.name != "postgresql":
+            for statement, kind in ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
+                                    (_rollup.UPSERT["sqlite"], rows)):  # fmt: skip
+                if kind:
+                    names = _sql.ROWS[statement]
+                    statement.run_many(conn, [dict(zip(names, row, strict=True)) for row in kind])
+            self.flushed += getattr(raw, "total_changes", 0) - before
+            return
+        # PostgreSQL: each kind of row in one statement over arrays (a row per account,
+        # agent or rollup row: psycopg's cost per row of an executemany is the larger),
+        # all of them and the entries in one pipeline: one round trip.
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        with raw.pipeline():  # type: ignore[union-attr]
             entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
-            for statement, params in writes:
-                if params:
-                    statement.run_many(conn, params)
+            for sql, kind in ((_sql.SET_BALANCES_ARRAYS, balances), (_sql.SPEND_ARRAYS, spends),
+                              (_rollup.UPSERT_ARRAYS, rows)):  # fmt: skip
+                if kind:
+                    cursor.execute(sql, [list(column) for column in zip(*kind, strict=True)])
+        cursor.close()
         if entries is not None:
             _answer(entries, answers)
-        self.flushed += getattr(raw, "total_changes", 0) - before
 
     def __bool__(self) -> bool:
         return bool(self.accounts or self.usage or self.later)
