@@ -10,11 +10,13 @@ blocks so machine noise hits all alike:
 - `ledger.charges.charge`, one transaction each (`ledger.db.transaction`, as the CLI and
   the scheduler run it);
 - the journal's writer with one caller at a time (a batch of one: one commit per charge);
-- the journal's writer with 32 callers at once (group commit: many charges per commit).
+- the journal's writer with 32 callers at once (group commit: many charges per commit);
+- the same, each caller on an account of its own ("spread": a batch of many accounts).
 
 Targets: the ledger at >= 0.5x the raw DB-API floor, and the batched writer beyond it.
 
     python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres] [--profile]
+        [--accounts one|spread] (which writer --profile runs)
 
 Each side also prints its CPU time per charge (`time.process_time`): on a shared machine
 that is the figure to trust. `--profile` runs only the writer with 32 callers, under
@@ -40,7 +42,7 @@ from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
 from ledger.charges import charge  # noqa: E402
 from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
-from ledger.journal.writer import JournalWriter, Request  # noqa: E402
+from ledger.journal.writer import STRIPES, JournalWriter, Request  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
 from ledger.units import credits  # noqa: E402
 from ledger.verify import verify  # noqa: E402
@@ -113,14 +115,19 @@ def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
     return one
 
 
-def ledger_account(engine) -> tuple[int, int]:
+def ledger_account(engine, name: str = "Bench") -> tuple[int, int]:
     def setup(s):
         account = create_account(
-            s, AccountSettings(name="Bench", plan_credits=credits(100_000_000), cycle_anchor_day=1)
+            s, AccountSettings(name=name, plan_credits=credits(100_000_000), cycle_anchor_day=1)
         )
         return account.id, add_agent(s, account.id, "bench-agent").id
 
     return transaction(make_session_factory(engine), setup)
+
+
+def spread_accounts(engine, n: int) -> list[tuple[int, int]]:
+    """`n` accounts with an agent each: one per caller of the spread side."""
+    return [ledger_account(engine, f"Bench {i}") for i in range(n)]
 
 
 def ledger_charger(engine, account_id: int, agent_id: int) -> Callable[[int], None]:
@@ -149,17 +156,22 @@ def message_request(account_id: int, agent_id: int, key: str) -> Request:
 
 
 def writer_block(
-    writer: JournalWriter, account_id: int, agent_id: int, callers: int, tag: str
+    writer: JournalWriter,
+    accounts: list[tuple[int, int]],
+    callers: int,
+    tag: str,
 ) -> Callable[[Sequence[int]], list[float]]:
     """Charges through the journal's writer from `callers` concurrent callers on one event
-    loop; each charge's latency (its wait included)."""
+    loop, caller i on `accounts[i % len(accounts)]` (account id, agent id); each charge's
+    latency (its wait included)."""
     loop = asyncio.new_event_loop()
 
     async def block(numbers: Sequence[int]) -> list[float]:
         todo = iter(numbers)
         latencies: list[float] = []
 
-        async def caller() -> None:
+        async def caller(i: int) -> None:
+            account_id, agent_id = accounts[i % len(accounts)]
             for n in todo:
                 request = message_request(account_id, agent_id, f"{tag}-{n}")
                 t0 = time.perf_counter()
@@ -167,7 +179,7 @@ def writer_block(
                 latencies.append(time.perf_counter() - t0)
                 assert result.allowed
 
-        await asyncio.gather(*(caller() for _ in range(callers)))
+        await asyncio.gather(*(caller(i) for i in range(callers)))
         return latencies
 
     return lambda numbers: loop.run_until_complete(block(numbers))
@@ -191,21 +203,27 @@ TITLES = {
     "ledger": "ledger charge, own txn",
     "writer_1": "writer, 1 caller",
     "writer_32": "writer, 32 callers",
+    "writer_32s": "writer, 32 on 32 accounts",
 }
 
 
-def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]:
+def run(
+    name: str, url: str, charges: int, block: int = 250, stripes: int = STRIPES
+) -> dict[str, float]:
     engine = make_engine(url)
     upgrade(engine)
     dialect = engine.dialect.name
     account_id, agent_id = ledger_account(engine)
-    writer = JournalWriter(engine)
+    spread = spread_accounts(engine, 32)
+    writer = JournalWriter(engine, stripes=stripes)
+    one = [(account_id, agent_id)]
     sides = {
         "floor": timed(floor_charger(engine, dialect)),
         "sa_floor": timed(sqlalchemy_floor_charger(engine, dialect)),
         "ledger": timed(ledger_charger(engine, account_id, agent_id)),
-        "writer_1": writer_block(writer, account_id, agent_id, 1, "w1"),
-        "writer_32": writer_block(writer, account_id, agent_id, 32, "w32"),
+        "writer_1": writer_block(writer, one, 1, "w1"),
+        "writer_32": writer_block(writer, one, 32, "w32"),
+        "writer_32s": writer_block(writer, spread, 32, "w32s"),
     }
     for fn in sides.values():  # warm caches, compiled statements, the pool
         fn(range(-200, 0))
@@ -241,21 +259,30 @@ def run(name: str, url: str, charges: int, block: int = 250) -> dict[str, float]
             f"  cpu {result[f'{label}_cpu_us']:6.0f} us/charge",
             flush=True,
         )
-    for label in ("ledger", "writer_1", "writer_32"):
+    for label in ("ledger", "writer_1", "writer_32", "writer_32s"):
         ratio = result[f"{label}_rate"] / floor
-        target = 1.0 if label == "writer_32" else 0.5
+        target = 1.0 if label.startswith("writer_32") else 0.5
         verdict = "met" if ratio >= target else "NOT met"
         print(f"{name:<9} target {TITLES[label]}: {ratio:.2f}x >= {target:g}x floor: {verdict}")
     return result
 
 
-def profile(name: str, url: str, charges: int, callers: int = 32, top: int = 30) -> None:
-    """The writer with `callers` callers under cProfile: its top functions by own time."""
+def profile(
+    name: str,
+    url: str,
+    charges: int,
+    callers: int = 32,
+    spread: bool = False,
+    top: int = 30,
+    stripes: int = STRIPES,
+) -> None:
+    """The writer with `callers` callers (with `spread`, each on an account of its own)
+    under cProfile: its top functions by own time."""
     engine = make_engine(url)
     upgrade(engine)
-    account_id, agent_id = ledger_account(engine)
-    writer = JournalWriter(engine)
-    block = writer_block(writer, account_id, agent_id, callers, "prof")
+    accounts = spread_accounts(engine, callers) if spread else [ledger_account(engine)]
+    writer = JournalWriter(engine, stripes=stripes)
+    block = writer_block(writer, accounts, callers, "prof")
     block(range(-200, 0))  # warm up outside the profile
     profiler = cProfile.Profile()
     c0 = time.process_time()
@@ -266,7 +293,8 @@ def profile(name: str, url: str, charges: int, callers: int = 32, top: int = 30)
     writer.close()
     engine.dispose()
     print(
-        f"{name}: writer, {callers} callers, {charges} charges under cProfile:"
+        f"{name}: writer, {callers} callers on {len(accounts)} account(s),"
+        f" {charges} charges under cProfile:"
         f" {cpu:.0f} us CPU/charge"
     )
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
@@ -280,15 +308,26 @@ def main() -> None:
         "--profile", action="store_true", help="profile the writer with 32 callers only"
     )
     parser.add_argument("--callers", type=int, default=32, help="callers of --profile")
+    parser.add_argument(
+        "--accounts",
+        choices=["one", "spread"],
+        default="one",
+        help="--profile: all callers on one account, or each on its own",
+    )
+    parser.add_argument(
+        "--stripes", type=int, default=STRIPES, help="PostgreSQL writer threads (stripes)"
+    )
     args = parser.parse_args()
     with open("/proc/loadavg") as loadavg:
         print(f"load average {' '.join(loadavg.read().split()[:3])}")
 
     def side(name: str, url: str, charges: int) -> None:
         if args.profile:
-            profile(name, url, charges, args.callers)
+            profile(
+                name, url, charges, args.callers, args.accounts == "spread", stripes=args.stripes
+            )
         else:
-            run(name, url, charges)
+            run(name, url, charges, stripes=args.stripes)
 
     if not args.profile:
         print(f"{args.charges} charges per side, interleaved in blocks of 250")

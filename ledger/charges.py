@@ -23,6 +23,7 @@ from ledger.journal import (
     KeyTaken,
     Posting,
     UsageKey,
+    answer_later,
     find_entry,
     lock_account,
     post,
@@ -104,9 +105,8 @@ def charge(
         taken = find_entry(session, account_id, idempotency_key)
         assert taken is not None
         return replay(session, account_id, taken.id, request_hash)
-    _apply(session, account_id, agent_id, decision, now)
-    return Charge(
-        posted.entry_id,
+    answer = Charge(
+        posted.entry_id or 0,
         decision.allowed,
         decision.refused,
         price,
@@ -116,6 +116,10 @@ def charge(
         snapshot.wallet_balance - decision.from_wallet,
         decision.status,
     )
+    if posted.entry_id is None:  # a writer's batch writes the entry at its end
+        answer_later(session, answer)
+    _apply(session, account_id, agent_id, decision, now)
+    return answer
 
 
 def _check_request(unit: str, quantity: int, idempotency_key: str) -> None:

@@ -13,6 +13,7 @@ from ledger.agent_status import resume_agents
 from ledger.journal._driver import DriverStatement, connection
 from ledger.journal._rollup import KINDS as USAGE_KINDS
 from ledger.journal._rollup import UsageKey
+from ledger.journal.batch import answer_later
 from ledger.journal.gate import (
     CACHED,
     KeyTaken,
@@ -35,6 +36,7 @@ __all__ = [
     "Posting",
     "USAGE_KINDS",
     "UsageKey",
+    "answer_later",
     "connection",
     "find_entry",
     "lock_account",

@@ -90,8 +90,12 @@ class Batches:
                 raise Busy from exc
             raise
         try:
-            # The charges of an account it holds write its rows once, at the end.
-            held = journal_batch.begin(conn, _several(batch))
+            # The batch holds its accounts: their charges write their rows once, at the end.
+            held = journal_batch.begin(
+                conn,
+                [request.order for request in batch],
+                [request.kwargs.get("idempotency_key") for request in batch],
+            )
             # SQLite counts the rows each request changed (less what the batch wrote out
             # for the requests before it), so a broken promise (an error after writing,
             # without a savepoint) is caught there; elsewhere 0.
@@ -137,15 +141,6 @@ class Busy(Exception):
 
 class _BrokenPromise(Exception):
     """A request run without a savepoint raised after writing: roll the batch back."""
-
-
-def _several(batch: list[Request]) -> set[int]:
-    """The accounts (`Request.order`) of more than one request of the batch."""
-    seen: set[int] = set()
-    several: set[int] = set()
-    for request in batch:
-        (several if request.order in seen else seen).add(request.order)
-    return several
 
 
 def order(request: Request) -> int:

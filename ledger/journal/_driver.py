@@ -137,6 +137,15 @@ class DriverStatement:
             cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         cursor.close()
 
+    def returning_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> Any:
+        """PostgreSQL: the statement once per row, in one executemany (pipelined), keeping
+        what each returns: the cursor, one result set per row (`nextset`). Like `run_many`,
+        without writing what a batch holds pending first."""
+        compiled = self._for(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows], returning=True)
+        return cursor
+
     def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row as the driver's plain tuple, or None."""
         cursor = self.execute(conn, params)

@@ -106,6 +106,17 @@ def upsert_params(key: UsageKey, quantity: int, moves: Sequence[tuple[str, str, 
 
 # The UPSERT is spelled per database (both say ON CONFLICT ... DO UPDATE).
 UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
+#: PostgreSQL: the UPSERT of many rows (each its own key) in one statement, over arrays
+#: of its columns: account, day, agent, unit, quantity, from plan, from wallet.
+UPSERT_ARRAYS = (
+    "INSERT INTO usage_days (account_id, day, agent_id, unit, quantity, from_plan, from_wallet)"
+    " SELECT * FROM unnest(%s::integer[], %s::date[], %s::integer[], %s::varchar[],"
+    " %s::bigint[], %s::bigint[], %s::bigint[])"
+    " ON CONFLICT (account_id, day, agent_id, unit) DO UPDATE SET"
+    " quantity = usage_days.quantity + excluded.quantity,"
+    " from_plan = usage_days.from_plan + excluded.from_plan,"
+    " from_wallet = usage_days.from_wallet + excluded.from_wallet"
+)
 _c = usage_days.c
 _GIVE_BACK = DriverStatement(
     update(usage_days)

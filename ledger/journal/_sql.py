@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     insert,
+    literal_column,
     select,
     true,
     union_all,
@@ -76,6 +77,24 @@ READ_FOR_CHARGE = DriverStatement(
 )
 
 
+@cache
+def read_accounts(count: int) -> DriverStatement:
+    """A writer's batch: every agent of `count` accounts (`account_<n>`) as a `Snapshot`,
+    followed by its account's id, the accounts locked in ascending id order in this one
+    statement (PostgreSQL locks the rows as the sorted result yields them), so that two
+    batches locking overlapping accounts cannot deadlock. Built once per count."""
+    ids = [bindparam(f"account_{n}", type_=Integer) for n in range(count)]
+    return DriverStatement(
+        select(*(_snapshot_column(name) for name in Snapshot._fields), accounts.c.id)
+        .select_from(agents.join(accounts, accounts.c.id == agents.c.account_id))
+        .where(accounts.c.id.in_(ids))
+        .order_by(accounts.c.id, agents.c.id)
+        .with_for_update(of=accounts),
+        # The batch reads these before it holds them: nothing of theirs is pending.
+        batched=True,
+    )
+
+
 def _guarded_move(account_spend: bool = False) -> ReturningUpdate[Any]:
     """Move the cached balances by (plan, wallet) unless either would go below zero; with
     `account_spend`, record the account's month spend in the same statement."""
@@ -131,14 +150,28 @@ SET_BALANCES = DriverStatement(
 )
 
 
-def _new_entry(insert: Any) -> Any:
-    """The entry, unless its idempotency key is taken (then nothing, and no row back)."""
-    return (
-        insert(entries)
-        .values(account_id=bindparam("account_id", type_=Integer), **_entry_binds())
-        .on_conflict_do_nothing(index_elements=[entries.c.account_id, entries.c.idempotency_key])
-        .returning(entries.c.id)
-    )
+def _new_entry(insert: Any, *, looked_up: bool = False) -> Any:
+    """The entry, unless its idempotency key is taken (then nothing, and no row back).
+
+    PostgreSQL takes the entry's id from its sequence before it looks for a conflict, so a
+    replayed key would leave a gap one charge at a time does not: the entry is inserted
+    only where its key is not found (a race-free check, as the account is locked by whoever
+    writes its entries), unless the caller `looked_up` the key already; ON CONFLICT stays
+    the guarantee."""
+    account = bindparam("account_id", type_=Integer)
+    binds = _entry_binds()
+    if insert is sqlite.insert or looked_up:  # a taken key costs SQLite's rowid nothing
+        new = insert(entries).values(account_id=account, **binds)
+    else:
+        taken = exists().where(
+            entries.c.account_id == account, entries.c.idempotency_key == binds["idempotency_key"]
+        )
+        new = insert(entries).from_select(
+            ["account_id", *ENTRY_FIELDS], select(account, *binds.values()).where(~taken)
+        )
+    return new.on_conflict_do_nothing(
+        index_elements=[entries.c.account_id, entries.c.idempotency_key]
+    ).returning(entries.c.id)
 
 
 #: SQLite: a held account's entry (its transfers follow, `INSERT_TRANSFER_HELD`).
@@ -157,6 +190,17 @@ def held_statement(moves: int) -> DriverStatement:
     return one_statement(moves, False, False, new_key=True)
 
 
+#: PostgreSQL: which of the batch's (account, idempotency key) pairs an entry holds, each
+#: pair looked up on its own (through the unique index, once the table has statistics;
+#: never a hash join over the whole table).
+KEYS_TAKEN = (
+    "SELECT k.account_id, k.key, e.id"
+    " FROM unnest(%s::integer[], %s::varchar[]) AS k(account_id, key)"
+    " CROSS JOIN LATERAL (SELECT id FROM entries"
+    " WHERE account_id = k.account_id AND idempotency_key = k.key) AS e"
+)
+
+
 @cache
 def one_statement(
     moves: int,
@@ -166,6 +210,8 @@ def one_statement(
     usage: bool = False,
     *,
     new_key: bool = False,
+    skip_zero: bool = False,
+    looked_up: bool = False,
 ) -> DriverStatement:
     """PostgreSQL: a whole posting in one statement (data-modifying CTEs), so a charge is
     one round trip after its locked read. Built once per shape: how many transfers,
@@ -175,7 +221,9 @@ def one_statement(
 
     If the guarded move matches no row (it would overdraw), nothing else is written and the
     statement returns no row. Parameters are those of the separate statements; the
-    transfers' are `debit_<n>`, `credit_<n>`, `amount_<n>`.
+    transfers' are `debit_<n>`, `credit_<n>`, `amount_<n>`; with `skip_zero`, a transfer
+    of zero is left out; `new_key`: nothing is written when the idempotency key is taken
+    (`looked_up`: the caller found it free).
     """
     ctes = []
     if moves_balances:
@@ -184,7 +232,7 @@ def one_statement(
         entry = insert(entries).from_select(["account_id", *ENTRY_FIELDS], values)
     elif new_key:
         move = None
-        entry = _new_entry(postgresql.insert)
+        entry = _new_entry(postgresql.insert, looked_up=looked_up)
     else:
         move = None
         entry = insert(entries).values(
@@ -203,7 +251,11 @@ def one_statement(
                 )
                 for n in range(moves)
             )
-        ).subquery("moves")
+        )
+        if skip_zero:
+            given = rows.subquery("given")
+            rows = select(given).where(given.c.amount > literal_column("0"))
+        rows = rows.subquery("moves")
         account = bindparam("account_id", type_=Integer)
         ctes.append(
             insert(transfers)
@@ -232,3 +284,34 @@ def one_statement(
     else:
         result = select(entry.c.id)
     return DriverStatement(result.add_cte(*ctes) if ctes else result, batched=new_key)
+
+
+#: PostgreSQL: a charge's entry and its two transfers (plan, wallet; one of zero is left
+#: out), written at its batch's end (`Batch.flush`): one shape for every charge, so that
+#: all of a batch's run as one executemany.
+LATER_ENTRY = one_statement(2, False, False, new_key=True, skip_zero=True, looked_up=True)
+
+
+#: The columns of the batch's writes at its end (ledger/journal/batch.py), in the order
+#: of its rows.
+ROWS = {
+    SET_BALANCES: ("account_id", "plan_balance", "wallet_balance", "account_month",
+                   "account_month_spend"),
+    SPEND: ("agent_id", "month", "month_spend"),
+    _rollup.UPSERT["sqlite"]: ("account_id", "day", "agent_id", "unit", "quantity",
+                               "from_plan", "from_wallet"),
+}  # fmt: skip
+#: PostgreSQL: the same writes, each for all of a batch's rows in one statement over
+#: arrays (one per column, in the order of ROWS).
+SET_BALANCES_ARRAYS = (
+    "UPDATE accounts SET plan_balance = v.plan_balance, wallet_balance = v.wallet_balance,"
+    " account_month = v.account_month, account_month_spend = v.account_month_spend"
+    " FROM unnest(%s::integer[], %s::bigint[], %s::bigint[], %s::varchar[], %s::bigint[])"
+    " AS v(id, plan_balance, wallet_balance, account_month, account_month_spend)"
+    " WHERE accounts.id = v.id"
+)
+SPEND_ARRAYS = (
+    "UPDATE agents SET month = v.month, month_spend = v.month_spend"
+    " FROM unnest(%s::integer[], %s::varchar[], %s::bigint[]) AS v(id, month, month_spend)"
+    " WHERE agents.id = v.id"
+)

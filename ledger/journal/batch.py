@@ -1,34 +1,38 @@
 """What a writer's batch keeps in memory across its charges, and writes once at its end.
 
-The batch holds its accounts locked (SQLite's write lock, or PostgreSQL's row lock taken by
-the first locked read) until it commits, so nothing else can change them: the first charge
-of an account in the batch reads its state (`read_for_charge`), and the next ones decide on
-that state as the charges before them left it. Their postings still go through the gate
-(`post`) one by one -- each its own entry, transfers, idempotency key and request id, in
-arrival order -- but the rows a charge only moves (the account's balances and month spend,
-the agent's month spend, the usage rollup) are written once per batch: one UPDATE per
-account and agent, one UPSERT per rollup row (account, agent, day, unit).
+The batch holds every account its requests name (`Request.order`) locked until it commits
+(SQLite's write lock; on PostgreSQL the row locks its first charge takes for all of them,
+in one statement in ascending id order), so nothing else can change them. Its first charge
+reads the state of all of them and of all their agents at once (`read_ahead`); every charge
+then decides on that state as the charges before it left it, from memory. Their postings
+still go through the gate (`post`) one by one -- each its own entry, transfers, idempotency
+key and request id, in arrival order -- but the rows a charge only moves (the account's
+balances and month spend, the agent's month spend, the usage rollup) are written once per
+batch: one UPDATE per account and agent, one UPSERT per rollup row (account, agent, day,
+unit). A batch of charges of many accounts therefore costs what one of a single account
+costs.
 
 Equivalence: nobody can observe the rows between two charges of the batch but the batch
 itself, and every statement of the batch that is not one of the charges' own (anything
 through SQLAlchemy, a savepoint, a prebuilt statement such as a usage report) first writes
 what is pending and forgets what is held (`flush_pending`, on the connection's
 `before_cursor_execute` and in `DriverStatement.execute`), then reads the database as one
-charge after another would have left it. The commit writes what is pending first; an error
-there rolls the batch back like any other, and the database's CHECKs still refuse an
-overdraft. A rolled-back batch takes its pending writes with it (they were never sent).
+charge after another would have left it; the next charge reads again. The commit writes
+what is pending first; an error there rolls the batch back like any other, and the
+database's CHECKs still refuse an overdraft. A rolled-back batch takes its pending writes
+with it (they were never sent).
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session
 
 from ledger.journal import _rollup, _sql
-from ledger.journal._driver import PENDING
+from ledger.journal._driver import PENDING, connection
 from ledger.policy import Snapshot
 
 
@@ -36,24 +40,44 @@ class Held:
     """One account held by the batch: each of its agents' snapshots as the batch's last
     charge left them."""
 
-    __slots__ = ("snapshots", "moved", "spent")
+    __slots__ = ("snapshots", "complete", "moved", "spent")
 
-    def __init__(self) -> None:
+    def __init__(self, complete: bool) -> None:
         self.snapshots: dict[int, Snapshot] = {}
+        #: Every agent of the account is in `snapshots` (read by `read_ahead`): an agent
+        #: that is not is none of the account's.
+        self.complete = complete
         #: The account's balances or month spend changed since the batch read them.
         self.moved = False
         #: Agents whose month spend changed since the batch read them.
         self.spent: set[int] = set()
 
 
-class Batch:
-    """The held accounts of one batch and the writes pending for them. Only the accounts
-    of `several` are held: an account with one charge in the batch gains nothing from
-    holding (its one statement writes everything), and would pay for the writes at the end."""
+#: A key a charge of this batch is writing (its entry is pending: `Batch.later`).
+CLAIMED = -1
 
-    def __init__(self, several: set[int]) -> None:
-        self.several = several
+
+class Batch:
+    """The held accounts of one batch and the writes pending for them. `orders`: the
+    account of each request of the batch (`Request.order`, 0 for none), in the order they
+    run; `keys`: each one's idempotency key, when it names one (None)."""
+
+    def __init__(self, orders: list[int], keys: list[str | None]) -> None:
+        self.orders = orders
+        self.request_keys = keys
+        #: A batch of one request holds nothing: its charge's own statements write all it
+        #: moves (on PostgreSQL, one), cheaper than a read ahead and writes at the end.
+        self.holds = len(orders) > 1
+        #: `read_ahead` ran since the batch last forgot what it held.
+        self.read = False
         self.accounts: dict[int, Held] = {}
+        #: PostgreSQL: the (account, idempotency key) pairs `read_ahead` looked up, each
+        #: with the id of the entry holding it, None (free) or CLAIMED.
+        self.keys: dict[tuple[int, str], int | None] = {}
+        #: PostgreSQL: the entries of charges whose key was free, written at the end
+        #: (`LATER_ENTRY`), and the answers waiting for their ids (`answer_later`).
+        self.later: list[dict[str, Any]] = []
+        self.answers: list[Any] = []
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
         #: SQLite: the rows the pending writes changed, which no request changed itself
@@ -67,12 +91,91 @@ class Batch:
     def hold(self, account_id: int, snapshot: Snapshot) -> None:
         """Keep a snapshot just read under the account lock. (An account held for another
         agent is written out and forgotten before that read: `read_for_charge`.)"""
-        if account_id not in self.several:
-            return
         held = self.accounts.get(account_id)
         if held is None:
-            held = self.accounts[account_id] = Held()
+            held = self.accounts[account_id] = Held(complete=False)
         held.snapshots[snapshot.agent_id] = snapshot
+
+    def read_ahead(self, conn: Connection, account_id: int) -> None:
+        """Read and hold, in one statement, every agent of `account_id` and of the accounts
+        of the batch's requests still to run -- on PostgreSQL, whose batches run in account
+        order, those from `account_id` up, so that this batch takes its row locks in
+        ascending id order like every other -- once until the batch next forgets what it
+        holds."""
+        self.read = True
+        ahead = self.orders
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            ahead = [order for order in ahead if order >= account_id]
+        ids = sorted({order for order in ahead if order} - self.accounts.keys() | {account_id})
+        params = {f"account_{n}": ident for n, ident in enumerate(ids)}
+        if not postgresql:
+            cursor = _sql.read_accounts(len(ids)).execute(conn, params)
+            rows = cursor.fetchall()
+            cursor.close()
+        else:
+            rows = self._read_with_keys(conn, ids, params)
+        accounts = self.accounts
+        for row in rows:
+            held = accounts.get(row[-1])
+            if held is None:
+                held = accounts[row[-1]] = Held(complete=True)
+            held.snapshots[row[0]] = Snapshot._make(row[:-1])
+
+    def _read_with_keys(
+        self, conn: Connection, ids: list[int], params: dict[str, int]
+    ) -> list[Any]:
+        """PostgreSQL: the accounts' locked read and, after it (under their locks), which
+        idempotency keys of the batch's requests on them are taken: one round trip. A
+        charge whose key is free then writes its entry at the batch's end."""
+        locked = set(ids)
+        pairs = {
+            (order, key)
+            for order, key in zip(self.orders, self.request_keys, strict=True)
+            if isinstance(key, str) and order in locked
+        }
+        raw = conn.connection.dbapi_connection
+        with raw.pipeline():  # type: ignore[union-attr]
+            read = _sql.read_accounts(len(ids)).execute(conn, params)
+            if pairs:
+                found = raw.cursor()  # type: ignore[union-attr]
+                found.execute(_sql.KEYS_TAKEN, ([a for a, _ in pairs], [k for _, k in pairs]))
+        rows = read.fetchall()
+        read.close()
+        if pairs:
+            self.keys.update(dict.fromkeys(pairs))
+            self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
+            found.close()
+        return rows
+
+    def key_state(self, account_id: int, key: str) -> tuple[str, int | None]:
+        """PostgreSQL, for a charge of a held account, what the batch knows of its key:
+        ("taken", the id of the entry holding it) -- a replay; ("free", None) -- the charge
+        now claims it and its entry is written at the end; ("claimed", None) -- a charge
+        before it in the batch claimed it; ("unknown", None) -- not looked up: its entry is
+        written now, which checks it."""
+        state = self.keys.get((account_id, key), False)
+        if state is False:
+            return "unknown", None
+        if state is None:
+            self.keys[(account_id, key)] = CLAIMED
+            return "free", None
+        return ("claimed", None) if state == CLAIMED else ("taken", state)
+
+    def write_later(self, params: dict[str, Any]) -> bool:
+        """Keep the entry of a charge whose key it claimed, to write at the end; False when
+        the charge did not claim it (write it now)."""
+        if self.keys.get((params["account_id"], params["idempotency_key"])) != CLAIMED:
+            return False
+        self.later.append(params)
+        self.answers.append(None)
+        return True
+
+    def answer_later(self, answer: Any) -> None:
+        """The answer of the charge whose entry `write_later` just kept: its `entry_id` is
+        set when the entry is written, before the batch commits (and so before anybody is
+        answered)."""
+        self.answers[-1] = answer
 
     def move(
         self,
@@ -118,39 +221,71 @@ class Batch:
         one executemany per kind of row (on PostgreSQL, pipelined: a few round trips)."""
         accounts, self.accounts = self.accounts, {}
         usage, self.usage = self.usage, {}
+        later, self.later = self.later, []
+        answers, self.answers = self.answers, []
+        self.read = False
+        self.keys = {}
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
+        # Each kind of row as tuples in the order of its statement's columns (_sql.ROWS).
         balances, spends = [], []
         for account_id, held in accounts.items():
+            if not held.moved and not held.spent:
+                continue
             snapshot = next(iter(held.snapshots.values()))
             if held.moved:
                 balances.append(
-                    {"account_id": account_id, "plan_balance": snapshot.plan_balance,
-                     "wallet_balance": snapshot.wallet_balance,
-                     "account_month": snapshot.account_month,
-                     "account_month_spend": snapshot.account_month_spend}
+                    (account_id, snapshot.plan_balance, snapshot.wallet_balance,
+                     snapshot.account_month, snapshot.account_month_spend)
                 )  # fmt: skip
             for agent_id in held.spent:
                 agent = held.snapshots[agent_id]
-                spends.append(
-                    {"agent_id": agent_id, "month": agent.month, "month_spend": agent.month_spend}
-                )
-        rows = [
-            {"account_id": account_id, "day": day, "agent_id": agent_id, "unit": unit,
-             "quantity": quantity, "from_plan": plan, "from_wallet": wallet}
-            for (account_id, day, agent_id, unit), (quantity, plan, wallet) in usage.items()
-        ]  # fmt: skip
-        writes = [(_sql.SET_BALANCES, balances), (_sql.SPEND, spends)]
-        writes.append((_rollup.UPSERT[conn.dialect.name], rows))
-        pipeline = getattr(raw, "pipeline", None)  # psycopg: one round trip for them all
-        with pipeline() if pipeline is not None else nullcontext():
-            for statement, params in writes:
-                if params:
-                    statement.run_many(conn, params)
-        self.flushed += getattr(raw, "total_changes", 0) - before
+                spends.append((agent_id, agent.month, agent.month_spend))
+        rows = [(*key, *moved) for key, moved in usage.items()]
+        if conn.dialect.name != "postgresql":
+            for statement, kind in ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
+                                    (_rollup.UPSERT["sqlite"], rows)):  # fmt: skip
+                if kind:
+                    names = _sql.ROWS[statement]
+                    statement.run_many(conn, [dict(zip(names, row, strict=True)) for row in kind])
+            self.flushed += getattr(raw, "total_changes", 0) - before
+            return
+        # PostgreSQL: each kind of row in one statement over arrays (a row per account,
+        # agent or rollup row: psycopg's cost per row of an executemany is the larger),
+        # all of them and the entries in one pipeline: one round trip.
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        with raw.pipeline():  # type: ignore[union-attr]
+            entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
+            for sql, kind in ((_sql.SET_BALANCES_ARRAYS, balances), (_sql.SPEND_ARRAYS, spends),
+                              (_rollup.UPSERT_ARRAYS, rows)):  # fmt: skip
+                if kind:
+                    cursor.execute(sql, [list(column) for column in zip(*kind, strict=True)])
+        cursor.close()
+        if entries is not None:
+            _answer(entries, answers)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.usage)
+        return bool(self.accounts or self.usage or self.later)
+
+
+class KeyRaced(RuntimeError):
+    """An entry a batch wrote at its end found its idempotency key taken, although the
+    batch found it free under the account's lock: something wrote the account's entries
+    without its lock. The batch rolls back and each request runs again alone."""
+
+
+def _answer(cursor: Any, answers: list[Any]) -> None:
+    """Give each answer waiting for it the id of its entry, in order (one result set per
+    entry of the executemany)."""
+    for answer in answers:
+        row = cursor.fetchone()
+        if row is None:
+            raise KeyRaced("An idempotency key was taken while its account was locked.")
+        if answer is not None:
+            # Frozen for its readers; nobody has seen it yet: the batch has not committed.
+            object.__setattr__(answer, "entry_id", row[0])
+        cursor.nextset()
+    cursor.close()
 
 
 #: Each field's place in a Snapshot.
@@ -166,10 +301,10 @@ def _changed(snapshot: Snapshot, changes: dict[str, Any]) -> Snapshot:
     return Snapshot._make(values)
 
 
-def begin(conn: Connection, several: set[int]) -> Batch:
-    """Hold the accounts of `several` on this connection until `end` (its engine must be
-    `watch`ed)."""
-    batch = conn.info[PENDING] = Batch(several)
+def begin(conn: Connection, orders: list[int], keys: list[str | None]) -> Batch:
+    """Hold the accounts of `orders` (each request's) on this connection until `end` (its
+    engine must be `watch`ed); `keys`, each request's idempotency key or None."""
+    batch = conn.info[PENDING] = Batch(orders, keys)
     return batch
 
 
@@ -198,3 +333,11 @@ def watch(engine: Engine) -> None:
     connections (once per engine, before its writer connects)."""
     if not event.contains(engine, "before_cursor_execute", flush_pending):
         event.listen(engine, "before_cursor_execute", flush_pending)
+
+
+def answer_later(session: Session, answer: Any) -> None:
+    """Hand the answer of a charge whose entry the batch writes at its end (`Posted`'s
+    entry id None) to the batch, which sets its `entry_id` then."""
+    batch = current(connection(session))
+    assert batch is not None, "only a writer's batch writes an entry later"
+    batch.answer_later(answer)

@@ -78,7 +78,9 @@ class Posting(NamedTuple):
 
 
 class Posted(NamedTuple):
-    entry_id: int
+    #: None: a charge of a writer's batch whose entry is written at the batch's end; the
+    #: caller hands its answer to `answer_later`, which sets the id then.
+    entry_id: int | None
     #: The cached balances after the posting, or None when it moved neither.
     plan_balance: int | None
     wallet_balance: int | None
@@ -217,9 +219,10 @@ def _post_held(
     params: dict[str, Any],
     touches: bool,
 ) -> Posted:
-    """A charge of an account its batch holds: the entry and its transfers now, the rows it
-    moves once at the end of the batch (ledger/journal/batch.py). The guard is the same:
-    nothing is written when a cached balance would go below zero."""
+    """A charge of an account its batch holds: the entry and its transfers now (on
+    PostgreSQL, when the batch found its key free, at the end of the batch with the
+    others), the rows it moves once at the end of the batch (ledger/journal/batch.py).
+    The guard is the same: nothing is written when a cached balance would go below zero."""
     balances = None
     if touches:
         balances = (
@@ -229,11 +232,17 @@ def _post_held(
         if balances[0] < 0 or balances[1] < 0:
             raise Overdraft(f"Posting {posting.kind} would overdraw account {posting.account_id}.")
     if conn.dialect.name == "postgresql":
-        for n, (debit, credit, amount) in enumerate(moves):
+        # A charge whose key the batch found free for it: its entry and transfers are
+        # written with the batch's others at its end (`_sql.LATER_ENTRY`: every move, the
+        # zeros skipped); any other now, its key checked by the insert.
+        later = len(posting.moves) == 2 and held.write_later(params)
+        for n, (debit, credit, amount) in enumerate(posting.moves if later else moves):
             params[f"debit_{n}"], params[f"credit_{n}"], params[f"amount_{n}"] = (
                 debit, credit, amount
             )  # fmt: skip
-        entry_id = _sql.held_statement(len(moves)).scalar(conn, params)
+        entry_id = None if later else _sql.held_statement(len(moves)).scalar(conn, params)
+        if entry_id is None and not later:
+            raise KeyTaken(posting.idempotency_key)
     else:
         entry_id = _sql.INSERT_NEW_ENTRY.scalar(conn, params)
         if entry_id is not None:
@@ -243,8 +252,8 @@ def _post_held(
                     {"entry_id": entry_id, "account_id": posting.account_id,
                      "debit_book": debit, "credit_book": credit, "amount": amount},
                 )  # fmt: skip
-    if entry_id is None:
-        raise KeyTaken(posting.idempotency_key)
+        if entry_id is None:
+            raise KeyTaken(posting.idempotency_key)
     account_spend = posting.account_spend if touches else None
     held.move(posting.account_id, posting.agent_id, balances, account_spend, posting.spend)
     return Posted(entry_id, *balances) if balances else Posted(entry_id, None, None)

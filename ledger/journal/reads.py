@@ -42,18 +42,31 @@ def read_for_charge(
     the transaction ends (like `lock_account`), and the id of the entry that already holds
     `idempotency_key`. None when the account has no such agent.
 
-    In a writer's batch (ledger/journal/batch.py) the account stays held once read: the
-    next charges of its agent decide on the snapshot the one before left, without a read,
-    and their key is checked when the gate writes their entry (`KeyTaken`).
+    In a writer's batch (ledger/journal/batch.py) the batch's first charge reads and holds
+    all its accounts at once (`Batch.read_ahead`; on PostgreSQL with the batch's
+    idempotency keys): the next charges decide on the snapshot the ones before left,
+    without a read. A key the batch looked up is answered from memory; any other is checked
+    when the gate writes its entry (`KeyTaken`).
     """
     conn = connection(session)
     held = batch.current(conn)
+    if held is not None and not held.holds:
+        held = None
     if held is not None:
         snapshot = held.snapshot(account_id, agent_id)
+        if snapshot is None and not held.read:
+            held.read_ahead(conn, account_id)
+            snapshot = held.snapshot(account_id, agent_id)
         if snapshot is not None:
-            return snapshot, None
-        if account_id in held.accounts:  # held for another agent: read it as written
-            held.flush(conn)
+            state, entry_id = held.key_state(account_id, idempotency_key)
+            if state != "claimed":
+                return snapshot, entry_id
+            held.flush(conn)  # claimed by a charge before: write its entry, then read it
+        account = held.accounts.get(account_id)
+        if account is not None:
+            if account.complete:  # every agent of the account was read: not one of them
+                return None
+            held.flush(conn)  # held for another agent: read it as written
     row = _sql.READ_FOR_CHARGE.one_or_none(
         conn, {"account_id": account_id, "agent_id": agent_id, "key": idempotency_key}
     )

@@ -15,7 +15,6 @@ from ledger.charges import Charge, charge
 from ledger.db import make_engine, make_session_factory, transaction
 from ledger.errors import IdempotencyConflict
 from ledger.journal.writer import JournalWriter, Request
-from ledger.migrate import upgrade
 from ledger.models import Agent, OutboxMessage, UsageDay
 from ledger.units import credits
 from ledger.usage import usage
@@ -23,6 +22,7 @@ from ledger.verify import verify
 from ledger.wallet import credit_wallet
 from tests.ledger.test_journal_writer import in_one_batch
 from tests.support.factories import NOW, story
+from tests.support.writer_batches import twin_url
 
 
 def _mixed(ids: dict[str, int]) -> list[tuple[str, object]]:
@@ -99,11 +99,7 @@ def _comparable(answer: object) -> object:
 @pytest.fixture
 def fresh_url(db_url, request) -> str:
     """A second empty database of the same kind, for the one-at-a-time run."""
-    if request.node.callspec.params["db_url"] == "sqlite":
-        url = db_url.replace("creditbot.db", "one-at-a-time.db")
-        upgrade(make_engine(url))
-        return url
-    return request.getfixturevalue("pg_url")
+    return twin_url(db_url, request)
 
 
 def test_a_batch_holding_its_account_answers_and_writes_as_one_at_a_time(

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
+from ledger.db import make_engine
 from ledger.journal.writer import JournalWriter, Request
+from ledger.migrate import upgrade
 
 
 class Held:
@@ -34,3 +38,13 @@ class Held:
             threading.Event().wait(0.001)
         self.release.set()
         self.thread.join(30)
+
+
+def twin_url(db_url: str, request: pytest.FixtureRequest) -> str:
+    """A second empty database of the kind of `db_url` (the `db_url` fixture's), for
+    running the same requests one transaction each."""
+    if request.node.callspec.params["db_url"] == "sqlite":
+        url = db_url.replace("creditbot.db", "one-at-a-time.db")
+        upgrade(make_engine(url))
+        return url
+    return request.getfixturevalue("pg_url")
