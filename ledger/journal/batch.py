@@ -71,13 +71,19 @@ class Batch:
         #: `read_ahead` ran since the batch last forgot what it held.
         self.read = False
         self.accounts: dict[int, Held] = {}
-        #: PostgreSQL: the (account, idempotency key) pairs `read_ahead` looked up, each
-        #: with the id of the entry holding it, None (free) or CLAIMED.
+        #: The (account, idempotency key) pairs `read_ahead` looked up, each with the id
+        #: of the entry holding it, None (free) or CLAIMED.
         self.keys: dict[tuple[int, str], int | None] = {}
-        #: PostgreSQL: the entries of charges whose key was free, written at the end
-        #: (`LATER_ENTRY`), and the answers waiting for their ids (`answer_later`).
+        #: The entries of charges whose key was free, written at the end (PostgreSQL:
+        #: `LATER_ENTRY`, and the answers waiting for their ids, `answer_later`; SQLite:
+        #: `INSERT_ENTRY_WITH_ID`, and their transfers' rows).
         self.later: list[dict[str, Any]] = []
         self.answers: list[Any] = []
+        self.transfers: list[dict[str, Any]] = []
+        #: SQLite: the id the next entry written at the end takes (the largest `read_ahead`
+        #: found, plus those given since); None: the batch has not read it since it last
+        #: wrote what was pending, and a charge writes its entry at once.
+        self.next_entry: int | None = None
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
         #: SQLite: the rows the pending writes changed, which no request changed itself
@@ -113,6 +119,7 @@ class Batch:
             cursor = _sql.read_accounts(len(ids)).execute(conn, params)
             rows = cursor.fetchall()
             cursor.close()
+            self._read_keys(conn)
         else:
             rows = self._read_with_keys(conn, ids, params)
         accounts = self.accounts
@@ -148,15 +155,43 @@ class Batch:
             found.close()
         return rows
 
-    def key_state(self, account_id: int, key: str) -> tuple[str, int | None]:
-        """PostgreSQL, for a charge of a held account, what the batch knows of its key:
-        ("taken", the id of the entry holding it) -- a replay; ("free", None) -- the charge
-        now claims it and its entry is written at the end; ("claimed", None) -- a charge
-        before it in the batch claimed it; ("unknown", None) -- not looked up: its entry is
-        written now, which checks it."""
+    def _read_keys(self, conn: Connection) -> None:
+        """SQLite: which idempotency keys of the batch's requests are taken, and the
+        largest entry id, in one statement. The batch holds the database's write lock, so
+        nothing else writes an entry until it commits: its charges' entries, written at
+        its end in their order, take the ids one after another from there -- those one
+        transaction per charge would have given them -- which each charge's answer
+        therefore carries at once."""
+        pairs = {
+            (order, key)
+            for order, key in zip(self.orders, self.request_keys, strict=True)
+            if isinstance(key, str) and order
+        }
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(_sql.keys_and_last_entry(len(pairs)), [v for pair in pairs for v in pair])
+        rows = cursor.fetchall()
+        cursor.close()
+        keys = self.keys
+        keys.update(dict.fromkeys(pairs))
+        for account_id, key, entry_id in rows:
+            if account_id is None:
+                self.next_entry = (entry_id or 0) + 1
+            else:
+                keys[(account_id, key)] = entry_id
+
+    def key_state(self, conn: Connection, account_id: int, key: str) -> tuple[str, int | None]:
+        """For a charge of a held account, what the batch knows of its key: ("taken", the
+        id of the entry holding it) -- a replay; ("free", None) -- the charge now claims it
+        and its entry is written at the end; ("claimed", None) -- a charge before it in the
+        batch claimed it; ("unknown", None) -- not looked up (PostgreSQL): its entry is
+        written now, which checks it. SQLite looks such a key up now, when its entry would
+        be written at the end."""
         state = self.keys.get((account_id, key), False)
         if state is False:
-            return "unknown", None
+            if self.next_entry is None:
+                return "unknown", None
+            params = {"account_id": account_id, "key": key}
+            state = self.keys[(account_id, key)] = _sql.ENTRY_OF_KEY.scalar(conn, params)
         if state is None:
             self.keys[(account_id, key)] = CLAIMED
             return "free", None
@@ -170,6 +205,27 @@ class Batch:
         self.later.append(params)
         self.answers.append(None)
         return True
+
+    def entry_later(self, params: dict[str, Any], moves: list[tuple[str, str, int]]) -> int | None:
+        """SQLite: keep a held charge's entry and its transfers to write at the end, and
+        give the id its entry takes there; None when the batch has not read the largest
+        entry id since it last wrote what was pending (write it now)."""
+        entry_id = self.next_entry
+        if entry_id is None:
+            return None
+        self.next_entry = entry_id + 1
+        params["id"] = entry_id
+        account_id = params["account_id"]
+        key = params["idempotency_key"]
+        if key is not None:  # a second charge with the key reads the first's entry
+            self.keys[(account_id, key)] = CLAIMED
+        self.later.append(params)
+        for debit, credit, amount in moves:
+            self.transfers.append(
+                {"entry_id": entry_id, "account_id": account_id, "debit_book": debit,
+                 "credit_book": credit, "amount": amount}
+            )  # fmt: skip
+        return entry_id
 
     def answer_later(self, answer: Any) -> None:
         """The answer of the charge whose entry `write_later` just kept: its `entry_id` is
@@ -223,8 +279,10 @@ class Batch:
         usage, self.usage = self.usage, {}
         later, self.later = self.later, []
         answers, self.answers = self.answers, []
+        transfers, self.transfers = self.transfers, []
         self.read = False
         self.keys = {}
+        self.next_entry = None
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
         # Each kind of row as tuples in the order of its statement's columns (_sql.ROWS).
@@ -243,6 +301,11 @@ class Batch:
                 spends.append((agent_id, agent.month, agent.month_spend))
         rows = [(*key, *moved) for key, moved in usage.items()]
         if conn.dialect.name != "postgresql":
+            # The entries first, in the order their charges ran (and so their ids).
+            if later:
+                _sql.INSERT_ENTRY_WITH_ID.run_many(conn, later)
+            if transfers:
+                _sql.INSERT_TRANSFER_HELD.run_many(conn, transfers)
             for statement, kind in ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
                                     (_rollup.UPSERT["sqlite"], rows)):  # fmt: skip
                 if kind:
