@@ -192,6 +192,9 @@ def post(session: Session, posting: Posting) -> Posted:
     if counts_as_usage:
         assert posting.agent_id is not None and posting.usage is not None  # checked above
         _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
+    if not len(session.identity_map):
+        # Nothing loaded to refresh (a writer's charges load no objects): skip the lookups.
+        return posted
     if touches:
         loaded: dict[str, Any] = {
             "plan_balance": posted.plan_balance,
