@@ -25,6 +25,7 @@ with it (they were never sent).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -32,7 +33,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from ledger.journal import _rollup, _sql
-from ledger.journal._driver import PENDING, connection
+from ledger.journal._driver import CONNECTION, PENDING, connection
 from ledger.policy import Snapshot
 
 
@@ -84,6 +85,9 @@ class Batch:
         #: found, plus those given since); None: the batch has not read it since it last
         #: wrote what was pending, and a charge writes its entry at once.
         self.next_entry: int | None = None
+        #: PostgreSQL: one-row reads requests handed over (`read_later`), each with what
+        #: checks its row, run in the batch's next pipeline.
+        self.checks: list[tuple[str, Callable[[Any], None]]] = []
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
         #: SQLite: the rows the pending writes changed, which no request changed itself
@@ -147,12 +151,14 @@ class Batch:
             if pairs:
                 found = raw.cursor()  # type: ignore[union-attr]
                 found.execute(_sql.KEYS_TAKEN, ([a for a, _ in pairs], [k for _, k in pairs]))
+            checks = self._send_checks(raw)
         rows = read.fetchall()
         read.close()
         if pairs:
             self.keys.update(dict.fromkeys(pairs))
             self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
             found.close()
+        _check(checks)
         return rows
 
     def _read_keys(self, conn: Connection) -> None:
@@ -178,6 +184,16 @@ class Batch:
                 self.next_entry = (entry_id or 0) + 1
             else:
                 keys[(account_id, key)] = entry_id
+
+    def _send_checks(self, raw: Any) -> list[tuple[Any, Callable[[Any], None]]]:
+        """PostgreSQL, in a pipeline: send the reads handed over (`read_later`)."""
+        checks, self.checks = self.checks, []
+        sent = []
+        for sql, check in checks:
+            cursor = raw.cursor()
+            cursor.execute(sql)
+            sent.append((cursor, check))
+        return sent
 
     def key_state(self, conn: Connection, account_id: int, key: str) -> tuple[str, int | None]:
         """For a charge of a held account, what the batch knows of its key: ("taken", the
@@ -318,20 +334,27 @@ class Batch:
         # all of them and the entries in one pipeline: one round trip.
         cursor = raw.cursor()  # type: ignore[union-attr]
         with raw.pipeline():  # type: ignore[union-attr]
+            checks = self._send_checks(raw)
             entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
             for sql, kind in ((_sql.SET_BALANCES_ARRAYS, balances), (_sql.SPEND_ARRAYS, spends),
                               (_rollup.UPSERT_ARRAYS, rows)):  # fmt: skip
                 if kind:
                     cursor.execute(sql, [list(column) for column in zip(*kind, strict=True)])
         cursor.close()
+        _check(checks)
         if entries is not None:
             _answer(entries, answers)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.usage or self.later)
+        return bool(self.accounts or self.usage or self.later or self.checks)
 
 
-class KeyRaced(RuntimeError):
+class RunAlone(RuntimeError):
+    """Something the batch trusted did not hold: it rolls back and each request runs
+    again alone (the connection is sound)."""
+
+
+class KeyRaced(RunAlone):
     """An entry a batch wrote at its end found its idempotency key taken, although the
     batch found it free under the account's lock: something wrote the account's entries
     without its lock. The batch rolls back and each request runs again alone."""
@@ -349,6 +372,14 @@ def _answer(cursor: Any, answers: list[Any]) -> None:
             object.__setattr__(answer, "entry_id", row[0])
         cursor.nextset()
     cursor.close()
+
+
+def _check(sent: list[tuple[Any, Callable[[Any], None]]]) -> None:
+    """Hand each read handed over its row (its check may raise `RunAlone`)."""
+    for cursor, check in sent:
+        row = cursor.fetchone()
+        cursor.close()
+        check(row)
 
 
 #: Each field's place in a Snapshot.
@@ -396,6 +427,22 @@ def watch(engine: Engine) -> None:
     connections (once per engine, before its writer connects)."""
     if not event.contains(engine, "before_cursor_execute", flush_pending):
         event.listen(engine, "before_cursor_execute", flush_pending)
+
+
+def read_later(session: Session, sql: str, check: Callable[[Any], None]) -> bool:
+    """PostgreSQL, in a writer's batch of several requests: run `sql`, a read of one row, in
+    the batch's next pipeline -- with its first charge's read ahead, or with what it writes
+    before another statement or its commit -- rather than in a round trip of its own now,
+    and hand `check` its row (or None) then. Whatever the batch did meanwhile is not yet
+    committed: `check` raises `RunAlone` when the row shows it trusted what no longer held,
+    and the batch rolls back and every request runs again alone. False: not in such a
+    batch (read it now)."""
+    conn = session.info.get(CONNECTION)
+    held = None if conn is None else current(conn)
+    if held is None or not held.holds or conn.dialect.name != "postgresql":
+        return False
+    held.checks.append((sql, check))
+    return True
 
 
 def answer_later(session: Session, answer: Any) -> None:
