@@ -21,6 +21,12 @@ charge after another would have left it; the next charge reads again. The commit
 what is pending first; an error there rolls the batch back like any other, and the
 database's CHECKs still refuse an overdraft. A rolled-back batch takes its pending writes
 with it (they were never sent).
+
+The charges' entries and transfers are written at the end too, in their order: on SQLite
+with the ids the batch gave them from the largest it read (it holds the write lock), on
+PostgreSQL from the sequence, their answers given the ids then. (Longer than this
+project's modules usually are: what a batch holds and how it writes it out are one
+state, kept in one place.)
 """
 
 from __future__ import annotations
