@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
+from ledger.api_keys import KeyCache, as_key_holder, create_key, hash_secret  # noqa: E402
 from ledger.charges import charge  # noqa: E402
 from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
 from ledger.journal.writer import STRIPES, JournalWriter, Request  # noqa: E402
@@ -115,11 +116,18 @@ def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
     return one
 
 
+#: The server's memory of API keys (bot/http/api/authentication.py keeps one per app), and
+#: the hash of each bench account's key.
+KEYS = KeyCache()
+KEY_HASHES: dict[int, str] = {}
+
+
 def ledger_account(engine, name: str = "Bench") -> tuple[int, int]:
     def setup(s):
         account = create_account(
             s, AccountSettings(name=name, plan_credits=credits(100_000_000), cycle_anchor_day=1)
         )
+        KEY_HASHES[account.id] = hash_secret(create_key(s, account.id).secret)
         return account.id, add_agent(s, account.id, "bench-agent").id
 
     return transaction(make_session_factory(engine), setup)
@@ -145,10 +153,11 @@ def ledger_charger(engine, account_id: int, agent_id: int) -> Callable[[int], No
 
 
 def message_request(account_id: int, agent_id: int, key: str) -> Request:
-    """One message charge for the journal's writer, as /v1/messages queues it."""
+    """One message charge for the journal's writer, as /v1/messages queues it: the
+    account's API key checked in the batch's transaction (`as_key_holder`)."""
     return Request(
-        charge,
-        (account_id, agent_id, "message", 1),
+        as_key_holder,
+        (KEYS, KEY_HASHES[account_id], charge, agent_id, "message", 1),
         {"idempotency_key": key},
         savepoint=False,
         order=account_id,

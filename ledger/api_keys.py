@@ -28,7 +28,7 @@ from ledger import audit
 from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.journal import connection
+from ledger.journal import RunAlone, connection, read_later
 from ledger.models import Account
 from ledger.models.api import ApiKey, ApiKeyRevocations
 from ledger.names import check_text
@@ -235,25 +235,64 @@ class KeyCache:
         return self._holders.get(secret_hash)
 
     def holder_of(self, session: Session, secret_hash: str) -> KeyHolder | None:
-        """The key, or None (unknown or revoked), as of this transaction."""
-        if self not in session.info:
-            session.info[self] = True
-            # Straight to the driver: this runs in every batch, and SQLAlchemy's own
-            # execution costs ten times the query.
-            cursor = connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(_REVOCATIONS)
-            row = cursor.fetchone()
-            cursor.close()
-            count = None if row is None else row[0]
-            if count is None or count != self._revocations:  # no row: trust nothing
-                self._holders.clear()
-                self._revocations = count
+        """The key, or None (unknown or revoked), as of this transaction.
+
+        In a PostgreSQL writer's batch the revocation count is read with the batch's first
+        pipeline (`journal.read_later`) rather than in a round trip of its own: keys are
+        answered from memory meanwhile, and when the count turns out to have moved the
+        batch rolls back and each request runs again alone, reading it first (nothing the
+        batch did is seen by anybody before it commits)."""
+        check = session.info.get(self)
+        if check is None:
+            check = session.info[self] = _Revocations(self)
+            if not read_later(session, _REVOCATIONS, check.counted):
+                # Straight to the driver: this runs in every batch, and SQLAlchemy's own
+                # execution costs ten times the query.
+                cursor = connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                cursor.execute(_REVOCATIONS)
+                check.counted(cursor.fetchone())
+                cursor.close()
+        basis = self._revocations  # what memory holds is good as of this count (or later)
         holder = self._holders.get(secret_hash)
         if holder is None:
             holder = _holder_of_hash(session, secret_hash)
             if holder is not None:
                 self._holders[secret_hash] = holder
+        elif not check.read:
+            check.trusted.add(basis)
         return holder
+
+    def _counted(self, count: int | None) -> None:
+        """Forget every key when the revocation count moved (or is not there)."""
+        if count is None or count != self._revocations:
+            self._holders.clear()
+            self._revocations = count
+
+
+class RevokedMeanwhile(RunAlone):
+    """A writer's batch answered a key from memory while the revocation count it read with
+    its first pipeline had moved: it runs again one request at a time."""
+
+
+class _Revocations:
+    """One transaction's reading of the revocation count for a `KeyCache`."""
+
+    __slots__ = ("keys", "read", "trusted")
+
+    def __init__(self, keys: KeyCache) -> None:
+        self.keys = keys
+        #: The count has been read in this transaction.
+        self.read = False
+        #: The counts as of which keys were answered from memory before it was (writer
+        #: threads share the memory: another may have read a newer count meanwhile).
+        self.trusted: set[int | None] = set()
+
+    def counted(self, row: tuple[int] | None) -> None:
+        self.read = True
+        count = None if row is None else row[0]
+        self.keys._counted(count)
+        if self.trusted and (count is None or self.trusted != {count}):
+            raise RevokedMeanwhile("A key was revoked since this process last read the count.")
 
 
 class KeyScopeRefused(LedgerError):

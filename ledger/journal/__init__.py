@@ -13,7 +13,7 @@ from ledger.agent_status import resume_agents
 from ledger.journal._driver import DriverStatement, connection
 from ledger.journal._rollup import KINDS as USAGE_KINDS
 from ledger.journal._rollup import UsageKey
-from ledger.journal.batch import answer_later
+from ledger.journal.batch import RunAlone, answer_later, read_later
 from ledger.journal.gate import (
     CACHED,
     KeyTaken,
@@ -34,6 +34,7 @@ __all__ = [
     "Overdraft",
     "Posted",
     "Posting",
+    "RunAlone",
     "USAGE_KINDS",
     "UsageKey",
     "answer_later",
@@ -42,6 +43,7 @@ __all__ = [
     "lock_account",
     "post",
     "read_for_charge",
+    "read_later",
     "refresh_loaded",
     "resume_agents",
 ]

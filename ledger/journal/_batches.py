@@ -60,6 +60,8 @@ class Batches:
             broken = False
         except Busy:
             raise
+        except journal_batch.RunAlone:  # rolled back; the connection is sound
+            broken = False
         except Exception:  # noqa: BLE001 - the batch is rolled back; each runs again alone
             broken = True
         self.alone(batch)

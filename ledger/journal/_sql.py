@@ -176,6 +176,44 @@ def _new_entry(insert: Any, *, looked_up: bool = False) -> Any:
 
 #: SQLite: a held account's entry (its transfers follow, `INSERT_TRANSFER_HELD`).
 INSERT_NEW_ENTRY = DriverStatement(_new_entry(sqlite.insert), batched=True)
+#: SQLite: a held account's entry written at its batch's end with the id the batch gave it
+#: (`Batch.entry_later`): a plain insert, so that a key or id found taken there raises and
+#: the batch runs again one request at a time.
+INSERT_ENTRY_WITH_ID = DriverStatement(
+    insert(entries).values(
+        id=bindparam("id", type_=Integer),
+        account_id=bindparam("account_id", type_=Integer),
+        **_entry_binds(),
+    ),
+    batched=True,
+)
+#: SQLite: the entry holding one idempotency key (a key the batch did not look up ahead).
+ENTRY_OF_KEY = DriverStatement(
+    select(entries.c.id).where(
+        entries.c.account_id == bindparam("account_id", type_=Integer),
+        entries.c.idempotency_key == bindparam("key", type_=String),
+    ),
+    batched=True,
+)
+
+
+@cache
+def keys_and_last_entry(pairs: int) -> str:
+    """SQLite: which of `pairs` (account, idempotency key) pairs an entry holds (account,
+    key, entry id; each through the unique index), then a row (NULL, NULL, the largest
+    entry id): one statement, its parameters the pairs' values in turn."""
+    last = "SELECT NULL, NULL, max(id) FROM entries"
+    if not pairs:
+        return last
+    values = ", ".join(["(?, ?)"] * pairs)
+    return (
+        "SELECT e.account_id, e.idempotency_key, e.id"
+        f" FROM (VALUES {values}) AS k JOIN entries AS e"
+        " ON e.account_id = k.column1 AND e.idempotency_key = k.column2"
+        f" UNION ALL {last}"
+    )
+
+
 SPEND = DriverStatement(
     update(agents)
     .where(agents.c.id == bindparam("agent_id"))

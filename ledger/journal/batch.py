@@ -21,10 +21,17 @@ charge after another would have left it; the next charge reads again. The commit
 what is pending first; an error there rolls the batch back like any other, and the
 database's CHECKs still refuse an overdraft. A rolled-back batch takes its pending writes
 with it (they were never sent).
+
+The charges' entries and transfers are written at the end too, in their order: on SQLite
+with the ids the batch gave them from the largest it read (it holds the write lock), on
+PostgreSQL from the sequence, their answers given the ids then. (Longer than this
+project's modules usually are: what a batch holds and how it writes it out are one
+state, kept in one place.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -32,7 +39,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from ledger.journal import _rollup, _sql
-from ledger.journal._driver import PENDING, connection
+from ledger.journal._driver import CONNECTION, PENDING, connection
 from ledger.policy import Snapshot
 
 
@@ -71,13 +78,22 @@ class Batch:
         #: `read_ahead` ran since the batch last forgot what it held.
         self.read = False
         self.accounts: dict[int, Held] = {}
-        #: PostgreSQL: the (account, idempotency key) pairs `read_ahead` looked up, each
-        #: with the id of the entry holding it, None (free) or CLAIMED.
+        #: The (account, idempotency key) pairs `read_ahead` looked up, each with the id
+        #: of the entry holding it, None (free) or CLAIMED.
         self.keys: dict[tuple[int, str], int | None] = {}
-        #: PostgreSQL: the entries of charges whose key was free, written at the end
-        #: (`LATER_ENTRY`), and the answers waiting for their ids (`answer_later`).
+        #: The entries of charges whose key was free, written at the end (PostgreSQL:
+        #: `LATER_ENTRY`, and the answers waiting for their ids, `answer_later`; SQLite:
+        #: `INSERT_ENTRY_WITH_ID`, and their transfers' rows).
         self.later: list[dict[str, Any]] = []
         self.answers: list[Any] = []
+        self.transfers: list[dict[str, Any]] = []
+        #: SQLite: the id the next entry written at the end takes (the largest `read_ahead`
+        #: found, plus those given since); None: the batch has not read it since it last
+        #: wrote what was pending, and a charge writes its entry at once.
+        self.next_entry: int | None = None
+        #: PostgreSQL: one-row reads requests handed over (`read_later`), each with what
+        #: checks its row, run in the batch's next pipeline.
+        self.checks: list[tuple[str, Callable[[Any], None]]] = []
         #: (account, day, agent, unit) -> [quantity, from plan, from wallet]
         self.usage: dict[tuple[int, date, int, str], list[int]] = {}
         #: SQLite: the rows the pending writes changed, which no request changed itself
@@ -113,6 +129,7 @@ class Batch:
             cursor = _sql.read_accounts(len(ids)).execute(conn, params)
             rows = cursor.fetchall()
             cursor.close()
+            self._read_keys(conn)
         else:
             rows = self._read_with_keys(conn, ids, params)
         accounts = self.accounts
@@ -140,23 +157,63 @@ class Batch:
             if pairs:
                 found = raw.cursor()  # type: ignore[union-attr]
                 found.execute(_sql.KEYS_TAKEN, ([a for a, _ in pairs], [k for _, k in pairs]))
+            checks = self._send_checks(raw)
         rows = read.fetchall()
         read.close()
         if pairs:
             self.keys.update(dict.fromkeys(pairs))
             self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
             found.close()
+        _check(checks)
         return rows
 
-    def key_state(self, account_id: int, key: str) -> tuple[str, int | None]:
-        """PostgreSQL, for a charge of a held account, what the batch knows of its key:
-        ("taken", the id of the entry holding it) -- a replay; ("free", None) -- the charge
-        now claims it and its entry is written at the end; ("claimed", None) -- a charge
-        before it in the batch claimed it; ("unknown", None) -- not looked up: its entry is
-        written now, which checks it."""
+    def _read_keys(self, conn: Connection) -> None:
+        """SQLite: which idempotency keys of the batch's requests are taken, and the
+        largest entry id, in one statement. The batch holds the database's write lock, so
+        nothing else writes an entry until it commits: its charges' entries, written at
+        its end in their order, take the ids one after another from there -- those one
+        transaction per charge would have given them -- which each charge's answer
+        therefore carries at once."""
+        pairs = {
+            (order, key)
+            for order, key in zip(self.orders, self.request_keys, strict=True)
+            if isinstance(key, str) and order
+        }
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(_sql.keys_and_last_entry(len(pairs)), [v for pair in pairs for v in pair])
+        rows = cursor.fetchall()
+        cursor.close()
+        keys = self.keys
+        keys.update(dict.fromkeys(pairs))
+        for account_id, key, entry_id in rows:
+            if account_id is None:
+                self.next_entry = (entry_id or 0) + 1
+            else:
+                keys[(account_id, key)] = entry_id
+
+    def _send_checks(self, raw: Any) -> list[tuple[Any, Callable[[Any], None]]]:
+        """PostgreSQL, in a pipeline: send the reads handed over (`read_later`)."""
+        checks, self.checks = self.checks, []
+        sent = []
+        for sql, check in checks:
+            cursor = raw.cursor()
+            cursor.execute(sql)
+            sent.append((cursor, check))
+        return sent
+
+    def key_state(self, conn: Connection, account_id: int, key: str) -> tuple[str, int | None]:
+        """For a charge of a held account, what the batch knows of its key: ("taken", the
+        id of the entry holding it) -- a replay; ("free", None) -- the charge now claims it
+        and its entry is written at the end; ("claimed", None) -- a charge before it in the
+        batch claimed it; ("unknown", None) -- not looked up (PostgreSQL): its entry is
+        written now, which checks it. SQLite looks such a key up now, when its entry would
+        be written at the end."""
         state = self.keys.get((account_id, key), False)
         if state is False:
-            return "unknown", None
+            if self.next_entry is None:
+                return "unknown", None
+            params = {"account_id": account_id, "key": key}
+            state = self.keys[(account_id, key)] = _sql.ENTRY_OF_KEY.scalar(conn, params)
         if state is None:
             self.keys[(account_id, key)] = CLAIMED
             return "free", None
@@ -170,6 +227,27 @@ class Batch:
         self.later.append(params)
         self.answers.append(None)
         return True
+
+    def entry_later(self, params: dict[str, Any], moves: list[tuple[str, str, int]]) -> int | None:
+        """SQLite: keep a held charge's entry and its transfers to write at the end, and
+        give the id its entry takes there; None when the batch has not read the largest
+        entry id since it last wrote what was pending (write it now)."""
+        entry_id = self.next_entry
+        if entry_id is None:
+            return None
+        self.next_entry = entry_id + 1
+        params["id"] = entry_id
+        account_id = params["account_id"]
+        key = params["idempotency_key"]
+        if key is not None:  # a second charge with the key reads the first's entry
+            self.keys[(account_id, key)] = CLAIMED
+        self.later.append(params)
+        for debit, credit, amount in moves:
+            self.transfers.append(
+                {"entry_id": entry_id, "account_id": account_id, "debit_book": debit,
+                 "credit_book": credit, "amount": amount}
+            )  # fmt: skip
+        return entry_id
 
     def answer_later(self, answer: Any) -> None:
         """The answer of the charge whose entry `write_later` just kept: its `entry_id` is
@@ -223,8 +301,10 @@ class Batch:
         usage, self.usage = self.usage, {}
         later, self.later = self.later, []
         answers, self.answers = self.answers, []
+        transfers, self.transfers = self.transfers, []
         self.read = False
         self.keys = {}
+        self.next_entry = None
         raw = conn.connection.dbapi_connection
         before = getattr(raw, "total_changes", 0)
         # Each kind of row as tuples in the order of its statement's columns (_sql.ROWS).
@@ -243,6 +323,11 @@ class Batch:
                 spends.append((agent_id, agent.month, agent.month_spend))
         rows = [(*key, *moved) for key, moved in usage.items()]
         if conn.dialect.name != "postgresql":
+            # The entries first, in the order their charges ran (and so their ids).
+            if later:
+                _sql.INSERT_ENTRY_WITH_ID.run_many(conn, later)
+            if transfers:
+                _sql.INSERT_TRANSFER_HELD.run_many(conn, transfers)
             for statement, kind in ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
                                     (_rollup.UPSERT["sqlite"], rows)):  # fmt: skip
                 if kind:
@@ -255,20 +340,27 @@ class Batch:
         # all of them and the entries in one pipeline: one round trip.
         cursor = raw.cursor()  # type: ignore[union-attr]
         with raw.pipeline():  # type: ignore[union-attr]
+            checks = self._send_checks(raw)
             entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
             for sql, kind in ((_sql.SET_BALANCES_ARRAYS, balances), (_sql.SPEND_ARRAYS, spends),
                               (_rollup.UPSERT_ARRAYS, rows)):  # fmt: skip
                 if kind:
                     cursor.execute(sql, [list(column) for column in zip(*kind, strict=True)])
         cursor.close()
+        _check(checks)
         if entries is not None:
             _answer(entries, answers)
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.usage or self.later)
+        return bool(self.accounts or self.usage or self.later or self.checks)
 
 
-class KeyRaced(RuntimeError):
+class RunAlone(RuntimeError):
+    """Something the batch trusted did not hold: it rolls back and each request runs
+    again alone (the connection is sound)."""
+
+
+class KeyRaced(RunAlone):
     """An entry a batch wrote at its end found its idempotency key taken, although the
     batch found it free under the account's lock: something wrote the account's entries
     without its lock. The batch rolls back and each request runs again alone."""
@@ -286,6 +378,14 @@ def _answer(cursor: Any, answers: list[Any]) -> None:
             object.__setattr__(answer, "entry_id", row[0])
         cursor.nextset()
     cursor.close()
+
+
+def _check(sent: list[tuple[Any, Callable[[Any], None]]]) -> None:
+    """Hand each read handed over its row (its check may raise `RunAlone`)."""
+    for cursor, check in sent:
+        row = cursor.fetchone()
+        cursor.close()
+        check(row)
 
 
 #: Each field's place in a Snapshot.
@@ -333,6 +433,22 @@ def watch(engine: Engine) -> None:
     connections (once per engine, before its writer connects)."""
     if not event.contains(engine, "before_cursor_execute", flush_pending):
         event.listen(engine, "before_cursor_execute", flush_pending)
+
+
+def read_later(session: Session, sql: str, check: Callable[[Any], None]) -> bool:
+    """PostgreSQL, in a writer's batch of several requests: run `sql`, a read of one row, in
+    the batch's next pipeline -- with its first charge's read ahead, or with what it writes
+    before another statement or its commit -- rather than in a round trip of its own now,
+    and hand `check` its row (or None) then. Whatever the batch did meanwhile is not yet
+    committed: `check` raises `RunAlone` when the row shows it trusted what no longer held,
+    and the batch rolls back and every request runs again alone. False: not in such a
+    batch (read it now)."""
+    conn = session.info.get(CONNECTION)
+    held = None if conn is None else current(conn)
+    if held is None or not held.holds or conn.dialect.name != "postgresql":
+        return False
+    held.checks.append((sql, check))
+    return True
 
 
 def answer_later(session: Session, answer: Any) -> None:

@@ -192,6 +192,9 @@ def post(session: Session, posting: Posting) -> Posted:
     if counts_as_usage:
         assert posting.agent_id is not None and posting.usage is not None  # checked above
         _rollup.record(conn, posting.account_id, posting.agent_id, posting.usage, quantity, moves)
+    if not len(session.identity_map):
+        # Nothing loaded to refresh (a writer's charges load no objects): skip the lookups.
+        return posted
     if touches:
         loaded: dict[str, Any] = {
             "plan_balance": posted.plan_balance,
@@ -219,9 +222,10 @@ def _post_held(
     params: dict[str, Any],
     touches: bool,
 ) -> Posted:
-    """A charge of an account its batch holds: the entry and its transfers now (on
-    PostgreSQL, when the batch found its key free, at the end of the batch with the
-    others), the rows it moves once at the end of the batch (ledger/journal/batch.py).
+    """A charge of an account its batch holds: the entry and its transfers at the end of
+    the batch with the others (PostgreSQL: when the batch found its key free; SQLite: once
+    the batch has read its keys and the largest entry id), else now; the rows it moves
+    once at the end of the batch (ledger/journal/batch.py).
     The guard is the same: nothing is written when a cached balance would go below zero."""
     balances = None
     if touches:
@@ -244,19 +248,28 @@ def _post_held(
         if entry_id is None and not later:
             raise KeyTaken(posting.idempotency_key)
     else:
-        entry_id = _sql.INSERT_NEW_ENTRY.scalar(conn, params)
-        if entry_id is not None:
-            for debit, credit, amount in moves:
-                _sql.INSERT_TRANSFER_HELD.run(
-                    conn,
-                    {"entry_id": entry_id, "account_id": posting.account_id,
-                     "debit_book": debit, "credit_book": credit, "amount": amount},
-                )  # fmt: skip
+        # SQLite: at the end too, with the id the batch gives it (`Batch.entry_later`),
+        # once the batch has read the largest entry id; before that, now.
+        entry_id = held.entry_later(params, moves)
         if entry_id is None:
-            raise KeyTaken(posting.idempotency_key)
+            entry_id = _write_held_entry(conn, params, moves)
     account_spend = posting.account_spend if touches else None
     held.move(posting.account_id, posting.agent_id, balances, account_spend, posting.spend)
     return Posted(entry_id, *balances) if balances else Posted(entry_id, None, None)
+
+
+def _write_held_entry(conn: Any, params: dict[str, Any], moves: list[Move]) -> int:
+    """SQLite: a held charge's entry and its transfers now, unless its key is taken."""
+    entry_id = _sql.INSERT_NEW_ENTRY.scalar(conn, params)
+    if entry_id is None:
+        raise KeyTaken(params["idempotency_key"])
+    for debit, credit, amount in moves:
+        _sql.INSERT_TRANSFER_HELD.run(
+            conn,
+            {"entry_id": entry_id, "account_id": params["account_id"],
+             "debit_book": debit, "credit_book": credit, "amount": amount},
+        )  # fmt: skip
+    return entry_id
 
 
 def refresh_loaded(session: Session, model: type, ident: Any, values: dict[str, Any]) -> None:

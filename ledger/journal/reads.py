@@ -58,7 +58,7 @@ def read_for_charge(
             held.read_ahead(conn, account_id)
             snapshot = held.snapshot(account_id, agent_id)
         if snapshot is not None:
-            state, entry_id = held.key_state(account_id, idempotency_key)
+            state, entry_id = held.key_state(conn, account_id, idempotency_key)
             if state != "claimed":
                 return snapshot, entry_id
             held.flush(conn)  # claimed by a charge before: write its entry, then read it
