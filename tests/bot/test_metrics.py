@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from io import StringIO
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import Settings
 from bot.context import AppContext, secrets_cipher
 from bot.http.app import create_app
+from bot.logs import configure_logging
 from bot.outbound.webhooks import deliver_due_webhooks
 from bot.scheduler.runner import Scheduler
 from bot.stripe import recharge_now
@@ -163,21 +167,34 @@ def _jobs():
     return JOBS
 
 
-def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs(served):
-    from io import StringIO
-
-    from bot.logs import configure_logging
-    from ledger.models import Entry, OutboxMessage
-
-    context, client = served
+def _keyed_story(context: AppContext) -> tuple[dict, str]:
+    """The story's ids (10 plan credits, an empty wallet) and an API key of its account."""
     ids = story(context.sessions, plan=10, wallet=0)
     secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    return ids, secret
+
+
+@contextmanager
+def _charge_lines() -> Iterator[StringIO]:
+    """The JSON log lines written in the block, a charge's own line included (logged at
+    DEBUG below a 5xx: the hot path)."""
     stream = StringIO()
     handler = configure_logging("json", stream=stream)
-    # A charge's own line is logged at DEBUG (the hot path): asked for here.
     http_log = logging.getLogger("creditbot.http")
     http_log.setLevel(logging.DEBUG)
     try:
+        yield stream
+    finally:
+        http_log.setLevel(logging.NOTSET)
+        logging.getLogger().removeHandler(handler)
+
+
+def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs(served):
+    from ledger.models import Entry, OutboxMessage
+
+    context, client = served
+    ids, secret = _keyed_story(context)
+    with _charge_lines() as stream:
         r = client.post(
             "/v1/messages",
             json={"agent_id": ids["a"], "quantity": 10, "direction": "inbound"},
@@ -185,9 +202,6 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
                      "X-Request-Id": "trace-42"},
         )  # fmt: skip
         junk = client.get("/healthz", headers={"X-Request-Id": "bad id <script>"})
-    finally:
-        http_log.setLevel(logging.NOTSET)
-        logging.getLogger().removeHandler(handler)
     assert r.status_code == 200 and r.headers["X-Request-Id"] == "trace-42"
     assert junk.headers["X-Request-Id"] != "bad id <script>"
     assert len(junk.headers["X-Request-Id"]) == 32, "an unsafe id is replaced by a new one"
@@ -209,27 +223,15 @@ def test_a_request_id_follows_a_request_into_the_journal_the_outbox_and_the_logs
 def test_a_charge_the_fast_route_hands_to_fastapi_keeps_its_one_request_id_and_line(served):
     """A charge the hot route does not accept (here a body that does not validate) is
     answered by the FastAPI route under the same request id, with one log line."""
-    from io import StringIO
-
-    from bot.logs import configure_logging
-
     context, client = served
-    ids = story(context.sessions, plan=10, wallet=0)
-    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
-    stream = StringIO()
-    handler = configure_logging("json", stream=stream)
-    http_log = logging.getLogger("creditbot.http")
-    http_log.setLevel(logging.DEBUG)  # a charge route's line is at DEBUG below a 5xx
-    try:
+    ids, secret = _keyed_story(context)
+    with _charge_lines() as stream:
         refused = client.post(
             "/v1/messages",
             json={"agent_id": ids["a"], "quantity": -1, "direction": "inbound"},
             headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": "k1",
                      "X-Request-Id": "trace-43"},
         )  # fmt: skip
-    finally:
-        http_log.setLevel(logging.NOTSET)
-        logging.getLogger().removeHandler(handler)
     assert refused.status_code == 422
     assert refused.headers.get_list("X-Request-Id") == ["trace-43"]
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -242,13 +244,8 @@ def test_a_charge_the_fast_route_hands_to_fastapi_keeps_its_one_request_id_and_l
 def test_at_info_a_charge_logs_no_line_of_its_own_and_other_requests_do(served):
     """The charge path's lines are DEBUG (the charge metrics count every answer); every
     other request keeps its INFO line."""
-    from io import StringIO
-
-    from bot.logs import configure_logging
-
     context, client = served
-    ids = story(context.sessions, plan=10, wallet=0)
-    secret = transaction(context.sessions, lambda s: create_key(s, ids["account"], "t")).secret
+    ids, secret = _keyed_story(context)
     stream = StringIO()
     handler = configure_logging("json", "info", stream=stream)
     try:
