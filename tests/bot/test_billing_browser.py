@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from ledger.auto_recharge import auto_recharge
@@ -27,6 +28,22 @@ from tests.support.payments_support import (  # noqa: F401  (fixtures)
 
 def text_of(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text
+
+
+def submit(driver, form_id: str) -> None:
+    """Press the form's button and wait for the page the server answers with: a click
+    returns once it is dispatched, before the browser has replaced the page."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, form_id).find_element(By.TAG_NAME, "button").click()
+    wait_until(lambda: _replaced(page))
+
+
+def _replaced(element) -> bool:
+    try:
+        element.is_enabled()  # any use of an element of a page that is gone raises
+    except StaleElementReferenceException:
+        return True
+    return False
 
 
 def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
@@ -64,7 +81,7 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(browser, "auto-recharge-form")
     error = text_of(browser, "#auto-recharge-threshold-error")
     assert error == "Set a threshold above zero to turn auto-recharge on."
     threshold = browser.find_element(By.ID, "auto-recharge-threshold")
@@ -76,13 +93,13 @@ def test_an_admin_signs_in_reads_balances_sets_auto_recharge_and_tops_up(
     # 3. the same form, valid, but no card to charge yet: said on the on/off field
     threshold.clear()
     threshold.send_keys("20")
-    browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
+    submit(browser, "auto-recharge-form")
     assert text_of(browser, "#auto-recharge-enabled-error").startswith("Save a card first")
     assert not transaction(sessions, lambda s: s.get(Account, ids["account"]).auto_recharge_enabled)
 
     # ... and once a card is saved: saved through the same ledger function
     card_saved(sessions, ids["account"])
-    browser.find_element(By.ID, "auto-recharge-form").find_element(By.TAG_NAME, "button").click()
+    submit(browser, "auto-recharge-form")
     assert text_of(browser, ".notice") == "Auto-recharge settings saved."
     screenshot(browser, "billing-3-auto-recharge-saved")
     saved = transaction(sessions, lambda s: auto_recharge(s.get(Account, ids["account"])))
