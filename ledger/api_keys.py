@@ -28,7 +28,7 @@ from ledger import audit
 from ledger.audit import Actor
 from ledger.cycles import utcnow
 from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.journal import RunAlone, connection, read_later
+from ledger.journal import RunAlone, connection, driver_cursor, read_later
 from ledger.models import Account
 from ledger.models.api import ApiKey, ApiKeyRevocations
 from ledger.names import check_text
@@ -248,8 +248,7 @@ class KeyCache:
             if not read_later(session, _REVOCATIONS, check.counted):
                 # Straight to the driver: this runs in every batch, and SQLAlchemy's own
                 # execution costs ten times the query.
-                cursor = connection(session).connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                cursor.execute(_REVOCATIONS)
+                cursor = driver_cursor(connection(session), _REVOCATIONS)
                 check.counted(cursor.fetchone())
                 cursor.close()
         basis = self._revocations  # what memory holds is good as of this count (or later)

@@ -10,7 +10,7 @@ shared with the usage reports, whose many rows cost the same bookkeeping.
 """
 
 from ledger.agent_status import resume_agents
-from ledger.journal._driver import DriverStatement, connection
+from ledger.journal._driver import DriverStatement, connection, driver_cursor
 from ledger.journal._rollup import KINDS as USAGE_KINDS
 from ledger.journal._rollup import UsageKey
 from ledger.journal.batch import RunAlone, answer_later, read_later
@@ -39,6 +39,7 @@ __all__ = [
     "UsageKey",
     "answer_later",
     "connection",
+    "driver_cursor",
     "find_entry",
     "lock_account",
     "post",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.db import make_session_factory, transaction
 from ledger.errors import LedgerError
 from ledger.journal import batch as journal_batch
-from ledger.journal._driver import CONNECTION
+from ledger.journal._driver import BEGIN, COMMITTED, CONNECTION
 
 if TYPE_CHECKING:
     from ledger.journal.writer import Request
@@ -62,7 +62,13 @@ class Batches:
             raise
         except journal_batch.RunAlone:  # rolled back; the connection is sound
             broken = False
-        except Exception:  # noqa: BLE001 - the batch is rolled back; each runs again alone
+        except Exception as exc:  # noqa: BLE001 - the batch is rolled back; each runs again alone
+            if session.bind is not None and session.bind.info.pop(COMMITTED, False):  # type: ignore[union-attr]
+                # A bug after the batch committed: what it wrote stands, so nothing of it
+                # may run again (that would charge twice). Each request gets the error.
+                for request in batch:
+                    request.error = exc
+                return False
             broken = True
         self.alone(batch)
         return not broken
@@ -84,6 +90,7 @@ class Batches:
         """Run the batch and commit it. False (rolled back) when a request that promised to
         raise only before writing wrote and then raised."""
         conn = session.info[CONNECTION] = cast(Connection, session.bind)
+        conn.info.pop(COMMITTED, None)
         try:
             transaction = conn.begin()  # BEGIN (IMMEDIATE on SQLite: the write lock)
         except (OperationalError, sqlite3.OperationalError) as exc:
@@ -91,6 +98,9 @@ class Batches:
             if busy(exc):
                 raise Busy from exc
             raise
+        if self.ordered:
+            # PostgreSQL: the BEGIN goes with the batch's first statement (_driver.BEGIN).
+            conn.info[BEGIN] = True
         try:
             # The batch holds its accounts: their charges write their rows once, at the end.
             held = journal_batch.begin(
@@ -121,13 +131,17 @@ class Batches:
                     request.error = exc
                 if counted:
                     changes = raw.total_changes - held.flushed  # type: ignore[union-attr]
+            # What the requests added to the session (outbox rows, ...): any statement
+            # first writes what the batch holds pending (`journal_batch.flush_pending`).
+            session.flush()
+            # The rest of what it holds; on PostgreSQL with the COMMIT (`Batch.flush`).
             journal_batch.end(conn, commit=True)
-            session.flush()  # what the requests added to the session (outbox rows, ...)
-            transaction.commit()
+            transaction.commit()  # the driver sends COMMIT unless it went already
             return True
         except _BrokenPromise:
             return False
         finally:
+            conn.info.pop(BEGIN, None)
             journal_batch.end(conn, commit=False)
             # Forget what the batch loaded and noted (a key cache's revocation count is
             # read again by the next batch): the session is the connection's, reused.

@@ -22,6 +22,45 @@ _REQUIRED = object()
 PENDING = "journal.batch"
 #: The key of the writer's connection in its session's `info`, while a batch runs.
 CONNECTION = "journal.connection"
+#: PostgreSQL writer: in its connection's `info` while the batch's BEGIN is still to be
+#: sent. psycopg would spend a round trip of its own on each BEGIN (it syncs a pipeline
+#: after one), so the writer's connection is in the driver's autocommit mode and a batch
+#: sends its BEGIN with its first statement (`begin_with`) and its COMMIT with its last
+#: writes (ledger/journal/batch.py): two round trips a batch fewer. Every statement of a
+#: batch therefore goes through `begin_with`, `begin_now` or `driver_cursor`.
+BEGIN = "journal.begin"
+#: PostgreSQL writer: in its connection's `info` once the batch's COMMIT went with its
+#: last writes and succeeded: from then on nothing of the batch may run again.
+COMMITTED = "journal.committed"
+
+
+def begin_with(conn: Connection, raw: Any) -> None:
+    """In a pipeline open on `raw`, the driver connection of `conn`: queue the batch's
+    BEGIN first, if it is still to be sent."""
+    if conn.info.pop(BEGIN, False):
+        raw.execute("BEGIN")
+
+
+def begin_now(conn: Connection) -> None:
+    """Send the batch's BEGIN now, if it is still to be sent (a round trip of its own:
+    before a statement that SQLAlchemy runs)."""
+    if conn.info.pop(BEGIN, False):
+        conn.connection.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]
+
+
+def driver_cursor(conn: Connection, sql: str, params: Any = None) -> Any:
+    """Run `sql` straight on the driver and return its cursor; in a PostgreSQL batch whose
+    BEGIN is still to be sent, both in one pipeline: one round trip."""
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()  # type: ignore[union-attr]
+    args = () if params is None else (params,)
+    if conn.info.get(BEGIN):
+        with raw.pipeline():  # type: ignore[union-attr]
+            begin_with(conn, raw)
+            cursor.execute(sql, *args)
+    else:
+        cursor.execute(sql, *args)
+    return cursor
 
 
 def connection(session: Session) -> Connection:
@@ -122,9 +161,7 @@ class DriverStatement:
             pending = conn.info.get(PENDING)
             if pending:
                 pending.flush(conn)
-        cursor = conn.connection.dbapi_connection.cursor()
-        cursor.execute(compiled.sql, compiled.parameters(params))
-        return cursor
+        return driver_cursor(conn, compiled.sql, compiled.parameters(params))
 
     def run_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
         """The statement once per row, in one executemany (PostgreSQL: pipelined), without
@@ -136,15 +173,6 @@ class DriverStatement:
         else:
             cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         cursor.close()
-
-    def returning_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> Any:
-        """PostgreSQL: the statement once per row, in one executemany (pipelined), keeping
-        what each returns: the cursor, one result set per row (`nextset`). Like `run_many`,
-        without writing what a batch holds pending first."""
-        compiled = self._for(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()
-        cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows], returning=True)
-        return cursor
 
     def one_or_none(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row as the driver's plain tuple, or None."""

@@ -11,7 +11,7 @@ posting's one statement (`upsert_after`, in ledger/journal/_sql.py): no round tr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -106,17 +106,24 @@ def upsert_params(key: UsageKey, quantity: int, moves: Sequence[tuple[str, str, 
 
 # The UPSERT is spelled per database (both say ON CONFLICT ... DO UPDATE).
 UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
-#: PostgreSQL: the UPSERT of many rows (each its own key) in one statement, over arrays
-#: of its columns: account, day, agent, unit, quantity, from plan, from wallet.
-UPSERT_ARRAYS = (
-    "INSERT INTO usage_days (account_id, day, agent_id, unit, quantity, from_plan, from_wallet)"
-    " SELECT * FROM unnest(%s::integer[], %s::date[], %s::integer[], %s::varchar[],"
-    " %s::bigint[], %s::bigint[], %s::bigint[])"
-    " ON CONFLICT (account_id, day, agent_id, unit) DO UPDATE SET"
-    " quantity = usage_days.quantity + excluded.quantity,"
-    " from_plan = usage_days.from_plan + excluded.from_plan,"
-    " from_wallet = usage_days.from_wallet + excluded.from_wallet"
-)
+#: The columns of a usage rollup row, in the order of the UPSERT's rows.
+COLUMNS = ("account_id", "day", "agent_id", "unit", "quantity", "from_plan", "from_wallet")
+
+
+def upsert_from(recordset: Callable[[list[tuple[str, Any]]], str]) -> str:
+    """PostgreSQL: the UPSERT of many rows (each its own key) in one statement, over the
+    rows `recordset` reads (ledger/journal/_sql.py: JSON, keyed as COLUMNS)."""
+    return (
+        f"INSERT INTO usage_days ({', '.join(COLUMNS)})"
+        f" SELECT {', '.join(COLUMNS)} FROM "
+        + recordset([(name, usage_days.c[name]) for name in COLUMNS])
+        + " ON CONFLICT (account_id, day, agent_id, unit) DO UPDATE SET"
+        " quantity = usage_days.quantity + excluded.quantity,"
+        " from_plan = usage_days.from_plan + excluded.from_plan,"
+        " from_wallet = usage_days.from_wallet + excluded.from_wallet"
+    )
+
+
 _c = usage_days.c
 _GIVE_BACK = DriverStatement(
     update(usage_days)

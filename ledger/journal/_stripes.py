@@ -90,6 +90,8 @@ class Stripe:
                 # next batch tries to connect again.
                 self._batches.alone(batch)
                 return
+            # The batches send their own BEGIN and COMMIT (ledger/journal/_driver.BEGIN).
+            self._conn.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             self._session = self._batches.session(self._conn)
         if not self._batches.run(self._session, batch):
             self._disconnect()
@@ -98,6 +100,8 @@ class Stripe:
         conn, self._conn, self._session = self._conn, None, None
         if conn is not None:
             try:
+                # In the driver's autocommit mode: it never goes back to the pool.
+                conn.invalidate()
                 conn.close()
             except Exception:  # noqa: BLE001 - a broken connection is discarded by the pool
                 pass

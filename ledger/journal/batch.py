@@ -24,7 +24,8 @@ with it (they were never sent).
 
 The charges' entries and transfers are written at the end too, in their order: on SQLite
 with the ids the batch gave them from the largest it read (it holds the write lock), on
-PostgreSQL from the sequence, their answers given the ids then. (Longer than this
+PostgreSQL from the sequence, their answers given the ids then; there the COMMIT goes in
+the same round trip as those writes (`Batch.flush`, ledger/journal/_driver.py). (Longer than this
 project's modules usually are: what a batch holds and how it writes it out are one
 state, kept in one place.)
 """
@@ -38,8 +39,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
-from ledger.journal import _rollup, _sql
-from ledger.journal._driver import CONNECTION, PENDING, connection
+from ledger.journal import _pg_writes, _rollup, _sql
+from ledger.journal._driver import CONNECTION, PENDING, begin_now, begin_with, connection
 from ledger.policy import Snapshot
 
 
@@ -82,7 +83,7 @@ class Batch:
         #: of the entry holding it, None (free) or CLAIMED.
         self.keys: dict[tuple[int, str], int | None] = {}
         #: The entries of charges whose key was free, written at the end (PostgreSQL:
-        #: `LATER_ENTRY`, and the answers waiting for their ids, `answer_later`; SQLite:
+        #: `LATER_ENTRIES`, and the answers waiting for their ids, `answer_later`; SQLite:
         #: `INSERT_ENTRY_WITH_ID`, and their transfers' rows).
         self.later: list[dict[str, Any]] = []
         self.answers: list[Any] = []
@@ -153,18 +154,23 @@ class Batch:
         }
         raw = conn.connection.dbapi_connection
         with raw.pipeline():  # type: ignore[union-attr]
+            begin_with(conn, raw)  # the batch's first statement: its BEGIN goes with it
             read = _sql.read_accounts(len(ids)).execute(conn, params)
             if pairs:
                 found = raw.cursor()  # type: ignore[union-attr]
-                found.execute(_sql.KEYS_TAKEN, ([a for a, _ in pairs], [k for _, k in pairs]))
-            checks = self._send_checks(raw)
+                # Planned for each batch, never prepared: a plan cached while the table
+                # was small scans the whole table once it has grown (1.5 ms a batch at
+                # 13,000 entries, measured), and it has no statistics until analyzed.
+                keys = [{"account_id": a, "key": k} for a, k in pairs]
+                found.execute(_sql.KEYS_TAKEN, [_sql.as_json(keys), len(keys)], prepare=False)
+            checks, self.checks = _pg_writes.send_checks(raw, self.checks), []
         rows = read.fetchall()
         read.close()
         if pairs:
             self.keys.update(dict.fromkeys(pairs))
             self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
             found.close()
-        _check(checks)
+        _pg_writes.check(checks)
         return rows
 
     def _read_keys(self, conn: Connection) -> None:
@@ -190,16 +196,6 @@ class Batch:
                 self.next_entry = (entry_id or 0) + 1
             else:
                 keys[(account_id, key)] = entry_id
-
-    def _send_checks(self, raw: Any) -> list[tuple[Any, Callable[[Any], None]]]:
-        """PostgreSQL, in a pipeline: send the reads handed over (`read_later`)."""
-        checks, self.checks = self.checks, []
-        sent = []
-        for sql, check in checks:
-            cursor = raw.cursor()
-            cursor.execute(sql)
-            sent.append((cursor, check))
-        return sent
 
     def key_state(self, conn: Connection, account_id: int, key: str) -> tuple[str, int | None]:
         """For a charge of a held account, what the batch knows of its key: ("taken", the
@@ -294,9 +290,10 @@ class Batch:
             row[1] += plan
             row[2] += wallet
 
-    def flush(self, conn: Connection) -> None:
-        """Write what is pending and forget what is held: one statement per row, run as
-        one executemany per kind of row (on PostgreSQL, pipelined: a few round trips)."""
+    def flush(self, conn: Connection, *, commit: bool = False) -> None:
+        """Write what is pending and forget what is held: on SQLite one executemany per
+        kind of row; on PostgreSQL one statement per kind of row, all in one pipeline, and
+        with `commit` (the batch's end) its COMMIT too (ledger/journal/_pg_writes.py)."""
         accounts, self.accounts = self.accounts, {}
         usage, self.usage = self.usage, {}
         later, self.later = self.later, []
@@ -322,34 +319,33 @@ class Batch:
                 agent = held.snapshots[agent_id]
                 spends.append((agent_id, agent.month, agent.month_spend))
         rows = [(*key, *moved) for key, moved in usage.items()]
+        kinds = ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
+                 (_rollup.UPSERT["sqlite"], rows))  # fmt: skip
+        named = [
+            [dict(zip(_sql.ROWS[statement], row, strict=True)) for row in kind]
+            for statement, kind in kinds
+        ]
         if conn.dialect.name != "postgresql":
             # The entries first, in the order their charges ran (and so their ids).
             if later:
                 _sql.INSERT_ENTRY_WITH_ID.run_many(conn, later)
             if transfers:
                 _sql.INSERT_TRANSFER_HELD.run_many(conn, transfers)
-            for statement, kind in ((_sql.SET_BALANCES, balances), (_sql.SPEND, spends),
-                                    (_rollup.UPSERT["sqlite"], rows)):  # fmt: skip
+            for (statement, _), kind in zip(kinds, named, strict=True):
                 if kind:
-                    names = _sql.ROWS[statement]
-                    statement.run_many(conn, [dict(zip(names, row, strict=True)) for row in kind])
+                    statement.run_many(conn, kind)
             self.flushed += getattr(raw, "total_changes", 0) - before
             return
-        # PostgreSQL: each kind of row in one statement over arrays (a row per account,
-        # agent or rollup row: psycopg's cost per row of an executemany is the larger),
-        # all of them and the entries in one pipeline: one round trip.
-        cursor = raw.cursor()  # type: ignore[union-attr]
-        with raw.pipeline():  # type: ignore[union-attr]
-            checks = self._send_checks(raw)
-            entries = _sql.LATER_ENTRY.returning_many(conn, later) if later else None
-            for sql, kind in ((_sql.SET_BALANCES_ARRAYS, balances), (_sql.SPEND_ARRAYS, spends),
-                              (_rollup.UPSERT_ARRAYS, rows)):  # fmt: skip
-                if kind:
-                    cursor.execute(sql, [list(column) for column in zip(*kind, strict=True)])
-        cursor.close()
-        _check(checks)
-        if entries is not None:
-            _answer(entries, answers)
+        # PostgreSQL: one statement per kind of row, all in one pipeline (_pg_writes).
+        checks, self.checks = self.checks, []
+        try:
+            _pg_writes.write_out(conn, checks, later, answers, named, commit=commit)
+        except Exception as exc:
+            if _pg_writes.key_raced(exc):
+                raise KeyRaced(
+                    "An idempotency key was taken while its account was locked."
+                ) from exc
+            raise
 
     def __bool__(self) -> bool:
         return bool(self.accounts or self.usage or self.later or self.checks)
@@ -364,28 +360,6 @@ class KeyRaced(RunAlone):
     """An entry a batch wrote at its end found its idempotency key taken, although the
     batch found it free under the account's lock: something wrote the account's entries
     without its lock. The batch rolls back and each request runs again alone."""
-
-
-def _answer(cursor: Any, answers: list[Any]) -> None:
-    """Give each answer waiting for it the id of its entry, in order (one result set per
-    entry of the executemany)."""
-    for answer in answers:
-        row = cursor.fetchone()
-        if row is None:
-            raise KeyRaced("An idempotency key was taken while its account was locked.")
-        if answer is not None:
-            # Frozen for its readers; nobody has seen it yet: the batch has not committed.
-            object.__setattr__(answer, "entry_id", row[0])
-        cursor.nextset()
-    cursor.close()
-
-
-def _check(sent: list[tuple[Any, Callable[[Any], None]]]) -> None:
-    """Hand each read handed over its row (its check may raise `RunAlone`)."""
-    for cursor, check in sent:
-        row = cursor.fetchone()
-        cursor.close()
-        check(row)
 
 
 #: Each field's place in a Snapshot.
@@ -409,10 +383,11 @@ def begin(conn: Connection, orders: list[int], keys: list[str | None]) -> Batch:
 
 
 def end(conn: Connection, *, commit: bool) -> None:
-    """Before the commit: write what is pending. After a rollback: drop it."""
+    """Before the commit: write what is pending (on PostgreSQL, with the COMMIT: see
+    `Batch.flush`). After a rollback: drop it."""
     batch = conn.info.pop(PENDING, None)
     if commit and batch:
-        batch.flush(conn)
+        batch.flush(conn, commit=conn.dialect.name == "postgresql")
 
 
 def current(conn: Connection) -> Batch | None:
@@ -423,6 +398,7 @@ def flush_pending(conn: Connection, *_: object) -> None:
     """Before a statement that is not one of the batch's charges: write what is pending and
     forget what is held, so that the statement sees (and changes) the database as it
     would after those charges one by one."""
+    begin_now(conn)  # a statement SQLAlchemy runs in a PostgreSQL batch: BEGIN first
     batch = conn.info.get(PENDING)
     if batch:
         batch.flush(conn)

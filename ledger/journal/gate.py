@@ -237,7 +237,7 @@ def _post_held(
             raise Overdraft(f"Posting {posting.kind} would overdraw account {posting.account_id}.")
     if conn.dialect.name == "postgresql":
         # A charge whose key the batch found free for it: its entry and transfers are
-        # written with the batch's others at its end (`_sql.LATER_ENTRY`: every move, the
+        # written with the batch's others at its end (`_sql.LATER_ENTRIES`: every move, the
         # zeros skipped); any other now, its key checked by the insert.
         later = len(posting.moves) == 2 and held.write_later(params)
         for n, (debit, credit, amount) in enumerate(posting.moves if later else moves):

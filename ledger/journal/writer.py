@@ -61,7 +61,7 @@ MAX_BATCH = 128
 #: Seconds without a request after which a writer lets go of its connection (and thread).
 IDLE_SECONDS = 2.0
 #: PostgreSQL: writer threads, each with its connection; an account always uses the same.
-#: A batch costs a few round trips whatever its size (ledger/journal/batch.py), so fewer,
+#: A batch costs two round trips whatever its size (ledger/journal/batch.py), so fewer,
 #: larger batches cost less CPU a charge (32 callers on 32 accounts: 141 us with 2, 202 us
 #: with 4); a second stripe keeps an account another process holds locked from stalling
 #: every other account's charges.

@@ -105,6 +105,61 @@ def test_an_unexpected_error_rolls_the_batch_back_and_the_others_still_get_their
     assert transaction(sessions, verify) == []
 
 
+def test_a_bug_after_the_commit_went_with_the_writes_charges_nobody_twice(
+    engine, sessions, writer, monkeypatch
+):
+    """PostgreSQL sends a batch's COMMIT in the round trip of its last writes. A bug once
+    that COMMIT has run must not run the batch again (each charge would be taken twice):
+    every request gets the error, and what the batch wrote stands, once."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the COMMIT goes with the writes on PostgreSQL")
+    import ledger.journal._pg_writes as pg_writes
+
+    ids = story(sessions, plan=1000, wallet=0)
+
+    def bug(cursor, answers):
+        raise RuntimeError("a bug after the commit")
+
+    monkeypatch.setattr(pg_writes, "_answer", bug)
+    works = [message(ids, ids["a"], f"c{n}") for n in range(5)]
+    done = in_one_batch(writer, works)
+    monkeypatch.undo()
+
+    assert all(isinstance(o, RuntimeError) for o in done[1:]), done
+    keys = transaction(sessions, lambda s: list(s.execute(select(Entry.idempotency_key)).scalars()))
+    assert sorted(k for k in keys if k and k.startswith("c")) == [f"c{n}" for n in range(5)]
+    view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))
+    assert view.plan_balance == credits(995)
+    assert transaction(sessions, verify) == []
+    # The writer goes on: its next batch begins and commits as ever.
+    done = in_one_batch(writer, [message(ids, ids["a"], f"d{n}") for n in range(3)])
+    assert all(isinstance(o, Charge) and o.allowed for o in done)
+    view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))
+    assert view.plan_balance == credits(992)
+
+
+def test_batches_in_a_row_each_commit_on_their_own(engine, sessions, writer):
+    """Each batch is one transaction of its own (on PostgreSQL its BEGIN goes with its first
+    statement): one that fails rolls back only itself, before and after good ones."""
+    ids = story(sessions, plan=1000, wallet=0)
+
+    def broken(s):
+        charge(s, ids["account"], ids["a"], "message", 5, idempotency_key="broken", now=NOW)
+        raise RuntimeError("a bug after writing")
+
+    first = in_one_batch(writer, [message(ids, ids["a"], f"e{n}") for n in range(3)])
+    works = [message(ids, ids["a"], f"f{n}") for n in range(3)]
+    works.insert(1, Request(broken, savepoint=False, order=ids["account"]))
+    second = in_one_batch(writer, works)
+    third = in_one_batch(writer, [message(ids, ids["a"], f"g{n}") for n in range(3)])
+
+    assert all(isinstance(o, Charge) and o.allowed for o in first + third)
+    assert isinstance(second[1], RuntimeError)
+    view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))
+    assert view.plan_balance == credits(991)
+    assert transaction(sessions, verify) == []
+
+
 def test_an_error_after_writing_takes_back_only_that_request(sessions, writer):
     """A service that may raise after writing runs in a savepoint: its error is its
     answer, what it wrote is gone, and the batch around it commits."""
