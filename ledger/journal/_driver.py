@@ -48,16 +48,47 @@ def begin_now(conn: Connection) -> None:
         conn.connection.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 
+#: A read handed over to a PostgreSQL batch (`batch.read_later`): its SQL and what checks
+#: its row.
+Check = tuple[str, Callable[[Any], None]]
+
+
+def send_reads(raw: Any, checks: list[Check]) -> list[tuple[Any, Callable[[Any], None]]]:
+    """In a pipeline open on `raw`: send the reads handed over; each one's cursor, with
+    its check, for `check_reads`."""
+    sent = []
+    for sql, checked in checks:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        sent.append((cursor, checked))
+    return sent
+
+
+def check_reads(sent: list[tuple[Any, Callable[[Any], None]]]) -> None:
+    """Hand each read handed over its row (its check may raise `batch.RunAlone`)."""
+    for cursor, checked in sent:
+        row = cursor.fetchone()
+        cursor.close()
+        checked(row)
+
+
 def driver_cursor(conn: Connection, sql: str, params: Any = None) -> Any:
-    """Run `sql` straight on the driver and return its cursor; in a PostgreSQL batch whose
-    BEGIN is still to be sent, both in one pipeline: one round trip."""
+    """Run `sql` straight on the driver and return its cursor. In a PostgreSQL batch whose
+    BEGIN is still to be sent, or that holds reads handed over (`batch.read_later`), they
+    go in one pipeline with it: one round trip; the reads are checked after it."""
     raw = conn.connection.dbapi_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
     args = () if params is None else (params,)
-    if conn.info.get(BEGIN):
+    batch = conn.info.get(PENDING)
+    checks = batch.checks if batch is not None else None
+    if conn.info.get(BEGIN) or checks:
+        if checks:
+            batch.checks = []
         with raw.pipeline():  # type: ignore[union-attr]
             begin_with(conn, raw)
+            sent = send_reads(raw, checks or [])
             cursor.execute(sql, *args)
+        check_reads(sent)
     else:
         cursor.execute(sql, *args)
     return cursor
@@ -159,7 +190,7 @@ class DriverStatement:
         compiled = self._for(conn.dialect)
         if not self.batched:
             pending = conn.info.get(PENDING)
-            if pending:
+            if pending is not None and pending.holding():
                 pending.flush(conn)
         return driver_cursor(conn, compiled.sql, compiled.parameters(params))
 

@@ -10,37 +10,15 @@ pipeline, so its COMMIT never runs; once it has run, `_driver.COMMITTED` says so
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ledger.journal import _sql
-from ledger.journal._driver import COMMITTED, begin_with
+from ledger.journal._driver import COMMITTED, Check, begin_with, check_reads, send_reads
 
-#: A read handed over (`batch.read_later`): its SQL and what checks its row.
-Check = tuple[str, Callable[[Any], None]]
 #: The unique constraint of an account's idempotency keys (ledger/models/core.py).
 _KEY_CONSTRAINT = "uq_entries_account_key"
-
-
-def send_checks(raw: Any, checks: list[Check]) -> list[tuple[Any, Callable[[Any], None]]]:
-    """In a pipeline open on `raw`: send the reads handed over; each one's cursor, with
-    its check, for `check`."""
-    sent = []
-    for sql, checked in checks:
-        cursor = raw.cursor()
-        cursor.execute(sql)
-        sent.append((cursor, checked))
-    return sent
-
-
-def check(sent: list[tuple[Any, Callable[[Any], None]]]) -> None:
-    """Hand each read handed over its row (its check may raise `batch.RunAlone`)."""
-    for cursor, checked in sent:
-        row = cursor.fetchone()
-        cursor.close()
-        checked(row)
 
 
 def write_out(
@@ -60,7 +38,7 @@ def write_out(
     balances, spends, usage = moved
     with raw.pipeline():  # type: ignore[union-attr]
         begin_with(conn, raw)
-        sent = send_checks(raw, checks)
+        sent = send_reads(raw, checks)
         if later:
             entries = raw.cursor()  # type: ignore[union-attr]
             entries.execute(_sql.LATER_ENTRIES, [_sql.as_json(later)])
@@ -78,7 +56,7 @@ def write_out(
     if commit:
         conn.info[COMMITTED] = True
     cursor.close()
-    check(sent)
+    check_reads(sent)
     if later:
         _answer(entries, answers)
 

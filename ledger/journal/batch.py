@@ -40,7 +40,15 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from ledger.journal import _pg_writes, _rollup, _sql
-from ledger.journal._driver import CONNECTION, PENDING, begin_now, begin_with, connection
+from ledger.journal._driver import (
+    CONNECTION,
+    PENDING,
+    begin_now,
+    begin_with,
+    check_reads,
+    connection,
+    send_reads,
+)
 from ledger.policy import Snapshot
 
 
@@ -163,14 +171,14 @@ class Batch:
                 # 13,000 entries, measured), and it has no statistics until analyzed.
                 keys = [{"account_id": a, "key": k} for a, k in pairs]
                 found.execute(_sql.KEYS_TAKEN, [_sql.as_json(keys), len(keys)], prepare=False)
-            checks, self.checks = _pg_writes.send_checks(raw, self.checks), []
+            checks, self.checks = send_reads(raw, self.checks), []
         rows = read.fetchall()
         read.close()
         if pairs:
             self.keys.update(dict.fromkeys(pairs))
             self.keys.update(((a, k), entry_id) for a, k, entry_id in found.fetchall())
             found.close()
-        _pg_writes.check(checks)
+        check_reads(checks)
         return rows
 
     def _read_keys(self, conn: Connection) -> None:
@@ -348,7 +356,12 @@ class Batch:
             raise
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.usage or self.later or self.checks)
+        return bool(self.holding() or self.checks)
+
+    def holding(self) -> bool:
+        """It holds accounts or writes pending (not only reads handed over, which go with
+        the next statement: `_driver.driver_cursor`)."""
+        return bool(self.accounts or self.usage or self.later)
 
 
 class RunAlone(RuntimeError):
@@ -412,16 +425,17 @@ def watch(engine: Engine) -> None:
 
 
 def read_later(session: Session, sql: str, check: Callable[[Any], None]) -> bool:
-    """PostgreSQL, in a writer's batch of several requests: run `sql`, a read of one row, in
-    the batch's next pipeline -- with its first charge's read ahead, or with what it writes
-    before another statement or its commit -- rather than in a round trip of its own now,
-    and hand `check` its row (or None) then. Whatever the batch did meanwhile is not yet
+    """PostgreSQL, in a writer's batch: run `sql`, a read of one row, in the batch's next
+    pipeline -- with its first charge's read ahead, with the next statement of its own
+    (`_driver.driver_cursor`), or with what it writes before another statement or its
+    commit -- rather than in a round trip of its own now, and hand `check` its row (or
+    None) then. Whatever the batch did meanwhile is not yet
     committed: `check` raises `RunAlone` when the row shows it trusted what no longer held,
     and the batch rolls back and every request runs again alone. False: not in such a
     batch (read it now)."""
     conn = session.info.get(CONNECTION)
     held = None if conn is None else current(conn)
-    if held is None or not held.holds or conn.dialect.name != "postgresql":
+    if held is None or conn.dialect.name != "postgresql":
         return False
     held.checks.append((sql, check))
     return True

@@ -105,14 +105,13 @@ def test_an_unexpected_error_rolls_the_batch_back_and_the_others_still_get_their
     assert transaction(sessions, verify) == []
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_bug_after_the_commit_went_with_the_writes_charges_nobody_twice(
-    engine, sessions, writer, monkeypatch
+    sessions, writer, monkeypatch
 ):
     """PostgreSQL sends a batch's COMMIT in the round trip of its last writes. A bug once
     that COMMIT has run must not run the batch again (each charge would be taken twice):
     every request gets the error, and what the batch wrote stands, once."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the COMMIT goes with the writes on PostgreSQL")
     import ledger.journal._pg_writes as pg_writes
 
     ids = story(sessions, plan=1000, wallet=0)
