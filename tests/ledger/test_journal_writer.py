@@ -180,6 +180,34 @@ def test_an_error_after_writing_takes_back_only_that_request(sessions, writer):
     assert transaction(sessions, verify) == []
 
 
+def test_a_batch_that_begins_with_a_savepoint_is_one_transaction(engine, sessions):
+    """A batch whose first request runs in a savepoint: the savepoint is the batch's first
+    statement (on PostgreSQL its BEGIN goes before it), the request's refusal takes back
+    only what it wrote, and the charges after it commit with the batch, in one
+    transaction."""
+    sizes: list[int] = []
+    writer = JournalWriter(engine, stripes=1, on_batch=sizes.append)
+    ids = story(sessions, plan=1000, wallet=0)
+
+    def refused_late(s):
+        charge(s, ids["account"], ids["a"], "message", 5, idempotency_key="late", now=NOW)
+        raise UnknownAgent("refused after writing")
+
+    works = [Request(refused_late, order=ids["account"])]
+    works += [message(ids, ids["a"], f"t{n}") for n in range(3)]
+    done = in_one_batch(writer, works)
+    writer.close()
+
+    assert sizes == [1, 4], "the held request, then the four together"
+    assert isinstance(done[0], UnknownAgent)
+    assert all(isinstance(o, Charge) and o.allowed for o in done[1:])
+    view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))
+    assert view.plan_balance == credits(997)
+    keys = transaction(sessions, lambda s: set(s.execute(select(Entry.idempotency_key)).scalars()))
+    assert "late" not in keys and {"t0", "t1", "t2"} <= keys
+    assert transaction(sessions, verify) == []
+
+
 def test_each_request_of_a_batch_writes_with_its_own_request_id(engine, sessions):
     """Requests sharing one transaction each write their journal entry and outbox rows with
     the request id they were queued with, also when the batch is rolled back and run again
