@@ -33,6 +33,9 @@ def write_out(
     """Write the entries of `later` (each answer of `answers` then gets its entry's id) and
     the `moved` rows (balances, month spends, usage rollup rows: `_sql.ROWS`' keys), with
     the COMMIT when `commit` and no read handed over waits for its check."""
+    for row in later:  # as the column's own type refuses one (ledger/models/base.py)
+        if row["created_at"].tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
     raw = conn.connection.dbapi_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
     balances, spends, usage = moved

@@ -208,6 +208,23 @@ def test_a_batch_that_begins_with_a_savepoint_is_one_transaction(engine, session
     assert transaction(sessions, verify) == []
 
 
+def test_a_charge_timed_without_a_zone_is_refused_and_the_batch_goes_on(sessions, writer):
+    """Every time the journal stores is UTC with its zone: a charge given a naive time is
+    refused with the column's own error, on both databases (on PostgreSQL a batch's entries
+    go out as JSON, checked the same), and the charges around it are charged once."""
+    ids = story(sessions, plan=1000, wallet=0)
+    works = [message(ids, ids["a"], f"z{n}") for n in range(3)]
+    works[1].kwargs["now"] = NOW.replace(tzinfo=None)
+    done = in_one_batch(writer, works)
+
+    assert isinstance(done[1], ValueError), done[1]
+    assert all(isinstance(o, Charge) and o.allowed for n, o in enumerate(done) if n != 1)
+    keys = transaction(sessions, lambda s: set(s.execute(select(Entry.idempotency_key)).scalars()))
+    assert {"z0", "z2"} <= keys and "z1" not in keys
+    view = transaction(sessions, lambda s: balance(s, ids["account"], now=NOW))
+    assert view.plan_balance == credits(998)
+
+
 def test_each_request_of_a_batch_writes_with_its_own_request_id(engine, sessions):
     """Requests sharing one transaction each write their journal entry and outbox rows with
     the request id they were queued with, also when the batch is rolled back and run again
