@@ -390,8 +390,7 @@ ROWS = {
     SET_BALANCES: ("account_id", "plan_balance", "wallet_balance", "account_month",
                    "account_month_spend"),
     SPEND: ("agent_id", "month", "month_spend"),
-    _rollup.UPSERT["sqlite"]: ("account_id", "day", "agent_id", "unit", "quantity",
-                               "from_plan", "from_wallet"),
+    _rollup.UPSERT["sqlite"]: _rollup.COLUMNS,
 }  # fmt: skip
 #: PostgreSQL: the same writes, each for all of a batch's rows in one statement over them
 #: (`as_json`, keyed as in ROWS; the updates then take the rows' number, `_recordset`).
@@ -408,13 +407,9 @@ SET_BALANCES_JSON = (
 SPEND_JSON = (
     "UPDATE agents SET month = v.month, month_spend = v.month_spend FROM "
     + _recordset(
-        [
-            ("agent_id", agents.c.id),
-            ("month", agents.c.month),
-            ("month_spend", agents.c.month_spend),
-        ],
+        [("agent_id", agents.c.id)] + [(name, agents.c[name]) for name in ROWS[SPEND][1:]],
         counted=True,
-    )  # fmt: skip
+    )
     + " WHERE agents.id = v.agent_id"
 )
 UPSERT_JSON = _rollup.upsert_from(_recordset)
