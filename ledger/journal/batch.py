@@ -25,9 +25,9 @@ with it (they were never sent).
 The charges' entries and transfers are written at the end too, in their order: on SQLite
 with the ids the batch gave them from the largest it read (it holds the write lock), on
 PostgreSQL from the sequence, their answers given the ids then; there the COMMIT goes in
-the same round trip as those writes (`Batch.flush`, ledger/journal/_driver.py). (Longer than this
-project's modules usually are: what a batch holds and how it writes it out are one
-state, kept in one place.)
+the same round trip as those writes (`Batch.flush`, ledger/journal/_driver.py). (Longer
+than this project's modules usually are: what a batch holds and how it writes it out are
+one state, kept in one place.)
 """
 
 from __future__ import annotations
@@ -154,12 +154,7 @@ class Batch:
         """PostgreSQL: the accounts' locked read and, after it (under their locks), which
         idempotency keys of the batch's requests on them are taken: one round trip. A
         charge whose key is free then writes its entry at the batch's end."""
-        locked = set(ids)
-        pairs = {
-            (order, key)
-            for order, key in zip(self.orders, self.request_keys, strict=True)
-            if isinstance(key, str) and order in locked
-        }
+        pairs = self._key_pairs(set(ids))
         raw = conn.connection.dbapi_connection
         with raw.pipeline():  # type: ignore[union-attr]
             begin_with(conn, raw)  # the batch's first statement: its BEGIN goes with it
@@ -181,6 +176,15 @@ class Batch:
         check_reads(checks)
         return rows
 
+    def _key_pairs(self, accounts: set[int]) -> set[tuple[int, str]]:
+        """The (account, idempotency key) pairs of the batch's requests on `accounts` that
+        name a key."""
+        return {
+            (order, key)
+            for order, key in zip(self.orders, self.request_keys, strict=True)
+            if isinstance(key, str) and order in accounts
+        }
+
     def _read_keys(self, conn: Connection) -> None:
         """SQLite: which idempotency keys of the batch's requests are taken, and the
         largest entry id, in one statement. The batch holds the database's write lock, so
@@ -188,11 +192,7 @@ class Batch:
         its end in their order, take the ids one after another from there -- those one
         transaction per charge would have given them -- which each charge's answer
         therefore carries at once."""
-        pairs = {
-            (order, key)
-            for order, key in zip(self.orders, self.request_keys, strict=True)
-            if isinstance(key, str) and order
-        }
+        pairs = self._key_pairs(set(self.orders) - {0})
         cursor = conn.connection.dbapi_connection.cursor()
         cursor.execute(_sql.keys_and_last_entry(len(pairs)), [v for pair in pairs for v in pair])
         rows = cursor.fetchall()
