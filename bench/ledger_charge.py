@@ -7,6 +7,8 @@ bare DB-API driver. Beside it, in the same process on the same database, interle
 blocks so machine noise hits all alike:
 
 - the same raw SQL through SQLAlchemy's Connection (what any code on this stack pays);
+- the statements a message charge runs, the ledger's own, on the bare DB-API connection
+  with none of the ledger's Python: one transaction each, and ten to a transaction;
 - `ledger.charges.charge`, one transaction each (`ledger.db.transaction`, as the CLI and
   the scheduler run it);
 - the journal's writer with one caller at a time (a batch of one: one commit per charge);
@@ -14,6 +16,10 @@ blocks so machine noise hits all alike:
 - the same, each caller on an account of its own ("spread": a batch of many accounts).
 
 Targets: the ledger at >= 0.5x the raw DB-API floor, and the batched writer beyond it.
+
+Each raw side holds a connection of its own for the whole run (not one the pool also hands
+to the writer), and on SQLite each side's block ends with a checkpoint timed with it: each
+side pays for copying into the database what it wrote (`wal_checkpointer`).
 
     python bench/ledger_charge.py [--charges 4000] [--only sqlite|postgres] [--profile]
         [--accounts one|spread] (which writer --profile runs)
@@ -34,7 +40,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,9 +52,12 @@ from ledger.accounts import AccountSettings, create_account  # noqa: E402
 from ledger.agents import add_agent  # noqa: E402
 from ledger.api_keys import KeyCache, as_key_holder, create_key, hash_secret  # noqa: E402
 from ledger.charges import charge  # noqa: E402
+from ledger.cycles import day_and_month  # noqa: E402
 from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
+from ledger.journal import _rollup, _sql  # noqa: E402
 from ledger.journal.writer import STRIPES, JournalWriter, Request  # noqa: E402
 from ledger.migrate import upgrade  # noqa: E402
+from ledger.policy import Snapshot  # noqa: E402
 from ledger.units import credits  # noqa: E402
 from ledger.verify import verify  # noqa: E402
 
@@ -56,9 +69,43 @@ FLOOR_DDL = [
 ]
 
 
+#: The bare DB-API connections the raw sides run on, held for the whole run: a proxy that is
+#: dropped goes back to the pool, and its connection on to whoever asks next.
+HELD: list[PoolProxiedConnection] = []
+
+
+def held_connection(engine: Engine) -> PoolProxiedConnection:
+    """A pooled connection of `engine`'s, for one raw side, held until the run ends."""
+    raw = engine.raw_connection()
+    HELD.append(raw)
+    return raw
+
+
+def wal_checkpointer(engine: Engine) -> Callable[[], None]:
+    """SQLite: copy the write-ahead log into the database and empty it at the end of each
+    side's block, timed with the block. Otherwise one side would pay for another's pages:
+    a connection checkpoints as its commit takes the log past 1,000 pages, and every read
+    searches a log that grows with what the other sides wrote. (The journal writer's own
+    checkpointer thread may be mid-checkpoint: wait for it.) PostgreSQL checkpoints in the
+    background: nothing to do."""
+    if engine.dialect.name != "sqlite":
+        return lambda: None
+    cursor = held_connection(engine).driver_connection.cursor()
+
+    def checkpoint() -> None:
+        for _ in range(1000):
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not cursor.fetchone()[0]:  # not busy: the log is empty
+                return
+            time.sleep(0.001)
+        raise SystemExit("the write-ahead log stayed in use: no checkpoint for a second")
+
+    return checkpoint
+
+
 def floor_charger(engine, dialect: str) -> Callable[[int], None]:
     """The raw floor on the bare DB-API connection."""
-    raw = engine.raw_connection()
+    raw = held_connection(engine)
     dbapi = raw.driver_connection
     serial = "INTEGER" if dialect == "sqlite" else "BIGSERIAL"
     cur = dbapi.cursor()
@@ -112,6 +159,78 @@ def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
             assert conn.exec_driver_sql(decrement, (1000, 1000)).rowcount == 1
             conn.exec_driver_sql(posting, (usage_id, "plan", -1000))
             conn.exec_driver_sql(posting, (usage_id, "usage", 1000))
+
+    return one
+
+
+def charge_rows_charger(
+    engine: Engine, account_id: int, agent_id: int, per_transaction: int = 1
+) -> Callable[[int], None]:
+    """The statements a message charge runs, the ledger's own (ledger/journal/_sql.py), on
+    the bare DB-API connection, with none of the ledger's Python: the locked read with the
+    key lookup, the guarded balance move, the entry, its transfer, the agent's month spend,
+    the day's usage row. What the floor's four statements on three small tables become on
+    the ledger's schema, which the rest of the ledger adds to: one transaction each, or
+    `per_transaction` charges to a transaction (one commit for them all, as a writer's
+    batch commits; charge n begins one when n is a multiple of it)."""
+    raw = held_connection(engine)
+    dbapi = raw.driver_connection
+    dialect = engine.dialect
+    sqlite_ = dialect.name == "sqlite"
+    if sqlite_:
+        dbapi.isolation_level = None
+    else:
+        dbapi.autocommit = False
+    cur = dbapi.cursor()
+    compiled = {
+        name: statement._for(dialect)
+        for name, statement in {
+            "read": _sql.READ_FOR_CHARGE,
+            "move": _sql.MOVE_AND_ACCOUNT_SPEND,
+            "entry": _sql.INSERT_ENTRY,
+            "transfer": _sql.INSERT_TRANSFER,
+            "spend": _sql.SPEND,
+            "usage": _rollup.UPSERT[dialect.name],
+        }.items()
+    }
+
+    def execute(name: str, params: dict) -> None:
+        statement = compiled[name]
+        cur.execute(statement.sql, statement.parameters(params))
+
+    def one(n: int) -> None:
+        now = datetime.now(UTC)
+        key = f"rows-{per_transaction}-{n}"
+        first, last = n % per_transaction == 0, n % per_transaction == per_transaction - 1
+        if sqlite_ and first:
+            cur.execute("BEGIN IMMEDIATE")
+        execute("read", {"account_id": account_id, "agent_id": agent_id, "key": key})
+        state = Snapshot._make(cur.fetchone()[:-1])
+        day, month = day_and_month(now, state.timezone)
+        cost = state.message_rate
+        execute("move", {"account_id": account_id, "plan": -cost, "wallet": 0,
+                         "account_month": month,
+                         "account_month_spend": state.account_month_spend + cost})  # fmt: skip
+        assert cur.fetchone() is not None
+        execute("entry", {"account_id": account_id, "agent_id": agent_id, "kind": "usage",
+                          "idempotency_key": key, "request_hash": None, "unit": "message",
+                          "quantity": 1, "amount": cost, "refused_reason": None,
+                          "call_id": None, "refund_of": None, "memo": None,
+                          "created_at": now, "request_id": None})  # fmt: skip
+        entry_id = cur.fetchone()[0]
+        execute("transfer", {"entry_id": entry_id, "account_id": account_id,
+                             "debit_book": "plan", "credit_book": "usage", "amount": cost})  # fmt: skip
+        execute("spend", {"agent_id": agent_id, "month": month,
+                          "month_spend": state.month_spend + cost})  # fmt: skip
+        execute("usage", {"account_id": account_id, "day": day, "agent_id": agent_id,
+                          "unit": "message", "quantity": 1, "from_plan": cost,
+                          "from_wallet": 0})  # fmt: skip
+        if not last:
+            return
+        if sqlite_:
+            cur.execute("COMMIT")
+        else:
+            dbapi.commit()
 
     return one
 
@@ -209,6 +328,8 @@ def timed(one: Callable[[int], None]) -> Callable[[Sequence[int]], list[float]]:
 TITLES = {
     "floor": "raw DB-API floor",
     "sa_floor": "raw SQL via SQLAlchemy",
+    "rows": "charge's SQL, raw",
+    "rows_10": "charge's SQL, raw, 10/txn",
     "ledger": "ledger charge, own txn",
     "writer_1": "writer, 1 caller",
     "writer_32": "writer, 32 callers",
@@ -223,12 +344,15 @@ def run(
     upgrade(engine)
     dialect = engine.dialect.name
     account_id, agent_id = ledger_account(engine)
+    rows_account, rows_agent = ledger_account(engine, "Rows")
     spread = spread_accounts(engine, 32)
     writer = JournalWriter(engine, stripes=stripes)
     one = [(account_id, agent_id)]
     sides = {
         "floor": timed(floor_charger(engine, dialect)),
         "sa_floor": timed(sqlalchemy_floor_charger(engine, dialect)),
+        "rows": timed(charge_rows_charger(engine, rows_account, rows_agent)),
+        "rows_10": timed(charge_rows_charger(engine, rows_account, rows_agent, 10)),
         "ledger": timed(ledger_charger(engine, account_id, agent_id)),
         "writer_1": writer_block(writer, one, 1, "w1"),
         "writer_32": writer_block(writer, one, 32, "w32"),
@@ -236,6 +360,8 @@ def run(
     }
     for fn in sides.values():  # warm caches, compiled statements, the pool
         fn(range(-200, 0))
+    checkpoint = wal_checkpointer(engine)
+    checkpoint()
     times: dict[str, list[float]] = {label: [] for label in sides}
     elapsed: dict[str, float] = dict.fromkeys(sides, 0.0)
     cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
@@ -244,10 +370,13 @@ def run(
         for label, fn in sides.items():
             c0, t0 = time.process_time(), time.perf_counter()
             times[label] += fn(range(n, n + block))
+            checkpoint()  # each side pays for copying what it wrote into the database
             elapsed[label] += time.perf_counter() - t0
             cpu[label] += time.process_time() - c0
         n += block
     writer.close()
+    while HELD:
+        HELD.pop().close()
     problems = transaction(make_session_factory(engine), verify)
     engine.dispose()
     if problems:
