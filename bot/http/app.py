@@ -23,6 +23,7 @@ from bot.http import (
 from bot.http.api import fast_routes
 from bot.http.body_limit import BodyLimits
 from bot.http.errors import error_response, install_error_handlers
+from bot.http.heap import startup_heap_frozen
 from bot.http.request_ids import RequestIds
 from ledger.db import ping
 
@@ -52,7 +53,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             async with scheduler_hooks.lifespan(app, context):
-                yield
+                with startup_heap_frozen():  # started: what exists now lives as long
+                    yield
         finally:
             api.close(app)  # what is queued to the journal's writer is finished first
             metrics.process_exited()
