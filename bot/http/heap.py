@@ -3,7 +3,7 @@
 A full collection walks every container object the process tracks and answers nothing
 while it does: in a started server that is mostly what startup built (modules, SQLAlchemy's
 mappers, the routes, pydantic's schemas), and it took 101-145 ms under load here, so every
-charge in flight waited that long once every few tens of seconds. Frozen once startup is
+charge in flight waited that long, once or twice in 30 s. Frozen once startup is
 done, those objects are left out of every collection, and a full collection walks only
 what serving made since (docs/performance.md, "Full collections"). They live as long as the
 app anyway; what refcounting frees is freed as before.
