@@ -8,7 +8,8 @@ blocks so machine noise hits all alike:
 
 - the same raw SQL through SQLAlchemy's Connection (what any code on this stack pays);
 - the statements a message charge runs, the ledger's own, on the bare DB-API connection
-  with none of the ledger's Python: one transaction each, and ten to a transaction;
+  with none of the ledger's Python: one transaction each, and 32 to a transaction (on one
+  account, and on 32 accounts: what the writer's batch of 32 callers commits at once);
 - `ledger.charges.charge`, one transaction each (`ledger.db.transaction`, as the CLI and
   the scheduler run it);
 - the journal's writer with one caller at a time (a batch of one: one commit per charge);
@@ -164,7 +165,7 @@ def sqlalchemy_floor_charger(engine, dialect: str) -> Callable[[int], None]:
 
 
 def charge_rows_charger(
-    engine: Engine, account_id: int, agent_id: int, per_transaction: int = 1
+    engine: Engine, accounts: list[tuple[int, int]], per_transaction: int = 1
 ) -> Callable[[int], None]:
     """The statements a message charge runs, the ledger's own (ledger/journal/_sql.py), on
     the bare DB-API connection, with none of the ledger's Python: the locked read with the
@@ -172,7 +173,8 @@ def charge_rows_charger(
     the day's usage row. What the floor's four statements on three small tables become on
     the ledger's schema, which the rest of the ledger adds to: one transaction each, or
     `per_transaction` charges to a transaction (one commit for them all, as a writer's
-    batch commits; charge n begins one when n is a multiple of it)."""
+    batch commits; charge n begins one when n is a multiple of it). Charge n is on
+    `accounts[n % len(accounts)]` (account id, agent id)."""
     raw = held_connection(engine)
     dbapi = raw.driver_connection
     dialect = engine.dialect
@@ -200,7 +202,8 @@ def charge_rows_charger(
 
     def one(n: int) -> None:
         now = datetime.now(UTC)
-        key = f"rows-{per_transaction}-{n}"
+        account_id, agent_id = accounts[n % len(accounts)]
+        key = f"rows-{len(accounts)}-{per_transaction}-{n}"
         first, last = n % per_transaction == 0, n % per_transaction == per_transaction - 1
         if sqlite_ and first:
             cur.execute("BEGIN IMMEDIATE")
@@ -329,7 +332,8 @@ TITLES = {
     "floor": "raw DB-API floor",
     "sa_floor": "raw SQL via SQLAlchemy",
     "rows": "charge's SQL, raw",
-    "rows_10": "charge's SQL, raw, 10/txn",
+    "rows_32": "charge's SQL, raw, 32/txn",
+    "rows_32s": "the same, on 32 accounts",
     "ledger": "ledger charge, own txn",
     "writer_1": "writer, 1 caller",
     "writer_32": "writer, 32 callers",
@@ -338,28 +342,30 @@ TITLES = {
 
 
 def run(
-    name: str, url: str, charges: int, block: int = 250, stripes: int = STRIPES
+    name: str, url: str, charges: int, block: int = 256, stripes: int = STRIPES
 ) -> dict[str, float]:
     engine = make_engine(url)
     upgrade(engine)
     dialect = engine.dialect.name
     account_id, agent_id = ledger_account(engine)
-    rows_account, rows_agent = ledger_account(engine, "Rows")
+    rows = [ledger_account(engine, "Rows")]
+    rows_spread = [ledger_account(engine, f"Rows {i}") for i in range(32)]
     spread = spread_accounts(engine, 32)
     writer = JournalWriter(engine, stripes=stripes)
     one = [(account_id, agent_id)]
     sides = {
         "floor": timed(floor_charger(engine, dialect)),
         "sa_floor": timed(sqlalchemy_floor_charger(engine, dialect)),
-        "rows": timed(charge_rows_charger(engine, rows_account, rows_agent)),
-        "rows_10": timed(charge_rows_charger(engine, rows_account, rows_agent, 10)),
+        "rows": timed(charge_rows_charger(engine, rows)),
+        "rows_32": timed(charge_rows_charger(engine, rows, 32)),
+        "rows_32s": timed(charge_rows_charger(engine, rows_spread, 32)),
         "ledger": timed(ledger_charger(engine, account_id, agent_id)),
         "writer_1": writer_block(writer, one, 1, "w1"),
         "writer_32": writer_block(writer, one, 32, "w32"),
         "writer_32s": writer_block(writer, spread, 32, "w32s"),
     }
     for fn in sides.values():  # warm caches, compiled statements, the pool
-        fn(range(-200, 0))
+        fn(range(-block, 0))
     checkpoint = wal_checkpointer(engine)
     checkpoint()
     times: dict[str, list[float]] = {label: [] for label in sides}
@@ -468,7 +474,7 @@ def main() -> None:
             run(name, url, charges, stripes=args.stripes)
 
     if not args.profile:
-        print(f"{args.charges} charges per side, interleaved in blocks of 250")
+        print(f"{args.charges} charges per side, interleaved in blocks of 256")
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
             side("sqlite", f"sqlite:///{tmp}/bench.db", args.charges)
