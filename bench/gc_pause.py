@@ -25,15 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from bench.api_charge import setup  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.context import AppContext  # noqa: E402
 from bot.http.app import create_app  # noqa: E402
-from ledger.accounts import AccountSettings, create_account  # noqa: E402
-from ledger.agents import add_agent  # noqa: E402
-from ledger.api_keys import create_key  # noqa: E402
-from ledger.db import make_engine, make_session_factory, transaction  # noqa: E402
-from ledger.migrate import upgrade  # noqa: E402
-from ledger.units import credits  # noqa: E402
+from ledger.db import make_engine  # noqa: E402
 
 
 def full_collection_ms() -> float:
@@ -49,16 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
+        ((_, agent_id, secret),) = setup(url)  # migrated, with one account, agent and key
         engine = make_engine(url)
-        upgrade(engine)
-
-        def tenant(s):
-            account = create_account(
-                s, AccountSettings(name="Bench", plan_credits=credits(10**9), cycle_anchor_day=1)
-            )
-            return create_key(s, account.id).secret, add_agent(s, account.id, "bench").id
-
-        secret, agent_id = transaction(make_session_factory(engine), tenant)
         settings = Settings(database_url=url, run_scheduler=False, slack_bot_token="")
         app = create_app(AppContext(settings=settings, engine=engine))
         with TestClient(app) as client:
